@@ -1,0 +1,259 @@
+"""Run configuration: frozen, keyword-only dataclasses, one per concern, and TOML.
+
+A TOML file has up to four tables, ``[data]``, ``[head]``, ``[ga]`` and
+``[run]``, mapping 1:1 to :class:`DataConfig`, :class:`HeadConfig`,
+:class:`GAConfig` and :class:`RunConfig`. Unknown tables or keys, wrong types
+and out-of-range values raise :class:`ConfigError` naming the value and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+
+from .errors import ConfigError
+
+ENCODINGS = ("fc1", "fc2", "both", "fs")
+PROTOCOLS = ("honest", "paper")
+MUTATIONS = ("one_bit", "per_bit")
+
+
+def _check(condition: bool, name: str, value, expected: str) -> None:
+    if not condition:
+        raise ConfigError(f"Invalid value for `{name}`: expected {expected}. Received: {name}={value!r}.")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    """Where the features come from: a cache file, or a dataset to extract."""
+
+    features: str | None = None
+    dataset: str | None = None  # None: the built-in default, elpv
+    images: str | None = None
+    test_images: str | None = None
+    backbone: str = "efficientnet_lite0"
+    weights: str | None = None
+    image_size: int = 128
+    val_fraction: float = 0.15
+    test_fraction: float = 0.2
+    split_seed: int = 0
+
+    def __post_init__(self):
+        _check(_is_int(self.split_seed) and 0 <= self.split_seed < 2**31, "split_seed", self.split_seed,
+               "an integer in [0, 2**31)")
+        _check(_is_int(self.image_size) and self.image_size >= 32, "image_size", self.image_size, "an integer >= 32")
+        for name in ("val_fraction", "test_fraction"):
+            value = getattr(self, name)
+            _check(_is_number(value) and 0 < value < 1, name, value, "a number in (0, 1)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeadConfig:
+    """The dense head and how each mask's head is trained (the paper's settings)."""
+
+    hidden_units: tuple = (512, 512)
+    use_bias: bool = False
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    nesterov: bool = True
+    batch_size: int = 32
+    max_epochs: int = 600
+    patience: int = 10
+    min_delta: float = 1e-5
+
+    def __post_init__(self):
+        units = self.hidden_units
+        _check(isinstance(units, (tuple, list)) and 1 <= len(units) <= 2
+               and all(_is_int(u) and u >= 1 for u in units),
+               "hidden_units", units, "1 or 2 positive integers, e.g. [512, 512]")
+        object.__setattr__(self, "hidden_units", tuple(units))
+        _check(_is_number(self.learning_rate) and self.learning_rate > 0, "learning_rate", self.learning_rate, "a number > 0")
+        _check(_is_number(self.momentum) and 0 <= self.momentum < 1, "momentum", self.momentum, "a number in [0, 1)")
+        for name in ("batch_size", "max_epochs"):
+            value = getattr(self, name)
+            _check(_is_int(value) and value >= 1, name, value, "a positive integer")
+        _check(_is_int(self.patience) and self.patience >= 0, "patience", self.patience, "an integer >= 0")
+        _check(_is_number(self.min_delta) and self.min_delta >= 0, "min_delta", self.min_delta, "a number >= 0")
+        for name in ("use_bias", "nesterov"):
+            _check(isinstance(getattr(self, name), bool), name, getattr(self, name), "true or false")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GAConfig:
+    """The steady-state GA (the authors' configuration by default)."""
+
+    encoding: str = "fc1"
+    population: int = 30
+    evaluations: int = 200
+    mutation_prob: float = 0.07
+    mutation: str = "one_bit"
+    per_bit_prob: float = 0.001
+    init_density: float | None = None
+    candidates: int = 3
+    max_stale_steps: int = 1000
+
+    def __post_init__(self):
+        _check(self.encoding in ENCODINGS, "encoding", self.encoding, f"one of {ENCODINGS}")
+        _check(self.mutation in MUTATIONS, "mutation", self.mutation, f"one of {MUTATIONS}")
+        _check(_is_int(self.population) and self.population >= 4, "population", self.population,
+               "an integer >= 4 (assortative mating draws 1 parent + 3 candidates)")
+        _check(_is_int(self.evaluations) and self.evaluations >= self.population, "evaluations",
+               self.evaluations, f"an integer >= population ({self.population}); the initial population counts")
+        for name in ("mutation_prob", "per_bit_prob"):
+            value = getattr(self, name)
+            _check(_is_number(value) and 0 <= value <= 1, name, value, "a probability in [0, 1]")
+        _check(self.init_density is None or (_is_number(self.init_density) and 0 <= self.init_density <= 1),
+               "init_density", self.init_density, "a probability in [0, 1], or absent for p ~ U(0, 1)")
+        _check(_is_int(self.candidates) and 1 <= self.candidates < self.population, "candidates",
+               self.candidates, "an integer in [1, population)")
+        _check(_is_int(self.max_stale_steps) and self.max_stale_steps >= 1, "max_stale_steps",
+               self.max_stale_steps, "a positive integer")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """Seed, selection protocol and output location of one run."""
+
+    seed: int = 0
+    protocol: str = "honest"
+    out: str = "runs"
+
+    def __post_init__(self):
+        _check(_is_int(self.seed) and 0 <= self.seed < 2**31, "seed", self.seed, "an integer in [0, 2**31)")
+        _check(self.protocol in PROTOCOLS, "protocol", self.protocol,
+               "'honest' (fitness on validation) or 'paper' (fitness on test, as the paper did)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExperimentConfig:
+    """Everything one run needs."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    ga: GAConfig = field(default_factory=GAConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self):
+        if self.ga.encoding == "fc2" and len(self.head.hidden_units) < 2:
+            raise ConfigError("Encoding 'fc2' needs two hidden layers; set hidden_units = [512, 512].")
+
+    def to_dict(self) -> dict:
+        return {name: _table(getattr(self, name)) for name in SECTIONS}
+
+    def replace(self, **sections) -> "ExperimentConfig":
+        """Return a copy with some keys changed: ``replace(ga={"population": 10})``."""
+        return from_dict(_merge(self.to_dict(), sections))
+
+
+SECTIONS = {"data": DataConfig, "head": HeadConfig, "ga": GAConfig, "run": RunConfig}
+
+# Presets: "quick" fits the default `evoprune run` in minutes on 2 CPU cores;
+# "paper" is the authors' budget (300 evaluations for `both`).
+PRESETS = {
+    "quick": {"data": {"image_size": 128}, "ga": {"population": 10, "evaluations": 30},
+              "head": {"max_epochs": 60}},
+    "paper": {"data": {"image_size": 224}, "ga": {"population": 30}, "head": {"max_epochs": 600}},
+}
+
+
+def _table(section) -> dict:
+    values = dataclasses.asdict(section)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+def _merge(base: dict, override: dict) -> dict:
+    merged = {name: dict(base.get(name, {})) for name in SECTIONS}
+    for name, table in override.items():
+        if name not in SECTIONS:
+            raise ConfigError(f"Unknown config table [{name}]; valid tables: {', '.join(SECTIONS)}.")
+        if not isinstance(table, dict):
+            raise ConfigError(f"Config [{name}] must be a table of keys; got {table!r}.")
+        merged[name].update(table)
+    return merged
+
+
+_TYPES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", tuple: "a list"}
+
+
+def _check_types(name: str, cls, table: dict) -> None:
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    for key, value in table.items():
+        if key not in valid:
+            raise ConfigError(f"Unknown key `{key}` in [{name}]; valid keys: {', '.join(valid)}.")
+        allowed = typing.get_args(hints[key]) or (hints[key],)
+        if value is None and type(None) in allowed:
+            continue
+        ok = any(
+            (t is float and _is_number(value)) or (t is int and _is_int(value))
+            or (t is tuple and isinstance(value, (list, tuple))) or (t in (str, bool) and isinstance(value, t))
+            for t in allowed
+        )
+        if not ok:
+            expected = " or ".join(_TYPES.get(t, "nothing") for t in allowed if t is not type(None))
+            raise ConfigError(f"Invalid type for `{key}` in [{name}]: expected {expected}. Received: {key}={value!r}.")
+
+
+def from_dict(tables: dict) -> ExperimentConfig:
+    """Build an :class:`ExperimentConfig` from ``{"data": {...}, "ga": {...}, ...}``."""
+    merged = _merge({}, tables)
+    sections = {}
+    for name, cls in SECTIONS.items():
+        _check_types(name, cls, merged[name])
+        sections[name] = cls(**merged[name])
+    if sections["ga"].encoding == "both" and "evaluations" not in merged["ga"]:
+        sections["ga"] = dataclasses.replace(sections["ga"], evaluations=300)
+    return ExperimentConfig(**sections)
+
+
+def load_config(path: str | None = None, preset: str = "quick", overrides: dict | None = None) -> ExperimentConfig:
+    """Resolve a config: preset defaults, then the TOML file, then ``overrides``.
+
+    Raises
+    ------
+    ConfigError
+        Unknown preset, unreadable or invalid TOML, unknown keys, bad values.
+    """
+    if preset not in PRESETS:
+        raise ConfigError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}.")
+    tables = _merge({}, PRESETS[preset])
+    if path is not None:
+        try:
+            with open(path, "rb") as stream:
+                from_file = tomllib.load(stream)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"Config file {path!r} does not exist; pass an existing TOML file.") from exc
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"Config file {path!r} is not valid TOML: {exc}.") from exc
+        tables = _merge(tables, from_file)
+    return from_dict(_merge(tables, overrides or {}))
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def dump_toml(config: ExperimentConfig) -> str:
+    """Write a config as TOML; ``None`` values are left out (they are the defaults)."""
+    lines = []
+    for name, table in config.to_dict().items():
+        lines.append(f"[{name}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in table.items() if value is not None)
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,194 @@
+"""One EvoPruneDeepTL run: config -> features -> fitness -> GA -> run directory.
+
+Files written to the run directory:
+
+- ``config.toml``: the resolved configuration; ``environment.json``: seed,
+  package versions, Keras backend, git commit;
+- ``evaluations.csv``: one row per new evaluation, appended and fsynced as it
+  finishes; ``logbook.json``: the DEAP Logbook;
+- ``best_mask.json``: the best mask (bits and hex); ``best_head.keras``: the
+  best head, taking the full feature vector (load it with
+  ``keras.saving.load_model`` after ``import evoprune_deap``);
+- ``summary.json``: validation/test accuracy of the best head and of the
+  unpruned head trained the same way, % active, parameter and FLOP
+  reduction, wall time; ``convergence.png``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import rundir
+from .algorithms import Callback, GAState, steady_state_ga
+from .config import ExperimentConfig, dump_toml
+from .encodings import Encoding, mask_hash, mask_to_hex
+from .features import FeatureSet
+from .fitness import MaskFitness
+from .head import count_flops, count_parameters, deployable_head
+from .seeding import derive_seed, make_rng
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What a run produced (also on disk in ``run_dir``)."""
+
+    run_dir: str
+    best_mask: np.ndarray
+    summary: dict
+    evaluations: pd.DataFrame
+    state: GAState
+    model: object
+
+
+def load_feature_set(config: ExperimentConfig, progress=None) -> FeatureSet:
+    """The FeatureSet a config names: a cache file, or extracted (and cached)."""
+    data = config.data
+    if data.features is not None:
+        return FeatureSet.load(data.features)
+    from .datasets import load_source
+    from .extraction import extract_features
+
+    source = load_source(data.dataset, data.images, data.test_images)
+    return extract_features(source, backbone=data.backbone, image_size=data.image_size,
+                            weights=data.weights, seed=data.split_seed, val_fraction=data.val_fraction,
+                            test_fraction=data.test_fraction, progress=progress)
+
+
+def default_run_dir(config: ExperimentConfig, feature_set: FeatureSet) -> str:
+    name = feature_set.metadata.get("source", "features")
+    return os.path.join(config.run.out, f"{name}_{config.ga.encoding}_seed{config.run.seed}")
+
+
+class _EvaluationWriter(Callback):
+    def __init__(self, log: rundir.EvaluationLog, n_bits: int):
+        self.log, self.n_bits = log, n_bits
+
+    def on_evaluation(self, evaluation, state):
+        if not evaluation.replayed:
+            self.log.append({
+                "evaluation": evaluation.index + 1,
+                "mask_hash": mask_hash(evaluation.mask),
+                "n_active": evaluation.n_active,
+                "active_percent": round(100.0 * evaluation.n_active / self.n_bits, 4),
+                "fitness": repr(evaluation.fitness),
+                "val_accuracy": repr(evaluation.info.get("val_accuracy", "")),
+                "epochs": evaluation.info.get("epochs", ""),
+                "seconds": round(evaluation.info.get("seconds", 0.0), 4),
+                "mask": mask_to_hex(evaluation.mask),
+            })
+
+
+def run_experiment(config: ExperimentConfig, feature_set: FeatureSet | None = None,
+                   run_dir: str | None = None, callbacks=()) -> RunResult:
+    """Run EvoPruneDeepTL and write the run directory.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+    feature_set : FeatureSet or None
+        Default: :func:`load_feature_set` (config.data).
+    run_dir : str or None
+        Default: ``<run.out>/<source>_<encoding>_seed<seed>``; must be new or empty.
+    callbacks : sequence of Callback
+        Extra GA callbacks (e.g. a progress bar).
+
+    Raises
+    ------
+    EvopruneError
+        Bad config, features or run directory.
+    """
+    started = time.perf_counter()
+    feature_set = feature_set if feature_set is not None else load_feature_set(config)
+    encoding = Encoding(config.ga.encoding, feature_set.n_features, config.head.hidden_units)
+    run_dir = rundir.prepare(run_dir or default_run_dir(config, feature_set))
+    seed = config.run.seed
+    rundir.write_text(os.path.join(run_dir, "config.toml"), dump_toml(config))
+    rundir.write_json(os.path.join(run_dir, "environment.json"),
+                      {**rundir.environment(seed), "features": feature_set.metadata})
+
+    fitness = MaskFitness(feature_set, encoding, config.head, config.run.protocol, seed)
+    log = rundir.EvaluationLog(os.path.join(run_dir, "evaluations.csv"))
+    ga = config.ga
+    try:
+        state = steady_state_ga(
+            fitness, encoding.n_bits, make_rng(derive_seed(seed, "ga")),
+            population_size=ga.population, max_evaluations=ga.evaluations,
+            mutation_prob=ga.mutation_prob, mutation=ga.mutation, per_bit_prob=ga.per_bit_prob,
+            init_density=ga.init_density, n_candidates=ga.candidates,
+            max_stale_steps=ga.max_stale_steps,
+            callbacks=[_EvaluationWriter(log, encoding.n_bits), *callbacks],
+        )
+    finally:
+        log.close()
+    search_seconds = time.perf_counter() - started
+    return finish_run(config, feature_set, encoding, fitness, state, run_dir, started, search_seconds)
+
+
+def finish_run(config, feature_set, encoding, fitness, state, run_dir, started, search_seconds) -> RunResult:
+    """Score the best and unpruned heads, save the best head, write the summary."""
+    import keras
+
+    best = state.best
+    best_mask = best.mask
+    rundir.write_json(os.path.join(run_dir, "logbook.json"), list(state.logbook))
+    rundir.write_json(os.path.join(run_dir, "best_mask.json"), {
+        "encoding": encoding.name, "n_bits": encoding.n_bits, "n_active": int(best_mask.sum()),
+        "hex": mask_to_hex(best_mask), "active_indices": np.flatnonzero(best_mask).tolist(),
+    })
+    best_score = fitness.score(best_mask, with_test=True)
+    full_mask = encoding.full_mask()
+    unpruned = fitness.score(full_mask, with_test=True)
+    masks = encoding.head_masks(best_mask)
+    model = None
+    if not masks.is_empty():
+        trained, _, _ = fitness.train(best_mask, fold=0)
+        model = deployable_head(trained, masks)
+        model.save(os.path.join(run_dir, "best_head.keras"))
+    n_classes, bias = feature_set.n_classes, config.head.use_bias
+    full_masks = encoding.head_masks(full_mask)
+    params, params_full = count_parameters(masks, n_classes, bias), count_parameters(full_masks, n_classes, bias)
+    flops, flops_full = count_flops(masks, n_classes), count_flops(full_masks, n_classes)
+    evaluations = pd.read_csv(os.path.join(run_dir, "evaluations.csv"))
+    summary = {
+        "encoding": encoding.name,
+        "protocol": config.run.protocol,
+        "seed": config.run.seed,
+        "source": feature_set.metadata.get("source"),
+        "backbone": feature_set.metadata.get("backbone"),
+        "n_classes": n_classes,
+        "n_folds": len(feature_set.splits),
+        "fitness": best.fitness.values[0],
+        "val_accuracy": best_score.val_accuracy,
+        "test_accuracy": best_score.test_accuracy,
+        "unpruned_val_accuracy": unpruned.val_accuracy,
+        "unpruned_test_accuracy": unpruned.test_accuracy,
+        "n_bits": encoding.n_bits,
+        "n_active": int(best_mask.sum()),
+        "active_percent": 100.0 * float(best_mask.mean()),
+        "parameters": params,
+        "parameters_unpruned": params_full,
+        "parameter_reduction_percent": 100.0 * (1 - params / params_full),
+        "flops": flops,
+        "flops_unpruned": flops_full,
+        "flop_reduction_percent": 100.0 * (1 - flops / flops_full),
+        "evaluations": state.n_evaluations,
+        "cache_hits": state.cache_hits,
+        "stop_reason": state.stop_reason,
+        "search_seconds": search_seconds,
+        "wall_seconds": time.perf_counter() - started,
+        "keras_backend": keras.backend.backend(),
+    }
+    rundir.write_json(os.path.join(run_dir, "summary.json"), summary)
+    from .plots import save_convergence
+
+    save_convergence(evaluations, os.path.join(run_dir, "convergence.png"),
+                     f"{summary['source']} {encoding.name} seed {config.run.seed}")
+    return RunResult(run_dir, best_mask, summary, evaluations, state, model)

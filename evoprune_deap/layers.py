@@ -1,0 +1,40 @@
+"""Keras layers used by saved heads; registered so a ``.keras`` file loads after
+``import evoprune_deap`` with no custom code."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+
+@keras.saving.register_keras_serializable(package="evoprune_deap")
+class SelectFeatures(keras.layers.Layer):
+    """Keep the input features at ``indices`` (feature selection)."""
+
+    def __init__(self, indices, **kwargs):
+        super().__init__(**kwargs)
+        self.indices = [int(i) for i in np.asarray(indices).ravel()]
+
+    def call(self, inputs):
+        return keras.ops.take(inputs, np.asarray(self.indices, dtype="int32"), axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (len(self.indices),)
+
+    def get_config(self):
+        return {**super().get_config(), "indices": self.indices}
+
+
+@keras.saving.register_keras_serializable(package="evoprune_deap")
+class ConstantMask(keras.layers.Layer):
+    """Multiply by a fixed 0/1 vector: the masked (full-width) form of pruning."""
+
+    def __init__(self, mask, **kwargs):
+        super().__init__(**kwargs)
+        self.mask = [float(m) for m in np.asarray(mask).ravel()]
+
+    def call(self, inputs):
+        return inputs * keras.ops.convert_to_tensor(np.asarray(self.mask, dtype="float32"))
+
+    def get_config(self):
+        return {**super().get_config(), "mask": self.mask}

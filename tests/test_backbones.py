@@ -1,0 +1,98 @@
+import io
+import os
+import pickle
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from evoprune_deap.backbones import build_backbone, efficientnet_lite0
+from evoprune_deap.backbones.torch_legacy import load_legacy_state_dict
+from evoprune_deap.errors import BackboneError, ConfigError
+
+CAT_CLASSES = {281, 282, 283, 284, 285, 287}  # tabby ... Egyptian cat, lynx
+COFFEE_CLASSES = {967, 968, 504}  # espresso, cup, coffee mug
+
+
+@pytest.fixture(scope="module")
+def imagenet_classifier():
+    return efficientnet_lite0.build(224, include_top=True)
+
+
+def _photo(name):
+    from skimage import data
+
+    image = Image.fromarray(getattr(data, name)()).convert("RGB").resize((224, 224), Image.BILINEAR)
+    return np.asarray(image)[None]
+
+
+@pytest.mark.parametrize("photo, expected", [("chelsea", CAT_CLASSES), ("coffee", COFFEE_CLASSES)])
+def test_efficientnet_lite0_predicts_imagenet_classes(imagenet_classifier, photo, expected):
+    probabilities = imagenet_classifier.extract(_photo(photo))[0]
+    assert probabilities.shape == (1000,)
+    assert abs(probabilities.sum() - 1) < 1e-4
+    assert int(np.argmax(probabilities)) in expected
+    assert probabilities.max() > 0.5
+
+
+def test_efficientnet_lite0_features_are_1280_wide_and_checksummed():
+    backbone = build_backbone("efficientnet_lite0", 64)
+    features = backbone.extract(np.zeros((2, 64, 64, 3), dtype=np.uint8))
+    assert features.shape == (2, 1280)
+    assert np.isfinite(features).all()
+    assert backbone.weights_sha256 == efficientnet_lite0.WEIGHTS_SHA256
+
+
+@pytest.mark.parametrize("name, width", [("resnet50", 2048), ("densenet121", 1024), ("vgg19", 512)])
+def test_keras_applications_feature_width_without_weights(name, width):
+    backbone = build_backbone(name, 32, weights="none")
+    assert backbone.n_features == width
+    features = backbone.extract(np.full((1, 32, 32, 3), 128, dtype=np.uint8))
+    assert features.shape == (1, width)
+
+
+def test_keras_applications_missing_weights_file_names_the_file(tmp_path):
+    missing = str(tmp_path / "nope.h5")
+    with pytest.raises(BackboneError, match="nope.h5.*--weights"):
+        build_backbone("resnet50", 32, weights=missing)
+
+
+@pytest.mark.skipif(os.path.exists(os.path.expanduser(
+    "~/.keras/models/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5")),
+                    reason="a keras weights cache exists, so the download path would not be tried")
+def test_keras_applications_imagenet_download_fails_clearly_offline():
+    with pytest.raises(BackboneError, match="--weights PATH"):
+        build_backbone("vgg19", 32, weights="imagenet")
+
+
+def test_unknown_backbone_and_bad_image_size():
+    with pytest.raises(ConfigError, match="Unknown backbone 'alexnet'"):
+        build_backbone("alexnet")
+    with pytest.raises(ConfigError, match="image_size"):
+        build_backbone("efficientnet_lite0", 8)
+
+
+def test_weights_checksum_mismatch(tmp_path):
+    fake = tmp_path / "fake.pth"
+    fake.write_bytes(b"not the weights")
+    with pytest.raises(BackboneError, match="sha256"):
+        efficientnet_lite0.load_weights(str(fake))
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_legacy_reader_refuses_code_in_pickles():
+    stream = io.BytesIO(pickle.dumps(_Evil()))
+    with pytest.raises(BackboneError, match="Refusing to load"):
+        load_legacy_state_dict(stream)
+
+
+def test_legacy_reader_detects_truncation():
+    path = efficientnet_lite0.default_weights_path()
+    with open(path, "rb") as stream:
+        head = stream.read(os.path.getsize(path) // 2)
+    with pytest.raises(BackboneError, match="Truncated"):
+        load_legacy_state_dict(io.BytesIO(head))

@@ -1,0 +1,127 @@
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+from conftest import FACES_EXTRACT
+from evoprune_deap.datasets import load_source
+from evoprune_deap.errors import FeatureCacheError
+from evoprune_deap.extraction import extract_features
+from evoprune_deap.features import FeatureSet
+from evoprune_deap.splits import Split
+
+
+def test_extract_folder_shapes_classes_splits_and_cache_hit(faces_folder, faces_features, faces_cache):
+    fs = faces_features
+    assert fs.features.shape == (200, 1280) and fs.features.dtype == np.float32
+    assert fs.class_names == ("face", "nonface")
+    split = fs.splits[0]
+    assert np.bincount(fs.labels[split.test]).tolist() == [25, 25]
+    assert np.bincount(fs.labels[split.val]).tolist() == [15, 15]
+    assert fs.metadata["backbone"] == "efficientnet_lite0"
+    assert fs.metadata["image_size"] == 64
+    assert not fs.metadata["cache_hit"]
+    # Same request again: served from the cache, identical arrays, no extraction.
+    again = extract_features(load_source(images=faces_folder), out=faces_cache,
+                             progress=_fail, **FACES_EXTRACT)
+    assert again.metadata["cache_hit"]
+    assert np.array_equal(again.features, fs.features)
+
+
+def _fail(_n):
+    raise AssertionError("a cache hit must not extract")
+
+
+def test_features_separate_faces_from_non_faces(faces_features):
+    """Real features carry signal: a nearest-centroid rule beats chance by far."""
+    arrays = faces_features.arrays()
+    x, y = arrays["train"]
+    centroids = np.stack([x[y == c].mean(0) for c in (0, 1)])
+    xt, yt = arrays["test"]
+    predicted = np.argmin(((xt[:, None] - centroids[None]) ** 2).sum(-1), axis=1)
+    assert (predicted == yt).mean() > 0.8
+
+
+def _small_set(**overrides):
+    rng = np.random.default_rng(0)
+    values = dict(
+        features=rng.normal(size=(20, 4)).astype(np.float32),
+        labels=np.repeat([0, 1], 10),
+        class_names=("a", "b"),
+        splits=(Split(np.r_[0:6, 10:16], np.r_[6:8, 16:18], np.r_[8:10, 18:20]),),
+        metadata={"backbone": "toy"},
+    )
+    values.update(overrides)
+    return FeatureSet(**values)
+
+
+def test_save_load_roundtrip(tmp_path):
+    fs = _small_set()
+    fs.save(tmp_path / "a.npz")
+    back = FeatureSet.load(str(tmp_path / "a.npz"))
+    assert np.array_equal(back.features, fs.features)
+    assert back.class_names == fs.class_names
+    assert np.array_equal(back.splits[0].val, fs.splits[0].val)
+    assert back.metadata["backbone"] == "toy"
+
+
+def test_truncated_cache(tmp_path):
+    path = tmp_path / "a.npz"
+    _small_set().save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(FeatureCacheError, match="truncated or corrupt"):
+        FeatureSet.load(str(path))
+
+
+def test_tampered_cache(tmp_path):
+    path = tmp_path / "a.npz"
+    _small_set().save(path)
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["labels"] = arrays["labels"][::-1].copy()
+    np.savez(path, **arrays)
+    with pytest.raises(FeatureCacheError, match="'labels' fails its checksum"):
+        FeatureSet.load(str(path))
+
+
+def test_missing_cache_says_how_to_make_it(tmp_path):
+    with pytest.raises(FeatureCacheError, match="evoprune extract"):
+        FeatureSet.load(str(tmp_path / "none.npz"))
+
+
+def test_not_a_zip(tmp_path):
+    path = tmp_path / "a.npz"
+    path.write_text("hello")
+    with pytest.raises(FeatureCacheError):
+        FeatureSet.load(str(path))
+    assert not zipfile.is_zipfile(path)
+
+
+def test_nan_features_rejected():
+    features = np.ones((20, 4), dtype=np.float32)
+    features[3, 1] = np.nan
+    with pytest.raises(FeatureCacheError, match="NaN or Inf.*row 3"):
+        _small_set(features=features)
+
+
+def test_label_length_mismatch():
+    with pytest.raises(FeatureCacheError, match="do not match"):
+        _small_set(labels=np.zeros(19, dtype=np.int64))
+
+
+def test_single_class_training_split():
+    with pytest.raises(FeatureCacheError, match="single class"):
+        _small_set(labels=np.r_[np.zeros(16), np.ones(4)].astype(np.int64),
+                   splits=(Split(np.r_[0:12], np.r_[12:14], np.r_[14:20]),))
+
+
+def test_different_image_size_rebuilds(faces_folder, tmp_path):
+    source = load_source(images=faces_folder)
+    out = str(tmp_path / "c.npz")
+    first = extract_features(source, image_size=32, out=out, seed=0)
+    second = extract_features(source, image_size=40, out=out, seed=0)
+    assert not second.metadata["cache_hit"]
+    assert FeatureSet.load(out).metadata["image_size"] == 40
+    assert not np.allclose(first.features, second.features)
