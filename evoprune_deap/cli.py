@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 
+from .algorithms import Callback
 from .errors import EvopruneError
 
 logger = logging.getLogger("evoprune_deap")
@@ -59,6 +60,78 @@ def _extract(args) -> int:
     return 0
 
 
+RUN_OPTIONS = {
+    # flag: (config table, key, type)
+    "encoding": ("ga", "encoding", str),
+    "population": ("ga", "population", int),
+    "evaluations": ("ga", "evaluations", int),
+    "mutation_prob": ("ga", "mutation_prob", float),
+    "init_density": ("ga", "init_density", float),
+    "max_epochs": ("head", "max_epochs", int),
+    "seed": ("run", "seed", int),
+    "protocol": ("run", "protocol", str),
+    "features": ("data", "features", str),
+    "dataset": ("data", "dataset", str),
+    "images": ("data", "images", str),
+    "test_images": ("data", "test_images", str),
+    "backbone": ("data", "backbone", str),
+    "weights": ("data", "weights", str),
+    "image_size": ("data", "image_size", int),
+}
+
+
+class ProgressBar(Callback):
+    """GA callback drawing a tqdm bar: evaluations, best fitness, best active %."""
+
+    def __init__(self, total: int, n_bits: int):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="eval", desc="evolve", file=sys.stderr, disable=None)
+        self.n_bits = n_bits
+
+    def on_evaluation(self, evaluation, state):
+        record = state.logbook[-1]
+        self.bar.update(1)
+        self.bar.set_postfix(best=f"{record['best']:.4f}",
+                             active=f"{100 * record['best_active'] / self.n_bits:.1f}%")
+
+    def on_end(self, state):
+        self.bar.close()
+
+
+def _run(args) -> int:
+    from .config import load_config
+    from .encodings import Encoding
+    from .experiment import load_feature_set, run_experiment
+
+    overrides: dict = {}
+    for flag, (table, key, _type) in RUN_OPTIONS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.setdefault(table, {})[key] = value
+    if args.out is not None:
+        overrides.setdefault("run", {})["out"] = args.out
+    config = load_config(args.config, preset=args.preset, overrides=overrides)
+    if args.preset == "quick" and args.config is None:
+        print(f"evoprune: quick preset (reduced budget: population {config.ga.population}, "
+              f"{config.ga.evaluations} evaluations, at most {config.head.max_epochs} epochs); "
+              "use --preset paper for the paper's budget", file=sys.stderr)
+    feature_set = load_feature_set(config)
+    n_bits = Encoding(config.ga.encoding, feature_set.n_features, config.head.hidden_units).n_bits
+    result = run_experiment(config, feature_set, run_dir=args.run_dir,
+                            callbacks=[ProgressBar(config.ga.evaluations, n_bits)])
+    s = result.summary
+    print(
+        f"run directory: {result.run_dir}\n"
+        f"  best head: {s['n_active']}/{s['n_bits']} active ({s['active_percent']:.1f}%), "
+        f"val {s['val_accuracy']:.4f}, test {s['test_accuracy']:.4f}\n"
+        f"  unpruned : val {s['unpruned_val_accuracy']:.4f}, test {s['unpruned_test_accuracy']:.4f}\n"
+        f"  {s['evaluations']} evaluations ({s['stop_reason']}), {s['wall_seconds']:.0f} s, "
+        f"parameters -{s['parameter_reduction_percent']:.1f}%"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evoprune", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -71,6 +144,28 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--out", default=None, help="cache file (.npz)")
     extract.add_argument("--force", action="store_true", help="rebuild even if a matching cache exists")
     extract.set_defaults(handler=_extract)
+
+    run = commands.add_parser("run", help="evolve pruning masks (EvoPruneDeepTL) and save the best head")
+    run.add_argument("--preset", default="quick", help="quick (default, minutes) or paper (full budget)")
+    run.add_argument("--config", metavar="FILE.toml", default=None, help="TOML file with [data] [head] [ga] [run]")
+    run.add_argument("--features", metavar="PATH", default=None, help="a feature cache from `evoprune extract`")
+    run.add_argument("--dataset", default=None, help="built-in dataset to extract (default elpv)")
+    run.add_argument("--images", metavar="DIR", default=None, help="image folder to extract")
+    run.add_argument("--test-images", metavar="DIR", default=None)
+    run.add_argument("--backbone", default=None)
+    run.add_argument("--weights", default=None)
+    run.add_argument("--image-size", type=int, default=None)
+    run.add_argument("--encoding", default=None, help="fc1 (default), fc2, both or fs")
+    run.add_argument("--population", type=int, default=None)
+    run.add_argument("--evaluations", type=int, default=None, help="budget of new evaluations")
+    run.add_argument("--mutation-prob", type=float, default=None)
+    run.add_argument("--init-density", type=float, default=None, help="fixed initial density (default U(0,1))")
+    run.add_argument("--max-epochs", type=int, default=None)
+    run.add_argument("--seed", type=int, default=None)
+    run.add_argument("--protocol", default=None, help="honest (default: fitness on validation) or paper (on test)")
+    run.add_argument("--out", default=None, help="parent folder of run directories (default runs/)")
+    run.add_argument("--run-dir", default=None, help="exact run directory (default OUT/<source>_<encoding>_seed<seed>)")
+    run.set_defaults(handler=_run)
     return parser
 
 

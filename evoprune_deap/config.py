@@ -160,7 +160,7 @@ SECTIONS = {"data": DataConfig, "head": HeadConfig, "ga": GAConfig, "run": RunCo
 # Presets: "quick" fits the default `evoprune run` in minutes on 2 CPU cores;
 # "paper" is the authors' budget (300 evaluations for `both`).
 PRESETS = {
-    "quick": {"data": {"image_size": 128}, "ga": {"population": 10, "evaluations": 30},
+    "quick": {"data": {"image_size": 128}, "ga": {"population": 10, "evaluations": 40},
               "head": {"max_epochs": 60}},
     "paper": {"data": {"image_size": 224}, "ga": {"population": 30}, "head": {"max_epochs": 600}},
 }
