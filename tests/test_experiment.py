@@ -1,0 +1,73 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evoprune_deap.config import load_config
+from evoprune_deap.errors import RunDirectoryError
+from evoprune_deap.experiment import run_experiment
+
+TINY = {"ga": {"population": 4, "evaluations": 6}, "head": {"hidden_units": [32, 16], "max_epochs": 3}}
+FILES = ("config.toml", "environment.json", "evaluations.csv", "logbook.json", "best_mask.json",
+         "best_head.keras", "summary.json", "convergence.png")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(faces_features, tmp_path_factory):
+    run_dir = str(tmp_path_factory.mktemp("runs") / "fc1")
+    return run_experiment(load_config(overrides=TINY), faces_features, run_dir=run_dir)
+
+
+def test_run_directory_holds_every_file(tiny_run):
+    for name in FILES:
+        assert os.path.getsize(os.path.join(tiny_run.run_dir, name)) > 0, name
+    table = pd.read_csv(os.path.join(tiny_run.run_dir, "evaluations.csv"))
+    assert list(table["evaluation"]) == list(range(1, 7))
+    assert {"mask_hash", "n_active", "active_percent", "fitness", "epochs", "seconds"} <= set(table.columns)
+    summary = json.load(open(os.path.join(tiny_run.run_dir, "summary.json")))
+    assert summary["evaluations"] == 6 and summary["seed"] == 0
+    assert summary["fitness"] == table["fitness"].max()
+    assert 0 <= summary["test_accuracy"] <= 1 and 0 <= summary["unpruned_test_accuracy"] <= 1
+    assert summary["active_percent"] == pytest.approx(100 * summary["n_active"] / 32)
+    assert summary["parameters"] < summary["parameters_unpruned"] or summary["n_active"] == 32
+    env = json.load(open(os.path.join(tiny_run.run_dir, "environment.json")))
+    assert env["seed"] == 0 and env["packages"]["deap"].startswith("1.4")
+
+
+def test_saved_head_reloads_in_a_fresh_process_with_same_predictions(tiny_run, faces_features, tmp_path):
+    x = faces_features.arrays()["test"][0]
+    np.save(tmp_path / "x.npy", x)
+    script = (
+        "import sys, numpy as np, evoprune_deap, keras\n"
+        f"model = keras.saving.load_model({os.path.join(tiny_run.run_dir, 'best_head.keras')!r})\n"
+        f"np.save({str(tmp_path / 'p.npy')!r}, model.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0))\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=300)
+    reloaded = np.load(tmp_path / "p.npy")
+    np.testing.assert_allclose(reloaded, np.asarray(tiny_run.model.predict(x, verbose=0)), atol=1e-6)
+    accuracy = float(np.mean(reloaded.argmax(1) == faces_features.arrays()["test"][1]))
+    assert accuracy == pytest.approx(tiny_run.summary["test_accuracy"])
+
+
+def test_same_seed_same_evaluations(tiny_run, faces_features, tmp_path):
+    again = run_experiment(load_config(overrides=TINY), faces_features, run_dir=str(tmp_path / "again"))
+    columns = ["mask_hash", "fitness", "epochs"]
+    pd.testing.assert_frame_equal(again.evaluations[columns], tiny_run.evaluations[columns])
+    assert np.array_equal(again.best_mask, tiny_run.best_mask)
+
+
+def test_feature_selection_run_saves_a_head_taking_all_features(faces_features, tmp_path):
+    config = load_config(overrides={**TINY, "ga": {"encoding": "fs", "population": 4, "evaluations": 5},
+                                    "head": {"hidden_units": [16], "max_epochs": 2}})
+    result = run_experiment(config, faces_features, run_dir=str(tmp_path / "fs"))
+    assert result.model.input_shape == (None, faces_features.n_features)
+    assert result.summary["n_bits"] == faces_features.n_features
+
+
+def test_existing_run_directory_is_refused(tiny_run, faces_features):
+    with pytest.raises(RunDirectoryError, match="already holds files"):
+        run_experiment(load_config(overrides=TINY), faces_features, run_dir=tiny_run.run_dir)
