@@ -49,3 +49,28 @@ def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path, case, message):
 def test_debug_shows_traceback(tmp_path):
     result = evoprune("--debug", "extract", "--images", str(tmp_path / "missing"))
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_run_from_features_with_toml_config(faces_features, faces_cache, tmp_path):
+    config = tmp_path / "tiny.toml"
+    config.write_text("[ga]\npopulation = 4\nevaluations = 5\n[head]\nhidden_units = [16, 8]\nmax_epochs = 2\n")
+    result = evoprune("run", "--features", faces_cache, "--config", str(config), "--seed", "3",
+                      "--out", str(tmp_path / "runs"))
+    assert result.returncode == 0, result.stderr
+    assert "best head:" in result.stdout and "5 evaluations" in result.stdout
+    (run_dir,) = os.listdir(tmp_path / "runs")
+    assert run_dir.endswith("_fc1_seed3")
+    assert os.path.isfile(tmp_path / "runs" / run_dir / "summary.json")
+
+
+def test_run_rejects_unknown_toml_key(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text("[ga]\npopsize = 4\n")
+    result = evoprune("run", "--config", str(config))
+    assert result.returncode == 2
+    assert "Unknown key `popsize` in [ga]; valid keys:" in result.stderr
+
+
+def test_run_rejects_out_of_range_values():
+    result = evoprune("run", "--population", "3")
+    assert result.returncode == 2 and "population=3" in result.stderr
