@@ -30,7 +30,7 @@ from .config import ExperimentConfig, dump_toml
 from .encodings import Encoding, mask_hash, mask_to_hex
 from .features import FeatureSet
 from .fitness import MaskFitness
-from .head import count_flops, count_parameters, deployable_head
+from .head import count_flops, count_parameters
 from .seeding import derive_seed, make_rng
 
 logger = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ def finish_run(config, feature_set, encoding, fitness, state, run_dir, started, 
     model = None
     if not masks.is_empty():
         trained, _, _ = fitness.train(best_mask, fold=0)
-        model = deployable_head(trained, masks)
+        model = fitness.trainer.export(trained, masks)
         model.save(os.path.join(run_dir, "best_head.keras"))
     n_classes, bias = feature_set.n_classes, config.head.use_bias
     full_masks = encoding.head_masks(full_mask)

@@ -15,7 +15,7 @@ import numpy as np
 from .config import HeadConfig
 from .encodings import Encoding, HeadMasks, mask_key
 from .features import FeatureSet
-from .head import accuracy, train_pruned_head
+from .head import HeadTrainer
 from .seeding import derive_seed
 
 EMPTY_MASK_FITNESS = 0.0
@@ -58,17 +58,24 @@ class MaskFitness:
         self.head_config = head_config
         self.protocol = protocol
         self.seed = seed
+        self.trainer = HeadTrainer(feature_set.n_features, feature_set.n_classes, head_config)
 
     def training_seed(self, mask, fold: int) -> int:
         return derive_seed(self.seed, "mask", mask_key(mask), fold)
 
     def train(self, mask, fold: int = 0):
-        """Train the head of ``mask`` on fold ``fold``; return (model, masks, epochs)."""
+        """Train the head of ``mask`` on fold ``fold``; return (model, masks, epochs).
+
+        The model is the trainer's reused, padded model: export it with
+        ``self.trainer.export(model, masks)`` before training another mask.
+        """
         masks = self.encoding.head_masks(mask)
         x, y = self.feature_set.arrays(fold)["train"]
-        model, epochs = train_pruned_head(masks, x, y, self.feature_set.n_classes, self.head_config,
-                                          self.training_seed(self.encoding.check_mask(mask), fold))
+        model, epochs = self.trainer.train(masks, x, y, self.training_seed(self.encoding.check_mask(mask), fold))
         return model, masks, epochs
+
+    def _accuracy(self, model, masks, x, y) -> float:
+        return float(np.mean(self.trainer.predict_classes(model, masks, x) == y))
 
     def score(self, mask, with_test: bool) -> HeadScore:
         """Train on every fold; mean validation (and optionally test) accuracy."""
@@ -83,9 +90,9 @@ class MaskFitness:
             arrays = self.feature_set.arrays(fold)
             epochs += n_epochs
             if arrays["val"][0].shape[0]:
-                vals.append(accuracy(model, arrays["val"][0][:, masks.inputs], arrays["val"][1]))
+                vals.append(self._accuracy(model, masks, *arrays["val"]))
             if with_test:
-                tests.append(accuracy(model, arrays["test"][0][:, masks.inputs], arrays["test"][1]))
+                tests.append(self._accuracy(model, masks, *arrays["test"]))
         return HeadScore(float(np.mean(vals)) if vals else float("nan"),
                          float(np.mean(tests)) if with_test else None, epochs,
                          time.perf_counter() - start)

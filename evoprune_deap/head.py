@@ -13,7 +13,7 @@ import numpy as np
 
 from .config import HeadConfig
 from .encodings import HeadMasks
-from .seeding import make_rng
+from .seeding import derive_seed, make_rng
 
 
 def initial_weights(n_features: int, hidden_units: tuple, n_classes: int, seed: int,
@@ -48,10 +48,11 @@ def slice_weights(full: list[np.ndarray], masks: HeadMasks, use_bias: bool) -> l
     return sliced
 
 
-def _compile(model, config: HeadConfig):
+def _compile(model, config: HeadConfig, steps_per_execution: int = 1):
     import keras
 
     model.compile(
+        steps_per_execution=steps_per_execution,
         optimizer=keras.optimizers.SGD(learning_rate=config.learning_rate, momentum=config.momentum,
                                        nesterov=config.nesterov),
         loss="sparse_categorical_crossentropy",
@@ -96,16 +97,22 @@ def fit_head(model, x: np.ndarray, y: np.ndarray, config: HeadConfig, seed: int,
 
     SGD (lr, momentum, Nesterov from ``config``), batch ``config.batch_size``,
     at most ``max_epochs`` epochs, EarlyStopping on the training loss
-    (``min_delta``, ``patience``, restoring the best weights). Reseeds Keras
-    (and so Python's and numpy's global generators) with ``seed``.
+    (``min_delta``, ``patience``, restoring the best weights).
+
+    Keras (and so Python's and numpy's global generators) is reseeded from
+    ``seed`` at the start of every epoch, so each epoch's shuffle depends only
+    on (seed, epoch), not on whether Keras drew numbers while building a fresh
+    model: a reused model trains exactly like a new one.
     """
     import keras
 
     keras.utils.set_random_seed(seed)
     stop = keras.callbacks.EarlyStopping(monitor="loss", min_delta=config.min_delta,
                                          patience=config.patience, restore_best_weights=True)
+    reseed = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: keras.utils.set_random_seed(derive_seed(seed, "epoch", epoch)))
     history = model.fit(x, y, batch_size=config.batch_size, epochs=max_epochs or config.max_epochs,
-                        shuffle=True, verbose=0, callbacks=[stop])
+                        shuffle=True, verbose=0, callbacks=[reseed, stop])
     return len(history.history["loss"])
 
 
@@ -119,23 +126,118 @@ def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(predict_classes(model, x) == y))
 
 
-def train_pruned_head(masks: HeadMasks, x: np.ndarray, y: np.ndarray, n_classes: int,
-                      config: HeadConfig, seed: int):
-    """Build the physically pruned head for ``masks`` and train it.
+WIDTH_MULTIPLE = 16
+"""Active widths are rounded up to a multiple of this, the padding units masked
+to zero, so a run compiles a bounded number of head shapes."""
 
-    Returns
-    -------
-    model : keras.Model
-        Takes the active input features, shape (n, n_active_inputs).
-    epochs : int
+
+def padded_width(n_active: int, n_total: int, multiple: int = WIDTH_MULTIPLE) -> int:
+    """Smallest multiple of ``multiple`` >= n_active (at least one), capped at n_total."""
+    return min(n_total, max(multiple, -(-n_active // multiple) * multiple))
+
+
+class HeadTrainer:
+    """Trains physically pruned heads, reusing one compiled Keras model per shape.
+
+    Each mask's head has its active inputs and units, plus zero-masked padding
+    up to a multiple of :data:`WIDTH_MULTIPLE`; its initial weights are sliced
+    from the full-width draw of the mask's seed, and the optimizer state is
+    reset, so training a reused model is training a fresh one.
+
+    Parameters
+    ----------
+    n_features, n_classes : int
+    config : HeadConfig
     """
-    full = initial_weights(masks.inputs.shape[0], tuple(m.shape[0] for m in masks.hidden),
-                           n_classes, seed, config.use_bias)
-    widths = tuple(int(m.sum()) for m in masks.hidden)
-    model = build_head(int(masks.inputs.sum()), widths, n_classes, config,
-                       slice_weights(full, masks, config.use_bias))
-    epochs = fit_head(model, x[:, masks.inputs], y, config, seed)
-    return model, epochs
+
+    def __init__(self, n_features: int, n_classes: int, config: HeadConfig):
+        self.n_features, self.n_classes, self.config = n_features, n_classes, config
+        self._models: dict[tuple, object] = {}
+
+    def shape_for(self, masks: HeadMasks) -> tuple:
+        totals = (masks.inputs.shape[0], *(m.shape[0] for m in masks.hidden))
+        return tuple(padded_width(n, total) for n, total in zip(masks.n_active, totals))
+
+    def _model(self, shape: tuple, steps: int):
+        key = shape + (steps,)
+        if key not in self._models:
+            import keras
+
+            from .layers import UnitMask
+
+            layers = [keras.Input((shape[0],))]
+            for i, width in enumerate(shape[1:]):
+                layers.append(keras.layers.Dense(width, activation="relu", use_bias=self.config.use_bias,
+                                                 name=f"fc{i + 1}"))
+                layers.append(UnitMask(width, name=f"fc{i + 1}_mask"))
+            layers.append(keras.layers.Dense(self.n_classes, activation="softmax", name="output"))
+            model = keras.Sequential(layers, name="padded_head")
+            self._models[key] = _compile(model, self.config, steps_per_execution=steps)
+        return self._models[key]
+
+    def _inputs(self, x: np.ndarray, masks: HeadMasks, width: int) -> np.ndarray:
+        selected = x[:, masks.inputs]
+        if selected.shape[1] == width:
+            return selected
+        return np.pad(selected, ((0, 0), (0, width - selected.shape[1])))
+
+    def train(self, masks: HeadMasks, x: np.ndarray, y: np.ndarray, seed: int):
+        """Train the head of ``masks`` on (x, y), x of shape (n, n_features).
+
+        Returns
+        -------
+        model : keras.Model
+            A reused model: use it (or :meth:`export`) before the next ``train``.
+        epochs : int
+        """
+        shape = self.shape_for(masks)
+        steps = -(-x.shape[0] // self.config.batch_size)
+        model = self._model(shape, steps)
+        full = initial_weights(self.n_features, tuple(m.shape[0] for m in masks.hidden),
+                               self.n_classes, seed, self.config.use_bias)
+        sliced = iter(slice_weights(full, masks, self.config.use_bias))
+        active = list(masks.hidden)
+        for layer in model.layers:
+            values = []
+            for variable in layer.weights:
+                target = np.zeros(tuple(variable.shape), dtype=np.float32)
+                if variable.trainable:
+                    block = next(sliced)
+                    target[tuple(slice(0, n) for n in block.shape)] = block
+                else:  # the unit mask: active units first, then masked padding
+                    target[: int(active.pop(0).sum())] = 1.0
+                values.append(target)
+            if values:
+                layer.set_weights(values)
+        if model.optimizer.built:  # fresh optimizer state: iteration 0, zero momentum
+            for variable in model.optimizer.variables:
+                if not variable.path.endswith("learning_rate"):
+                    variable.assign(np.zeros(tuple(variable.shape), dtype=variable.dtype))
+        epochs = fit_head(model, self._inputs(x, masks, shape[0]), y, self.config, seed)
+        return model, epochs
+
+    def predict_classes(self, model, masks: HeadMasks, x: np.ndarray) -> np.ndarray:
+        """Class of each row of x (n, n_features) for a model from :meth:`train`."""
+        return predict_classes(model, self._inputs(x, masks, model.input_shape[-1]))
+
+    def export(self, model, masks: HeadMasks):
+        """A standalone, unpadded head (input: the full feature vector) with the trained weights."""
+        widths = tuple(int(m.sum()) for m in masks.hidden)
+        n_inputs = int(masks.inputs.sum())
+        weights = []
+        for layer in model.layers:
+            for variable in layer.weights:
+                if variable.trainable:
+                    weights.append(np.asarray(variable))
+        dims = (n_inputs, *widths, self.n_classes)
+        trimmed, position = [], 0
+        for i, (rows, cols) in enumerate(zip(dims[:-1], dims[1:])):
+            trimmed.append(weights[position][:rows, :cols])
+            position += 1
+            if self.config.use_bias or i == len(dims) - 2:
+                trimmed.append(weights[position][:cols])
+                position += 1
+        return deployable_head(build_head(n_inputs, widths, self.n_classes, self.config, trimmed), masks)
 
 
 def deployable_head(model, masks: HeadMasks):

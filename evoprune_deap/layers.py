@@ -38,3 +38,24 @@ class ConstantMask(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "mask": self.mask}
+
+
+@keras.saving.register_keras_serializable(package="evoprune_deap")
+class UnitMask(keras.layers.Layer):
+    """Multiply by a 0/1 vector held in a non-trainable variable.
+
+    Used to switch off the padding units of a reused, compiled head: changing
+    the mask is a variable assignment, not a recompile.
+    """
+
+    def __init__(self, n_units, **kwargs):
+        super().__init__(**kwargs)
+        self.n_units = int(n_units)
+        self.unit_mask = self.add_weight(shape=(self.n_units,), initializer="ones", trainable=False,
+                                         name="unit_mask")
+
+    def call(self, inputs):
+        return inputs * self.unit_mask
+
+    def get_config(self):
+        return {**super().get_config(), "n_units": self.n_units}
