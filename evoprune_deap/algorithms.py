@@ -112,7 +112,8 @@ def steady_state_ga(evaluate: Callable, n_bits: int, rng: np.random.Generator, *
                     mutation_prob: float = 0.07, mutation: str = "one_bit",
                     per_bit_prob: float = 0.001, init_density: float | None = None,
                     n_candidates: int = 3, max_stale_steps: int = 1000,
-                    callbacks: Sequence[Callback] = (), known: dict | None = None) -> GAState:
+                    callbacks: Sequence[Callback] = (), known: dict | None = None,
+                    evaluate_many: Callable | None = None, batch_size: int = 1) -> GAState:
     """Run the EvoPruneDeepTL steady-state GA.
 
     Each step: negative assortative mating picks two parents; uniform
@@ -140,6 +141,11 @@ def steady_state_ga(evaluate: Callable, n_bits: int, rng: np.random.Generator, *
         ``mask_key -> (fitness, info)`` results of an interrupted run with the
         same seed: used instead of calling ``evaluate``, counted in the budget
         and reported with ``replayed=True``.
+    evaluate_many : callable or None
+        ``evaluate_many(list of masks) -> list of results``, e.g. worker
+        processes; used for the two children of a step and for chunks of
+        ``batch_size`` of the initial population. The results (and so the
+        run) are the same as with ``evaluate`` alone.
 
     Returns
     -------
@@ -153,36 +159,48 @@ def steady_state_ga(evaluate: Callable, n_bits: int, rng: np.random.Generator, *
     state = GAState(population=[], evaluations=[], logbook=logbook, max_evaluations=max_evaluations)
     memo: dict[bytes, tuple[float, dict]] = {}
     known = dict(known or {})
+    evaluate_many = evaluate_many or (lambda masks: [evaluate(mask) for mask in masks])
 
-    def assign(individual: Individual) -> bool:
-        """Give ``individual`` its fitness; return True if it was a new evaluation."""
-        key = mask_key(individual.mask)
-        if key in memo:
-            state.cache_hits += 1
-            individual.fitness.values = (memo[key][0],)
-            return False
-        if state.n_evaluations >= max_evaluations:
-            raise _Stop("budget")
-        replayed = key in known
-        result = known.pop(key) if replayed else evaluate(individual.mask)
-        fitness, info = (result if isinstance(result, tuple) else (result, {}))
-        fitness = float(fitness)
-        memo[key] = (fitness, info)
-        individual.fitness.values = (fitness,)
-        evaluation = Evaluation(state.n_evaluations, individual.mask, fitness, dict(info), replayed)
-        state.evaluations.append(evaluation)
-        _record(state, evaluation, individual)
-        if any(callback.on_evaluation(evaluation, state) for callback in callbacks):
-            raise _Stop("callback")
-        return True
+    def assign(individuals: list) -> tuple[bool, bool]:
+        """Give each individual its fitness, evaluating new masks within the budget.
+
+        Returns (any new evaluation, budget exhausted before all were scored).
+        """
+        keys = [mask_key(ind.mask) for ind in individuals]
+        new_keys = list(dict.fromkeys(k for k in keys if k not in memo))
+        room = max_evaluations - state.n_evaluations
+        run_keys = new_keys[:room]
+        first = {key: ind for key, ind in zip(reversed(keys), reversed(individuals))}
+        fresh = [key for key in run_keys if key not in known]
+        results = dict(zip(fresh, evaluate_many([first[key].mask for key in fresh]))) if fresh else {}
+        for key in run_keys:
+            replayed = key in known
+            result = known.pop(key) if replayed else results[key]
+            fitness, info = (result if isinstance(result, tuple) else (result, {}))
+            memo[key] = (float(fitness), info)
+            first[key].fitness.values = (float(fitness),)
+            evaluation = Evaluation(state.n_evaluations, first[key].mask, float(fitness), dict(info), replayed)
+            state.evaluations.append(evaluation)
+            _record(state, evaluation, first[key])
+            if any(callback.on_evaluation(evaluation, state) for callback in callbacks):
+                raise _Stop("callback")
+        for key, individual in zip(keys, individuals):
+            if key in memo and not individual.fitness.valid:
+                state.cache_hits += 1
+                individual.fitness.values = (memo[key][0],)
+        return bool(run_keys), len(new_keys) > room
 
     for callback in callbacks:
         callback.on_start(state)
     try:
-        while len(state.population) < population_size:
-            individual = toolbox.individual()
-            assign(individual)
-            state.population.append(individual)
+        newcomers = [toolbox.individual() for _ in range(population_size)]
+        for begin in range(0, population_size, max(1, batch_size)):
+            chunk = newcomers[begin:begin + max(1, batch_size)]
+            state.population.extend(chunk)
+            _, exhausted = assign(chunk)
+            state.population = [ind for ind in state.population if ind.fitness.valid]
+            if exhausted:
+                raise _Stop("budget")
         stale = 0
         while state.n_evaluations < max_evaluations:
             state.steps += 1
@@ -190,18 +208,22 @@ def steady_state_ga(evaluate: Callable, n_bits: int, rng: np.random.Generator, *
             children = toolbox.mate(parent1, parent2)
             if mutation == "per_bit" or rng.random() < mutation_prob:
                 children = tuple(toolbox.mutate(child) for child in children)
-            new = False
+            new, exhausted = assign(list(children))
             for child in children:
-                new |= assign(child)
+                if not child.fitness.valid:
+                    continue
                 worst = min(range(len(state.population)), key=lambda i: sort_key(state.population[i]))
                 if sort_key(child) > sort_key(state.population[worst]):
                     state.population[worst] = child
+            if exhausted:
+                raise _Stop("budget")
             stale = 0 if new else stale + 1
             if stale >= max_stale_steps:
                 raise _Stop("stale")
         state.stop_reason = "budget"
     except _Stop as stop:
         state.stop_reason = str(stop)
+    state.population = [ind for ind in state.population if ind.fitness.valid]
     logger.info("GA stopped (%s) after %d evaluations, %d cache hits", state.stop_reason,
                 state.n_evaluations, state.cache_hits)
     for callback in callbacks:
@@ -210,7 +232,7 @@ def steady_state_ga(evaluate: Callable, n_bits: int, rng: np.random.Generator, *
 
 
 def _record(state: GAState, evaluation: Evaluation, individual: Individual) -> None:
-    scored = [ind for ind in state.population if ind.fitness.valid] + [individual]
+    scored = [ind for ind in state.population if ind.fitness.valid and ind is not individual] + [individual]
     best = max(scored, key=sort_key)
     state.logbook.record(
         evaluation=evaluation.index + 1,

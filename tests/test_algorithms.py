@@ -109,3 +109,17 @@ def test_known_results_replay_exactly():
 def test_ga_finds_the_toy_optimum(mutation):
     state = run(0, mutation=mutation, per_bit_prob=0.05, max_evaluations=300, population_size=10)
     assert state.best.fitness.values[0] == 1.0
+
+
+def test_batched_evaluation_gives_the_same_run():
+    batches = []
+
+    def many(masks):
+        batches.append(len(masks))
+        return [onemax_sparse(m) for m in masks]
+
+    serial = run(7)
+    batched = run(7, evaluate_many=many, batch_size=2)
+    assert trace(serial) == trace(batched)
+    assert list(serial.logbook) == list(batched.logbook)
+    assert max(batches) == 2 and sum(batches) == 60
