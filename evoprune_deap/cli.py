@@ -70,6 +70,7 @@ RUN_OPTIONS = {
     "max_epochs": ("head", "max_epochs", int),
     "seed": ("run", "seed", int),
     "protocol": ("run", "protocol", str),
+    "workers": ("run", "workers", int),
     "features": ("data", "features", str),
     "dataset": ("data", "dataset", str),
     "images": ("data", "images", str),
@@ -163,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-epochs", type=int, default=None)
     run.add_argument("--seed", type=int, default=None)
     run.add_argument("--protocol", default=None, help="honest (default: fitness on validation) or paper (on test)")
+    run.add_argument("--workers", type=int, default=None,
+                     help="processes training heads (default 0: one per core, at most 2)")
     run.add_argument("--out", default=None, help="parent folder of run directories (default runs/)")
     run.add_argument("--run-dir", default=None, help="exact run directory (default OUT/<source>_<encoding>_seed<seed>)")
     run.set_defaults(handler=_run)

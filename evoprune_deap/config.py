@@ -127,8 +127,11 @@ class RunConfig:
     seed: int = 0
     protocol: str = "honest"
     out: str = "runs"
+    workers: int = 0  # processes training heads; 0 = one per CPU core (at most 2)
 
     def __post_init__(self):
+        _check(_is_int(self.workers) and 0 <= self.workers <= 64, "workers", self.workers,
+               "an integer in [0, 64] (0 = one per CPU core)")
         _check(_is_int(self.seed) and 0 <= self.seed < 2**31, "seed", self.seed, "an integer in [0, 2**31)")
         _check(self.protocol in PROTOCOLS, "protocol", self.protocol,
                "'honest' (fitness on validation) or 'paper' (fitness on test, as the paper did)")

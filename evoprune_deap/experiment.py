@@ -31,6 +31,7 @@ from .encodings import Encoding, mask_hash, mask_to_hex
 from .features import FeatureSet
 from .fitness import MaskFitness
 from .head import count_flops, count_parameters
+from .parallel import WorkerPool, available_cores
 from .seeding import derive_seed, make_rng
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,11 @@ def load_feature_set(config: ExperimentConfig, progress=None) -> FeatureSet:
     return extract_features(source, backbone=data.backbone, image_size=data.image_size,
                             weights=data.weights, seed=data.split_seed, val_fraction=data.val_fraction,
                             test_fraction=data.test_fraction, progress=progress)
+
+
+def resolve_workers(workers: int) -> int:
+    """0 means one worker per available core, at most 2 (the two children of a step)."""
+    return workers if workers > 0 else max(1, min(2, len(available_cores())))
 
 
 def default_run_dir(config: ExperimentConfig, feature_set: FeatureSet) -> str:
@@ -111,12 +117,16 @@ def run_experiment(config: ExperimentConfig, feature_set: FeatureSet | None = No
     run_dir = rundir.prepare(run_dir or default_run_dir(config, feature_set))
     seed = config.run.seed
     rundir.write_text(os.path.join(run_dir, "config.toml"), dump_toml(config))
+    n_workers = resolve_workers(config.run.workers)
     rundir.write_json(os.path.join(run_dir, "environment.json"),
-                      {**rundir.environment(seed), "features": feature_set.metadata})
+                      {**rundir.environment(seed), "workers": n_workers, "features": feature_set.metadata})
 
     fitness = MaskFitness(feature_set, encoding, config.head, config.run.protocol, seed)
     log = rundir.EvaluationLog(os.path.join(run_dir, "evaluations.csv"))
     ga = config.ga
+    pool = None
+    if n_workers > 1:
+        pool = WorkerPool(MaskFitness, (feature_set, encoding, config.head, config.run.protocol, seed), n_workers)
     try:
         state = steady_state_ga(
             fitness, encoding.n_bits, make_rng(derive_seed(seed, "ga")),
@@ -125,9 +135,12 @@ def run_experiment(config: ExperimentConfig, feature_set: FeatureSet | None = No
             init_density=ga.init_density, n_candidates=ga.candidates,
             max_stale_steps=ga.max_stale_steps,
             callbacks=[_EvaluationWriter(log, encoding.n_bits), *callbacks],
+            evaluate_many=pool.map if pool else None, batch_size=n_workers,
         )
     finally:
         log.close()
+        if pool is not None:
+            pool.close()
     search_seconds = time.perf_counter() - started
     return finish_run(config, feature_set, encoding, fitness, state, run_dir, started, search_seconds)
 

@@ -11,7 +11,8 @@ from evoprune_deap.config import load_config
 from evoprune_deap.errors import RunDirectoryError
 from evoprune_deap.experiment import run_experiment
 
-TINY = {"ga": {"population": 4, "evaluations": 6}, "head": {"hidden_units": [32, 16], "max_epochs": 3}}
+TINY = {"ga": {"population": 4, "evaluations": 6}, "head": {"hidden_units": [32, 16], "max_epochs": 3},
+        "run": {"workers": 1}}
 FILES = ("config.toml", "environment.json", "evaluations.csv", "logbook.json", "best_mask.json",
          "best_head.keras", "summary.json", "convergence.png")
 
@@ -58,6 +59,14 @@ def test_same_seed_same_evaluations(tiny_run, faces_features, tmp_path):
     columns = ["mask_hash", "fitness", "epochs"]
     pd.testing.assert_frame_equal(again.evaluations[columns], tiny_run.evaluations[columns])
     assert np.array_equal(again.best_mask, tiny_run.best_mask)
+
+
+def test_two_worker_processes_give_the_same_run(tiny_run, faces_features, tmp_path):
+    config = load_config(overrides={**TINY, "run": {"workers": 2}})
+    pooled = run_experiment(config, faces_features, run_dir=str(tmp_path / "pooled"))
+    columns = ["mask_hash", "fitness", "epochs"]
+    pd.testing.assert_frame_equal(pooled.evaluations[columns], tiny_run.evaluations[columns])
+    assert json.load(open(os.path.join(pooled.run_dir, "environment.json")))["workers"] == 2
 
 
 def test_feature_selection_run_saves_a_head_taking_all_features(faces_features, tmp_path):

@@ -1,0 +1,223 @@
+"""Fitness evaluation speed: the reference design against the project's path.
+
+Reference (the paper's design once features are cached): one Keras ``fit`` per
+individual, a full-width head multiplied by constant 0/1 masks, TensorFlow
+backend, default settings. It runs in a subprocess so each side has its own
+Keras backend.
+
+Ours: :class:`evoprune_deap.head.HeadTrainer` (physically pruned, padded to 16,
+reused compiled models, whole-epoch ``steps_per_execution``) on the default
+backend, in this process, and the same through a 2-worker core-pinned pool.
+
+Every path trains the same masks from the same seed for a fixed number of
+epochs (early stopping off). Printed: seconds per individual-epoch, the ratio
+to the reference, the float32 matmul peak measured in this run and the share
+of it each path reaches, and each path's fitness (validation accuracy).
+
+    python benchmarks/fitness_speed.py [--epochs 30] [--data elpv rps]
+    python benchmarks/fitness_speed.py --full-run     # times `evoprune run --preset paper --encoding fc1`
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+import evoprune_deap  # noqa: F401  (sets the Keras backend)
+from evoprune_deap.config import HeadConfig
+from evoprune_deap.encodings import Encoding
+from evoprune_deap.features import FeatureSet
+from evoprune_deap.splits import Split
+
+ACTIVE_FC1 = (512, 384, 256, 128)
+
+
+def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
+    """Measured float32 matmul GFLOP/s (numpy BLAS, all cores)."""
+    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
+    b = a.T.copy()
+    a @ b
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def rps_like(seed: int = 0) -> FeatureSet:
+    """Synthetic RPS-shaped set: 2520 x 2048 features, 3 classes, 372 test."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(3), 2892 // 3)
+    centres = rng.normal(size=(3, 2048)).astype(np.float32)
+    features = np.maximum(centres[labels] + 2.0 * rng.normal(size=(labels.size, 2048)), 0).astype(np.float32)
+    order = rng.permutation(labels.size)
+    test, rest = np.sort(order[:372]), order[372:]
+    val, train = np.sort(rest[:378]), np.sort(rest[378:])
+    return FeatureSet(features, labels, ("rock", "paper", "scissors"), (Split(train, val, test),),
+                      {"source": "rps-synthetic"})
+
+
+def elpv() -> FeatureSet:
+    from evoprune_deap.datasets import load_source
+    from evoprune_deap.extraction import extract_features
+
+    return extract_features(load_source("elpv"), image_size=128)
+
+
+def masks_for(n_features: int, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    cases = []
+    for active in ACTIVE_FC1:
+        mask = np.zeros(512, dtype=bool)
+        mask[rng.permutation(512)[:active]] = True
+        cases.append(("fc1", mask))
+    fs_mask = np.zeros(n_features, dtype=bool)
+    fs_mask[rng.permutation(n_features)[: n_features // 2]] = True
+    cases.append(("fs", fs_mask))
+    return cases
+
+
+def head_flops_per_epoch(n_samples: int, dims: tuple) -> float:
+    """Forward + backward (3x forward) FLOPs of one epoch of a dense head."""
+    return 3 * 2 * n_samples * sum(a * b for a, b in zip(dims[:-1], dims[1:]))
+
+
+def reference_worker(path: str, epochs: int) -> None:
+    """Runs under KERAS_BACKEND=tensorflow: the paper's design, one fit per mask."""
+    from evoprune_deap.head import build_masked_head, initial_weights
+    import keras
+
+    feature_set = FeatureSet.load(path)
+    x, y = feature_set.arrays()["train"]
+    xv, yv = feature_set.arrays()["val"]
+    config = HeadConfig(max_epochs=epochs, patience=epochs)
+    rows = []
+    for name, mask in masks_for(feature_set.n_features):
+        masks = Encoding(name, feature_set.n_features, config.hidden_units).head_masks(mask)
+        seed = 1234
+        full = initial_weights(feature_set.n_features, config.hidden_units, feature_set.n_classes, seed)
+        model = build_masked_head(masks, feature_set.n_classes, config, full)
+        keras.utils.set_random_seed(seed)
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=32, epochs=epochs, shuffle=True, verbose=0)
+        seconds = time.perf_counter() - start
+        accuracy = float(np.mean(np.argmax(model.predict(xv, verbose=0), 1) == yv))
+        rows.append({"seconds_per_epoch": seconds / epochs, "fitness": accuracy})
+    print(json.dumps(rows))
+
+
+class _Trainer:
+    """Picklable fitness factory: (mask) -> (seconds per epoch, fitness)."""
+
+    def __init__(self, path, name, epochs):
+        from evoprune_deap.head import HeadTrainer
+
+        self.feature_set = FeatureSet.load(path)
+        self.config = HeadConfig(max_epochs=epochs, patience=epochs)
+        self.encoding = Encoding(name, self.feature_set.n_features, self.config.hidden_units)
+        self.trainer = HeadTrainer(self.feature_set.n_features, self.feature_set.n_classes, self.config)
+        self.epochs = epochs
+
+    def masked_reference(self, mask) -> float:
+        """Fitness of the masked full-width head on this backend, same seed and shuffle."""
+        from evoprune_deap.head import build_masked_head, fit_head, initial_weights
+
+        masks = self.encoding.head_masks(mask)
+        fs = self.feature_set
+        model = build_masked_head(masks, fs.n_classes, self.config,
+                                  initial_weights(fs.n_features, self.config.hidden_units, fs.n_classes, 1234))
+        fit_head(model, *fs.arrays()["train"], self.config, 1234)
+        xv, yv = fs.arrays()["val"]
+        return float(np.mean(np.argmax(model.predict(xv, verbose=0), 1) == yv))
+
+    def __call__(self, mask):
+        masks = self.encoding.head_masks(mask)
+        x, y = self.feature_set.arrays()["train"]
+        xv, yv = self.feature_set.arrays()["val"]
+        self.trainer.train(masks, x[:64], y[:64], seed=1)  # warm the compiled shape, as in a run
+        start = time.perf_counter()
+        model, _ = self.trainer.train(masks, x, y, seed=1234)
+        seconds = time.perf_counter() - start
+        accuracy = float(np.mean(self.trainer.predict_classes(model, masks, xv) == yv))
+        return seconds / self.epochs, accuracy
+
+
+def compare(feature_set: FeatureSet, label: str, epochs: int, peak: float, workdir: str) -> None:
+    from evoprune_deap.parallel import WorkerPool
+
+    path = os.path.join(workdir, f"{label}.npz")
+    feature_set.save(path)
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    reference = subprocess.run([sys.executable, __file__, "--reference-worker", path, str(epochs)],
+                               capture_output=True, text=True, env=env, check=True)
+    ref_rows = json.loads(reference.stdout.strip().splitlines()[-1])
+    cases = masks_for(feature_set.n_features)
+    ours = [_Trainer(path, name, epochs)(mask) for name, mask in cases]
+    masked = [_Trainer(path, name, epochs).masked_reference(mask) for name, mask in cases]
+    # Two workers, each training one mask at a time: per individual-epoch = wall / (2 * epochs).
+    pooled = []
+    for name, mask in cases:
+        with WorkerPool(_Trainer, (path, name, epochs), 2) as pool:
+            pool.map([mask, mask])  # start the workers and compile
+            start = time.perf_counter()
+            results = pool.map([mask, mask])
+            pooled.append(((time.perf_counter() - start) / (2 * epochs), results[0][1]))
+    n_train = feature_set.splits[0].train.size
+    print(f"\n{label}: {n_train} training samples, {feature_set.n_features} features, "
+          f"{feature_set.n_classes} classes, {epochs} epochs, batch 32")
+    print(f"{'mask':<14}{'ref s/ep':>10}{'ours s/ep':>11}{'x ref':>7}{'2 workers':>11}{'x ref':>7}"
+          f"{'ref %pk':>9}{'ours %pk':>9}{'2w %pk':>8}{'fit ref':>9}{'fit ours':>9}{'fit 2w':>8}")
+    for (name, mask), ref, (ours_s, ours_fit), (pool_s, pool_fit), masked_fit in zip(
+            cases, ref_rows, ours, pooled, masked):
+        active = (int(mask.sum()), 512, 512, feature_set.n_classes) if name == "fs" else \
+            (feature_set.n_features, int(mask.sum()), 512, feature_set.n_classes)
+        useful = head_flops_per_epoch(n_train, active) / 1e9
+        share = lambda seconds: 100 * useful / seconds / peak  # noqa: E731
+        tag = f"{name} {int(mask.sum())}/{mask.size}"
+        print(f"{tag:<14}{ref['seconds_per_epoch']:>10.4f}{ours_s:>11.4f}{ref['seconds_per_epoch'] / ours_s:>7.1f}"
+              f"{pool_s:>11.4f}{ref['seconds_per_epoch'] / pool_s:>7.1f}{share(ref['seconds_per_epoch']):>9.1f}"
+              f"{share(ours_s):>9.1f}{share(pool_s):>8.1f}{ref['fitness']:>9.4f}{masked_fit:>9.4f}"
+              f"{ours_fit:>9.4f}{pool_fit:>8.4f}")
+
+
+def full_run() -> None:
+    start = time.perf_counter()
+    command = ["evoprune", "run", "--preset", "paper", "--encoding", "fc1", "--out",
+               os.path.join("runs", "benchmark")]
+    subprocess.run(command, check=True)
+    print(f"`{' '.join(command)}`: {time.perf_counter() - start:.0f} s wall")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--data", nargs="+", default=["elpv", "rps"])
+    parser.add_argument("--full-run", action="store_true")
+    parser.add_argument("--reference-worker", nargs=2, metavar=("PATH", "EPOCHS"))
+    args = parser.parse_args()
+    if args.reference_worker:
+        return reference_worker(args.reference_worker[0], int(args.reference_worker[1]))
+    if args.full_run:
+        return full_run()
+    import keras
+    import tempfile
+
+    peak = matmul_peak()
+    print(f"float32 matmul peak (numpy, 2048^3, this run): {peak:.0f} GFLOP/s; "
+          f"ours on Keras backend '{keras.backend.backend()}', reference on 'tensorflow'")
+    with tempfile.TemporaryDirectory() as workdir:
+        for label in args.data:
+            compare(elpv() if label == "elpv" else rps_like(), label, args.epochs, peak, workdir)
+    print("\ns/ep: seconds per individual-epoch; %pk: useful head FLOPs (forward+backward of the active "
+          "units) per second over the matmul peak; fit: validation accuracy after the fixed epochs")
+
+
+if __name__ == "__main__":
+    main()
