@@ -173,7 +173,7 @@ def compare(feature_set: FeatureSet, label: str, epochs: int, peak: float, workd
     print(f"\n{label}: {n_train} training samples, {feature_set.n_features} features, "
           f"{feature_set.n_classes} classes, {epochs} epochs, batch 32")
     print(f"{'mask':<14}{'ref s/ep':>10}{'ours s/ep':>11}{'x ref':>7}{'2 workers':>11}{'x ref':>7}"
-          f"{'ref %pk':>9}{'ours %pk':>9}{'2w %pk':>8}{'fit ref':>9}{'fit ours':>9}{'fit 2w':>8}")
+          f"{'ref %pk':>9}{'ours %pk':>9}{'2w %pk':>8}{'fit ref':>9}{'fit mskd':>9}{'fit ours':>9}{'fit 2w':>8}")
     for (name, mask), ref, (ours_s, ours_fit), (pool_s, pool_fit), masked_fit in zip(
             cases, ref_rows, ours, pooled, masked):
         active = (int(mask.sum()), 512, 512, feature_set.n_classes) if name == "fs" else \

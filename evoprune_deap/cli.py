@@ -133,6 +133,24 @@ def _run(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from .reporting import to_markdown, write_report
+
+    tables = write_report(args.run_dirs, args.out, args.caption)
+    print(to_markdown(tables["paper_table"]))
+    print(to_markdown(tables["method_table"]))
+    print(f"tables written to {args.out}/ (runs.csv, summary.csv, paper_table.*, method_table.*)")
+    return 0
+
+
+def _plot(args) -> int:
+    from .plots import write_plots
+
+    for path in write_plots(args.run_dirs, args.out):
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evoprune", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -169,6 +187,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=None, help="parent folder of run directories (default runs/)")
     run.add_argument("--run-dir", default=None, help="exact run directory (default OUT/<source>_<encoding>_seed<seed>)")
     run.set_defaults(handler=_run)
+
+    report = commands.add_parser("report", help="result tables (Markdown, CSV, LaTeX) from run directories")
+    report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run or campaign directories")
+    report.add_argument("--out", default="report", help="folder for the tables (default report/)")
+    report.add_argument("--caption", default="", help="caption of the LaTeX tables")
+    report.set_defaults(handler=_report)
+
+    plot = commands.add_parser("plot", help="convergence, active %% and kept-unit plots from run directories")
+    plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    plot.add_argument("--out", default="plots", help="folder for the PNG files (default plots/)")
+    plot.set_defaults(handler=_plot)
     return parser
 
 

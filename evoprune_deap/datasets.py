@@ -241,6 +241,33 @@ def _is_fold_layout(directory: str) -> bool:
     return bool(subdirs) and all(name.isdigit() for name in subdirs)
 
 
+def unpack_zip(path: str) -> str:
+    """Unpack an image zip (e.g. tensorflow-datasets' manual ``rps.zip``) once into
+    the cache folder and return the folder that holds its class subfolders."""
+    import zipfile
+
+    if not os.path.isfile(path):
+        raise DatasetError(f"Zip file {path!r} does not exist; download it or fix the path.")
+    with open(path, "rb") as stream:
+        digest = hashlib.sha256(stream.read()).hexdigest()[:16]
+    root = os.environ.get("EVOPRUNE_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "evoprune-deap")
+    target = os.path.join(root, "unzipped", f"{os.path.splitext(os.path.basename(path))[0]}-{digest}")
+    if not os.path.isdir(target):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                archive.extractall(target + ".partial")
+        except zipfile.BadZipFile as exc:
+            raise DatasetError(f"{path!r} is not a valid zip file ({exc}); download it again.") from exc
+        os.replace(target + ".partial", target)
+    folder = target
+    while True:  # descend through wrapper folders (rps/, Citrus/Leaves/, __MACOSX is skipped)
+        subdirs = [e.path for e in os.scandir(folder) if e.is_dir() and not e.name.startswith((".", "__"))]
+        has_images = any(f.lower().endswith(IMAGE_EXTENSIONS) for d in subdirs for f in os.listdir(d))
+        if len(subdirs) != 1 or has_images:
+            return folder
+        folder = subdirs[0]
+
+
 def folder_source(images: str, test_images: str | None = None) -> ImageSource:
     """An image folder: ``DIR/<class>/*.png``, optionally with a test folder of the
     same layout, or numbered fold folders ``DIR/0/<class>/...``, ``DIR/1/...``.
@@ -252,6 +279,10 @@ def folder_source(images: str, test_images: str | None = None) -> ImageSource:
         class, or a test class that the training folder lacks.
     """
     images = os.path.abspath(os.path.expanduser(images))
+    if images.lower().endswith(".zip"):
+        images = unpack_zip(images)
+    if test_images is not None and test_images.lower().endswith(".zip"):
+        test_images = unpack_zip(test_images)
     if _is_fold_layout(images):
         if test_images is not None:
             raise DatasetError(

@@ -91,6 +91,14 @@ def build_masked_head(masks: HeadMasks, n_classes: int, config: HeadConfig, full
     return _compile(model, config)
 
 
+def reset_optimizer(model) -> None:
+    """Fresh optimizer state (iteration 0, zero momentum), learning rate kept."""
+    if model.optimizer.built:
+        for variable in model.optimizer.variables:
+            if not variable.path.endswith("learning_rate"):
+                variable.assign(np.zeros(tuple(variable.shape), dtype=variable.dtype))
+
+
 def fit_head(model, x: np.ndarray, y: np.ndarray, config: HeadConfig, seed: int,
              max_epochs: int | None = None) -> int:
     """Train with the paper's protocol; return the number of epochs run.
@@ -209,10 +217,7 @@ class HeadTrainer:
                 values.append(target)
             if values:
                 layer.set_weights(values)
-        if model.optimizer.built:  # fresh optimizer state: iteration 0, zero momentum
-            for variable in model.optimizer.variables:
-                if not variable.path.endswith("learning_rate"):
-                    variable.assign(np.zeros(tuple(variable.shape), dtype=variable.dtype))
+        reset_optimizer(model)
         epochs = fit_head(model, self._inputs(x, masks, shape[0]), y, self.config, seed)
         return model, epochs
 

@@ -43,3 +43,96 @@ def save_convergence(evaluations: pd.DataFrame, path: str, title: str = "") -> N
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _panels(runs: pd.DataFrame):
+    """(dataset, encoding) -> list of GA run directories."""
+    ga = runs[runs["method"] == "ga"]
+    return {key: list(group["run_dir"]) for key, group in ga.groupby(["dataset", "encoding"], sort=True)}
+
+
+def plot_campaign_convergence(runs: pd.DataFrame, load_evaluations, column: str = "fitness"):
+    """One panel per dataset x encoding, one line per run.
+
+    ``column="fitness"``: best-so-far fitness; ``column="active_percent"``:
+    active % of the best-so-far individual.
+    """
+    plt = _pyplot()
+    panels = _panels(runs)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), squeeze=False)
+    for ax, ((dataset, encoding), run_dirs) in zip(axes[0], panels.items()):
+        for run_dir in run_dirs:
+            table = load_evaluations(run_dir).sort_values("evaluation")
+            best_index = _best_so_far_index(table)
+            values = best_so_far(table) if column == "fitness" else table[column].to_numpy()[best_index]
+            ax.plot(table["evaluation"], values, drawstyle="steps-post", label=run_dir.rstrip("/").split("/")[-1])
+        ax.set_title(f"{dataset} {encoding}")
+        ax.set_xlabel("evaluations")
+        ax.set_ylabel("best-so-far fitness" if column == "fitness" else "active % of best")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _best_so_far_index(table: pd.DataFrame) -> np.ndarray:
+    """Row index of the best individual so far (ties: fewer active units), per row."""
+    best, index = None, []
+    for i, (fitness, active) in enumerate(zip(table["fitness"], table["n_active"])):
+        if best is None or (fitness, -active) > best[0]:
+            best = ((fitness, -active), i)
+        index.append(best[1])
+    return np.asarray(index)
+
+
+def plot_kept_units(masks: dict, title: str = ""):
+    """Heatmap: rows = runs, columns = units, dark = kept by the best mask."""
+    plt = _pyplot()
+    names = sorted(masks)
+    matrix = np.stack([masks[name] for name in names]).astype(float)
+    fig, ax = plt.subplots(figsize=(10, 0.35 * len(names) + 1.4))
+    ax.imshow(matrix, aspect="auto", cmap="Greys", interpolation="nearest", vmin=0, vmax=1)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_xlabel(f"unit (kept by all runs: {int(matrix.all(0).sum())}, by none: {int((~matrix.astype(bool)).all(0).sum())})")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def write_plots(paths, out: str) -> list[str]:
+    """Convergence, active % and kept-unit heatmaps for the runs under ``paths``."""
+    import json
+    import os
+
+    from .encodings import mask_from_hex
+    from .reporting import collect, load_evaluations
+
+    plt = _pyplot()
+    os.makedirs(out, exist_ok=True)
+    runs = collect(paths)
+    written = []
+    for column, name in (("fitness", "convergence.png"), ("active_percent", "active_percent.png")):
+        fig = plot_campaign_convergence(runs, load_evaluations, column)
+        fig.savefig(os.path.join(out, name), dpi=120)
+        plt.close(fig)
+        written.append(os.path.join(out, name))
+    for (dataset, encoding), run_dirs in _panels(runs).items():
+        masks = {}
+        for run_dir in run_dirs:
+            with open(os.path.join(run_dir, "best_mask.json")) as stream:
+                masks[os.path.basename(run_dir.rstrip("/"))] = mask_from_hex(json.load(stream)["hex"])
+        fig = plot_kept_units(masks, f"{dataset} {encoding}: units kept by the best masks")
+        path = os.path.join(out, f"kept_units_{dataset}_{encoding}.png")
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        written.append(path)
+    return written

@@ -1,0 +1,15 @@
+"""EvoPruneDeepTL campaign on cataract: seeds x encodings (fc1, fc2, both, fs) + baselines.
+
+    python experiments/cataract.py [--seeds 0 1 2] [--encodings fc1 fs] [--out results/cataract]
+
+Settings live in cataract.toml beside this script; see `--help` for overrides.
+"""
+
+import os
+import sys
+
+from evoprune_deap.campaign import main
+
+if __name__ == "__main__":
+    config = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cataract.toml")
+    sys.exit(main(["--config", config, *sys.argv[1:]]))

@@ -1,0 +1,112 @@
+import json
+import os
+import runpy
+import sys
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import write_digits_folder
+from evoprune_deap.reporting import aggregate, collect, paper_table, to_latex, to_markdown, write_report
+from evoprune_deap.rundir import EVALUATION_COLUMNS
+
+EXPERIMENTS = os.path.join(os.path.dirname(__file__), "..", "experiments")
+
+
+def _fake_run(root, encoding, seed, rng):
+    run_dir = os.path.join(root, encoding, f"seed{seed}")
+    os.makedirs(run_dir)
+    n = 12
+    table = pd.DataFrame({
+        "evaluation": np.arange(1, n + 1), "mask_hash": [f"h{i}" for i in range(n)],
+        "n_active": rng.integers(1, 512, n), "fitness": np.round(rng.random(n), 3),
+        "val_accuracy": rng.random(n), "epochs": 5, "seconds": 1.0, "mask": "",
+    })
+    table["active_percent"] = 100 * table["n_active"] / 512
+    table[list(EVALUATION_COLUMNS)].to_csv(os.path.join(run_dir, "evaluations.csv"), index=False)
+    summary = {"source": "toy", "encoding": encoding, "seed": seed, "protocol": "honest",
+               "test_accuracy": float(rng.random()), "val_accuracy": float(rng.random()), "wall_seconds": 10.0}
+    json.dump(summary, open(os.path.join(run_dir, "summary.json"), "w"))
+    pd.DataFrame([{"method": "unpruned", "draw": 0, "val_accuracy": 0.5, "test_accuracy": 0.4 + seed / 10,
+                   "active_percent": 100.0}]).to_csv(os.path.join(run_dir, "baselines.csv"), index=False)
+    return run_dir, table, summary
+
+
+def test_report_numbers_equal_those_recomputed_from_the_run_files(tmp_path):
+    rng = np.random.default_rng(0)
+    made = [_fake_run(str(tmp_path), enc, seed, rng) for enc in ("fc1", "fs") for seed in range(3)]
+    summary = aggregate(collect([str(tmp_path)]))
+    for encoding in ("fc1", "fs"):
+        runs = [(t, s) for d, t, s in made if s["encoding"] == encoding]
+        best = [t.sort_values(["fitness", "n_active"], ascending=[False, True]).iloc[0] for t, _ in runs]
+        row = summary[(summary["encoding"] == encoding) & (summary["method"] == "ga")].iloc[0]
+        assert row["fitness_mean"] == pytest.approx(np.mean([b["fitness"] for b in best]))
+        assert row["active_percent_mean"] == pytest.approx(np.mean([b["active_percent"] for b in best]))
+        assert row["test_accuracy_mean"] == pytest.approx(np.mean([s["test_accuracy"] for _, s in runs]))
+        assert row["test_accuracy_std"] == pytest.approx(np.std([s["test_accuracy"] for _, s in runs], ddof=1))
+        assert row["evaluations_mean"] == 12 and row["n_runs"] == 3
+        unpruned = summary[(summary["encoding"] == encoding) & (summary["method"] == "unpruned")].iloc[0]
+        assert unpruned["test_accuracy_mean"] == pytest.approx(0.5)
+    table = paper_table(summary)
+    assert list(table.columns) == ["fc1", "fs"] and "±" in table.loc["toy", "fc1"]
+    assert "| dataset | fc1 | fs |" in to_markdown(table)
+    assert r"\begin{tabular}" in to_latex(table, "reduced budget")
+    written = write_report([str(tmp_path)], str(tmp_path / "report"))
+    assert os.path.isfile(tmp_path / "report" / "paper_table.tex") and len(written["runs"]) == 12
+
+
+def _run_script(name, *args):
+    argv = sys.argv
+    sys.argv = [name, *args]
+    try:
+        runpy.run_path(os.path.join(EXPERIMENTS, f"{name}.py"), run_name="__main__")
+    except SystemExit as exit_:
+        return exit_.code
+    finally:
+        sys.argv = argv
+    return 0
+
+
+TINY = ["--seeds", "0", "--population", "4", "--evaluations", "4", "--max-epochs", "2", "--random-draws", "1",
+        "--workers", "1"]
+SCRIPTS = ["elpv", "fashion_mnist", "srsmas", "rps", "leaves", "painting", "cataract", "plants"]
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_every_experiment_script_runs_a_tiny_campaign(name, faces_features, faces_cache, tmp_path):
+    out = str(tmp_path / name)
+    code = _run_script(name, "--features", faces_cache, "--encodings", "fc2", "--out", out, *TINY)
+    assert code == 0
+    assert os.path.isfile(os.path.join(out, "fc2", "seed0", "baselines.csv"))
+
+
+def test_campaign_skips_finished_combinations_and_reads_zips(tmp_path, capsys):
+    for split, n in (("rps", 6), ("rps-test-set", 2)):
+        folder = write_digits_folder(tmp_path / split / split, n_per_class=n)
+        with zipfile.ZipFile(tmp_path / f"{split}.zip", "w") as archive:
+            for root, _, files in os.walk(folder):
+                for file in files:
+                    path = os.path.join(root, file)
+                    archive.write(path, os.path.relpath(path, tmp_path / split))
+    out = str(tmp_path / "campaign")
+    args = ["--images", str(tmp_path / "rps.zip"), "--test-images", str(tmp_path / "rps-test-set.zip"),
+            "--encodings", "fs", "--out", out, *TINY]
+    assert _run_script("rps", *args) == 0
+    first = os.path.getmtime(os.path.join(out, "fs", "seed0", "summary.json"))
+    capsys.readouterr()
+    assert _run_script("rps", *args) == 0
+    assert "skip" in capsys.readouterr().out
+    assert os.path.getmtime(os.path.join(out, "fs", "seed0", "summary.json")) == first
+    summary = json.load(open(os.path.join(out, "fs", "seed0", "summary.json")))
+    assert summary["n_classes"] == 3
+
+
+@pytest.mark.parametrize("name, hint", [("rps", "rps.zip"), ("leaves", "Citrus.zip"), ("plants", "PlantDoc"),
+                                        ("srsmas", "5 folds")])
+def test_paper_scripts_say_where_to_get_missing_data(name, hint, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert _run_script(name, *TINY) == 2
+    err = capsys.readouterr().err
+    assert "not found" in err and hint in err and "--images" in err
