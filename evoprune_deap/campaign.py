@@ -2,7 +2,7 @@
 
 One run directory per combination, ``<out>/<encoding>/seed<k>``. A finished
 combination (``summary.json`` and ``baselines.csv`` present) is skipped, so a
-long campaign can be stopped and continued; an unfinished GA run is restarted.
+long campaign can be stopped and continued; an unfinished GA run is resumed.
 The experiment scripts in ``experiments/`` are a few lines over :func:`main`.
 """
 
@@ -26,17 +26,17 @@ def run_combination(config, feature_set, run_dir: str, n_random: int) -> str:
     """GA run (unless finished) then baselines (unless done) in ``run_dir``."""
     import json
 
-    import numpy as np
-
     from .baselines import run_baselines
     from .encodings import Encoding, mask_from_hex
     from .experiment import run_experiment
 
     if not os.path.exists(os.path.join(run_dir, "summary.json")):
-        if os.path.isdir(run_dir):
-            logger.warning("Restarting unfinished run %s", run_dir)
+        resumable = os.path.exists(os.path.join(run_dir, "config.toml"))
+        if os.path.isdir(run_dir) and not resumable:
             shutil.rmtree(run_dir)
-        run_experiment(config, feature_set, run_dir=run_dir)
+        if resumable:
+            logger.warning("Resuming unfinished run %s", run_dir)
+        run_experiment(config, feature_set, run_dir=run_dir, resume=resumable)
     baselines_path = os.path.join(run_dir, "baselines.csv")
     if not os.path.exists(baselines_path):
         with open(os.path.join(run_dir, "best_mask.json")) as stream:
@@ -47,7 +47,6 @@ def run_combination(config, feature_set, run_dir: str, n_random: int) -> str:
         frame = pd.DataFrame(rows)
         frame.to_csv(baselines_path + ".tmp", index=False)
         os.replace(baselines_path + ".tmp", baselines_path)
-        del np
     return run_dir
 
 

@@ -12,6 +12,7 @@ import sys
 
 from .algorithms import Callback
 from .errors import EvopruneError
+from .persistent import RunInterrupted
 
 logger = logging.getLogger("evoprune_deap")
 
@@ -93,8 +94,11 @@ class ProgressBar(Callback):
     def on_evaluation(self, evaluation, state):
         record = state.logbook[-1]
         self.bar.update(1)
+        n_bits = self.n_bits if self.n_bits > 1 else evaluation.mask.size
+        if self.bar.total is None:
+            self.bar.total = state.max_evaluations
         self.bar.set_postfix(best=f"{record['best']:.4f}",
-                             active=f"{100 * record['best_active'] / self.n_bits:.1f}%")
+                             active=f"{100 * record['best_active'] / n_bits:.1f}%")
 
     def on_end(self, state):
         self.bar.close()
@@ -105,6 +109,12 @@ def _run(args) -> int:
     from .encodings import Encoding
     from .experiment import load_feature_set, run_experiment
 
+    if args.resume is not None:
+        from .experiment import resume_run
+
+        result = resume_run(args.resume, callbacks=[ProgressBar(None, 1)])
+        _print_result(result)
+        return 0
     overrides: dict = {}
     for flag, (table, key, _type) in RUN_OPTIONS.items():
         value = getattr(args, flag)
@@ -121,6 +131,11 @@ def _run(args) -> int:
     n_bits = Encoding(config.ga.encoding, feature_set.n_features, config.head.hidden_units).n_bits
     result = run_experiment(config, feature_set, run_dir=args.run_dir,
                             callbacks=[ProgressBar(config.ga.evaluations, n_bits)])
+    _print_result(result)
+    return 0
+
+
+def _print_result(result) -> None:
     s = result.summary
     print(
         f"run directory: {result.run_dir}\n"
@@ -130,7 +145,6 @@ def _run(args) -> int:
         f"  {s['evaluations']} evaluations ({s['stop_reason']}), {s['wall_seconds']:.0f} s, "
         f"parameters -{s['parameter_reduction_percent']:.1f}%"
     )
-    return 0
 
 
 def _report(args) -> int:
@@ -185,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=None,
                      help="processes training heads (default 0: one per core, at most 2)")
     run.add_argument("--out", default=None, help="parent folder of run directories (default runs/)")
+    run.add_argument("--resume", metavar="RUN_DIR", default=None,
+                     help="continue a run that was killed or interrupted (its own config is used)")
     run.add_argument("--run-dir", default=None, help="exact run directory (default OUT/<source>_<encoding>_seed<seed>)")
     run.set_defaults(handler=_run)
 
@@ -208,13 +224,17 @@ def main(argv=None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.handler(args)
+    except RunInterrupted as exc:
+        print(f"evoprune: {exc}", file=sys.stderr)
+        return 130
     except EvopruneError as exc:
         if args.debug:
             raise
         print(f"evoprune: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("evoprune: interrupted", file=sys.stderr)
+        print("evoprune: interrupted; finished evaluations are saved: continue with "
+              "`evoprune run --resume RUN_DIR`", file=sys.stderr)
         return 130
 
 

@@ -25,14 +25,15 @@ import numpy as np
 import pandas as pd
 
 from . import rundir
-from .algorithms import Callback, GAState, steady_state_ga
+from .algorithms import GAState
+from .errors import FeatureCacheError, RunDirectoryError
 from .config import ExperimentConfig, dump_toml
-from .encodings import Encoding, mask_hash, mask_to_hex
+from .encodings import Encoding, mask_to_hex
 from .features import FeatureSet
 from .fitness import MaskFitness
 from .head import count_flops, count_parameters
 from .parallel import WorkerPool, available_cores
-from .seeding import derive_seed, make_rng
+from .persistent import evolve
 
 logger = logging.getLogger(__name__)
 
@@ -73,27 +74,8 @@ def default_run_dir(config: ExperimentConfig, feature_set: FeatureSet) -> str:
     return os.path.join(config.run.out, f"{name}_{config.ga.encoding}_seed{config.run.seed}")
 
 
-class _EvaluationWriter(Callback):
-    def __init__(self, log: rundir.EvaluationLog, n_bits: int):
-        self.log, self.n_bits = log, n_bits
-
-    def on_evaluation(self, evaluation, state):
-        if not evaluation.replayed:
-            self.log.append({
-                "evaluation": evaluation.index + 1,
-                "mask_hash": mask_hash(evaluation.mask),
-                "n_active": evaluation.n_active,
-                "active_percent": round(100.0 * evaluation.n_active / self.n_bits, 4),
-                "fitness": repr(evaluation.fitness),
-                "val_accuracy": repr(evaluation.info.get("val_accuracy", "")),
-                "epochs": evaluation.info.get("epochs", ""),
-                "seconds": round(evaluation.info.get("seconds", 0.0), 4),
-                "mask": mask_to_hex(evaluation.mask),
-            })
-
-
 def run_experiment(config: ExperimentConfig, feature_set: FeatureSet | None = None,
-                   run_dir: str | None = None, callbacks=()) -> RunResult:
+                   run_dir: str | None = None, callbacks=(), resume: bool = False) -> RunResult:
     """Run EvoPruneDeepTL and write the run directory.
 
     Parameters
@@ -102,47 +84,92 @@ def run_experiment(config: ExperimentConfig, feature_set: FeatureSet | None = No
     feature_set : FeatureSet or None
         Default: :func:`load_feature_set` (config.data).
     run_dir : str or None
-        Default: ``<run.out>/<source>_<encoding>_seed<seed>``; must be new or empty.
+        Default: ``<run.out>/<source>_<encoding>_seed<seed>``; must be new or
+        empty unless ``resume``.
     callbacks : sequence of Callback
         Extra GA callbacks (e.g. a progress bar).
+    resume : bool
+        Continue the run in ``run_dir`` (see :func:`resume_run`).
 
     Raises
     ------
     EvopruneError
-        Bad config, features or run directory.
+        Bad config, features or run directory; RunInterrupted after Ctrl-C.
     """
     started = time.perf_counter()
     feature_set = feature_set if feature_set is not None else load_feature_set(config)
+    check_features(config, feature_set)
     encoding = Encoding(config.ga.encoding, feature_set.n_features, config.head.hidden_units)
-    run_dir = rundir.prepare(run_dir or default_run_dir(config, feature_set))
+    run_dir = run_dir or default_run_dir(config, feature_set)
+    if not resume:
+        rundir.prepare(run_dir)
     seed = config.run.seed
-    rundir.write_text(os.path.join(run_dir, "config.toml"), dump_toml(config))
     n_workers = resolve_workers(config.run.workers)
-    rundir.write_json(os.path.join(run_dir, "environment.json"),
-                      {**rundir.environment(seed), "workers": n_workers, "features": feature_set.metadata})
+    with rundir.RunLock(run_dir):
+        if resume:
+            _check_resumable(run_dir, feature_set)
+        else:
+            rundir.write_text(os.path.join(run_dir, "config.toml"), dump_toml(config))
+            rundir.write_json(os.path.join(run_dir, "environment.json"),
+                              {**rundir.environment(seed), "workers": n_workers, "features": feature_set.metadata})
+        fitness = MaskFitness(feature_set, encoding, config.head, config.run.protocol, seed)
+        pool = None
+        if n_workers > 1:
+            pool = WorkerPool(MaskFitness, (feature_set, encoding, config.head, config.run.protocol, seed),
+                              n_workers)
+        try:
+            state = evolve(fitness, encoding.n_bits, config.ga, seed, run_dir, callbacks,
+                           evaluate_many=pool.map if pool else None, batch_size=n_workers, resume=resume)
+        finally:
+            if pool is not None:
+                pool.close()
+        search_seconds = time.perf_counter() - started
+        return finish_run(config, feature_set, encoding, fitness, state, run_dir, started, search_seconds)
 
-    fitness = MaskFitness(feature_set, encoding, config.head, config.run.protocol, seed)
-    log = rundir.EvaluationLog(os.path.join(run_dir, "evaluations.csv"))
-    ga = config.ga
-    pool = None
-    if n_workers > 1:
-        pool = WorkerPool(MaskFitness, (feature_set, encoding, config.head, config.run.protocol, seed), n_workers)
-    try:
-        state = steady_state_ga(
-            fitness, encoding.n_bits, make_rng(derive_seed(seed, "ga")),
-            population_size=ga.population, max_evaluations=ga.evaluations,
-            mutation_prob=ga.mutation_prob, mutation=ga.mutation, per_bit_prob=ga.per_bit_prob,
-            init_density=ga.init_density, n_candidates=ga.candidates,
-            max_stale_steps=ga.max_stale_steps,
-            callbacks=[_EvaluationWriter(log, encoding.n_bits), *callbacks],
-            evaluate_many=pool.map if pool else None, batch_size=n_workers,
+
+def resume_run(run_dir: str, callbacks=()) -> RunResult:
+    """Continue a run killed or interrupted at any point, from its own config.toml."""
+    from .config import load_config
+
+    path = os.path.join(run_dir, "config.toml")
+    if not os.path.isfile(path):
+        raise RunDirectoryError(f"{run_dir!r} is not a run directory (no config.toml); nothing to resume.")
+    config = load_config(path)
+    return run_experiment(config, run_dir=run_dir, callbacks=callbacks, resume=True)
+
+
+def check_features(config: ExperimentConfig, feature_set: FeatureSet) -> None:
+    """The features must be what the config says and made by this package version."""
+    from . import __version__
+
+    meta = feature_set.metadata
+    made_by = meta.get("package_version")
+    if made_by is not None and made_by != __version__:
+        raise FeatureCacheError(
+            f"Feature cache was made by evoprune-deap {made_by}, this is {__version__}; "
+            "re-extract it with `evoprune extract --force`."
         )
-    finally:
-        log.close()
-        if pool is not None:
-            pool.close()
-    search_seconds = time.perf_counter() - started
-    return finish_run(config, feature_set, encoding, fitness, state, run_dir, started, search_seconds)
+    if config.data.features is not None and meta.get("backbone") not in (None, config.data.backbone):
+        raise FeatureCacheError(
+            f"Feature cache {config.data.features!r} holds {meta.get('backbone')!r} features but the config "
+            f"says backbone = {config.data.backbone!r}; fix [data] backbone or use the right cache."
+        )
+
+
+def _check_resumable(run_dir: str, feature_set: FeatureSet) -> None:
+    import json
+
+    if os.path.exists(os.path.join(run_dir, "summary.json")):
+        raise RunDirectoryError(f"Run {run_dir!r} already finished (summary.json exists); nothing to resume.")
+    try:
+        with open(os.path.join(run_dir, "environment.json")) as stream:
+            recorded = json.load(stream).get("features", {}).get("key")
+    except (OSError, ValueError):
+        recorded = None
+    if recorded is not None and recorded != feature_set.metadata.get("key"):
+        raise RunDirectoryError(
+            f"The features differ from those run {run_dir!r} started with; resume needs the same data."
+        )
 
 
 def finish_run(config, feature_set, encoding, fitness, state, run_dir, started, search_seconds) -> RunResult:

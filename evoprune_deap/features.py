@@ -110,6 +110,12 @@ class FeatureSet:
                     raise FeatureCacheError(f"Split {k} {part} indices fall outside the {features.shape[0]} samples.")
             if np.intersect1d(split.train, split.test).size or np.intersect1d(split.train, split.val).size:
                 raise FeatureCacheError(f"Split {k} reuses samples across train, validation and test.")
+            unseen = np.setdiff1d(np.unique(labels[split.test]), np.unique(labels[split.train]))
+            if unseen.size:
+                raise FeatureCacheError(
+                    f"Split {k} test part has class {self.class_names[int(unseen[0])]!r} unseen in "
+                    "training; every test class needs training samples."
+                )
             if np.unique(labels[split.train]).size < 2:
                 raise FeatureCacheError(
                     f"Split {k} has a single class in its training part; need at least 2."

@@ -38,6 +38,9 @@ def pin_to_one_core(core: int | None) -> None:
 
 def _init_worker(cores, fitness_factory, factory_args) -> None:
     global _fitness
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     pin_to_one_core(cores.get())
     _fitness = fitness_factory(*factory_args)
 

@@ -1,0 +1,181 @@
+"""Crash safety: kills at any moment, torn lines, locks, Ctrl-C and a full disk."""
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evoprune_deap import rundir
+from evoprune_deap.errors import RunDirectoryError
+from evoprune_deap.persistent import evolve
+
+TOY = os.path.join(os.path.dirname(__file__), "toy_run.py")
+sys.path.insert(0, os.path.dirname(__file__))
+import toy_run  # noqa: E402
+
+toy_run.DELAY = 0.0
+
+
+def toy(run_dir, resume=False, delay=0.0, **popen):
+    return subprocess.Popen([sys.executable, TOY, str(run_dir), "1" if resume else "0", str(delay)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("full")
+    out, err = toy(run_dir).communicate(timeout=120)
+    assert err == "" or "Traceback" not in err
+    return (run_dir / "evaluations.csv").read_bytes(), out.strip()
+
+
+def _rows(path):
+    return path.read_bytes().count(b"\n") - 1
+
+
+@pytest.mark.parametrize("kill_after", [0.3, 0.7, 1.1, 1.6, 2.2])
+def test_sigkill_at_any_moment_then_resume_gives_the_uninterrupted_run(uninterrupted, tmp_path, kill_after):
+    process = toy(tmp_path, delay=0.08)
+    time.sleep(kill_after)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    log = tmp_path / "evaluations.csv"
+    done = _rows(log) if log.exists() else 0
+    assert done < 40
+    out, err = toy(tmp_path, resume=True).communicate(timeout=120)
+    assert "Traceback" not in err, err
+    assert log.read_bytes() == uninterrupted[0]
+    assert out.strip() == uninterrupted[1]
+
+
+@pytest.mark.parametrize("cut", [1, 7, 30, 55])
+def test_torn_last_line_is_dropped_and_recomputed(uninterrupted, tmp_path, cut):
+    full = uninterrupted[0]
+    lines = full.split(b"\n")
+    head = b"\n".join(lines[:13]) + b"\n"  # header + 12 rows
+    torn = lines[13][:cut]  # a row killed mid-write
+    (tmp_path / "evaluations.csv").write_bytes(head + torn)
+    rows = rundir.read_evaluation_log(str(tmp_path / "evaluations.csv"))
+    assert len(rows) == 12
+    assert (tmp_path / "evaluations.csv").read_bytes() == head
+    out, _ = toy(tmp_path, resume=True).communicate(timeout=120)
+    assert (tmp_path / "evaluations.csv").read_bytes() == full
+
+
+def test_edited_middle_row_is_an_error(uninterrupted, tmp_path):
+    lines = uninterrupted[0].split(b"\n")
+    lines[5] = b"garbage"
+    (tmp_path / "evaluations.csv").write_bytes(b"\n".join(lines))
+    with pytest.raises(RunDirectoryError, match="line 6 is damaged"):
+        rundir.read_evaluation_log(str(tmp_path / "evaluations.csv"))
+
+
+def test_second_process_on_the_same_run_is_refused(tmp_path):
+    with rundir.RunLock(str(tmp_path)):
+        process = toy(tmp_path)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode != 0 and "in use by another process" in err
+    # The lock dies with its owner: a killed holder does not block the next run.
+    holder = toy(tmp_path, delay=1.0)
+    time.sleep(1.5)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    with rundir.RunLock(str(tmp_path)):
+        pass
+
+
+def test_disk_full_leaves_the_run_resumable(uninterrupted, tmp_path, monkeypatch):
+    real_fsync, calls = os.fsync, []
+
+    def failing_fsync(fd):
+        calls.append(fd)
+        if len(calls) > 15:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(rundir.os, "fsync", failing_fsync)
+    with pytest.raises(RunDirectoryError, match="Disk full.*--resume"):
+        evolve(toy_run.fitness, 32, toy_run.GA, seed=7, run_dir=str(tmp_path))
+    monkeypatch.setattr(rundir.os, "fsync", real_fsync)
+    evolve(toy_run.fitness, 32, toy_run.GA, seed=7, run_dir=str(tmp_path), resume=True)
+    assert (tmp_path / "evaluations.csv").read_bytes() == uninterrupted[0]
+
+
+def _evoprune(*args, **popen):
+    return subprocess.Popen([sys.executable, "-m", "evoprune_deap", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **popen)
+
+
+def _wait_rows(path, n, timeout=240):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if path.exists() and _rows(path) >= n:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{path} never reached {n} rows")
+
+
+REAL = ["--population", "4", "--evaluations", "8", "--max-epochs", "3", "--workers", "1", "--seed", "2"]
+
+
+@pytest.fixture(scope="module")
+def real_uninterrupted(faces_features, faces_cache, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("real") / "run"
+    process = _evoprune("run", "--features", faces_cache, *REAL, "--run-dir", str(run_dir))
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err
+    return run_dir
+
+
+def _compare(run_dir, reference):
+    columns = ["evaluation", "mask_hash", "n_active", "fitness", "val_accuracy", "epochs", "mask"]
+    got = pd.read_csv(run_dir / "evaluations.csv")[columns]
+    want = pd.read_csv(reference / "evaluations.csv")[columns]
+    pd.testing.assert_frame_equal(got, want)
+    assert (run_dir / "best_mask.json").read_text() == (reference / "best_mask.json").read_text()
+
+
+def test_real_run_killed_then_resumed_equals_uninterrupted(real_uninterrupted, faces_cache, tmp_path):
+    run_dir = tmp_path / "run"
+    process = _evoprune("run", "--features", faces_cache, *REAL, "--run-dir", str(run_dir))
+    _wait_rows(run_dir / "evaluations.csv", 3)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    resumed = _evoprune("run", "--resume", str(run_dir))
+    _, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    _compare(run_dir, real_uninterrupted)
+
+
+def test_ctrl_c_stops_after_the_current_evaluation_and_says_how_to_resume(real_uninterrupted, faces_cache,
+                                                                          tmp_path):
+    run_dir = tmp_path / "run"
+    process = _evoprune("run", "--features", faces_cache, *REAL, "--run-dir", str(run_dir))
+    _wait_rows(run_dir / "evaluations.csv", 2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 130
+    assert f"--resume {run_dir}" in err and "Traceback" not in err
+    rows = rundir.read_evaluation_log(str(run_dir / "evaluations.csv"))
+    assert 2 <= len(rows) < 8
+    resumed = _evoprune("run", "--resume", str(run_dir))
+    assert resumed.wait(timeout=600) == 0
+    _compare(run_dir, real_uninterrupted)
+
+
+def test_same_seed_same_files_on_this_cpu(real_uninterrupted, faces_cache, tmp_path):
+    run_dir = tmp_path / "again"
+    process = _evoprune("run", "--features", faces_cache, *REAL, "--run-dir", str(run_dir))
+    assert process.wait(timeout=600) == 0
+    _compare(run_dir, real_uninterrupted)
+    different = _evoprune("run", "--features", faces_cache, *REAL[:-1], "3", "--run-dir", str(tmp_path / "d"))
+    assert different.wait(timeout=600) == 0
+    a = pd.read_csv(tmp_path / "d" / "evaluations.csv")["mask_hash"]
+    assert list(a) != list(pd.read_csv(run_dir / "evaluations.csv")["mask_hash"])
+    assert np.isfinite(pd.read_csv(run_dir / "evaluations.csv")["fitness"]).all()
