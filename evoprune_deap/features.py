@@ -12,12 +12,12 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .atomic import atomic_write
 from .errors import FeatureCacheError
 from .splits import Split
 
@@ -110,15 +110,15 @@ class FeatureSet:
                     raise FeatureCacheError(f"Split {k} {part} indices fall outside the {features.shape[0]} samples.")
             if np.intersect1d(split.train, split.test).size or np.intersect1d(split.train, split.val).size:
                 raise FeatureCacheError(f"Split {k} reuses samples across train, validation and test.")
+            if np.unique(labels[split.train]).size < 2:
+                raise FeatureCacheError(
+                    f"Split {k} has a single class in its training part; need at least 2."
+                )
             unseen = np.setdiff1d(np.unique(labels[split.test]), np.unique(labels[split.train]))
             if unseen.size:
                 raise FeatureCacheError(
                     f"Split {k} test part has class {self.class_names[int(unseen[0])]!r} unseen in "
                     "training; every test class needs training samples."
-                )
-            if np.unique(labels[split.train]).size < 2:
-                raise FeatureCacheError(
-                    f"Split {k} has a single class in its training part; need at least 2."
                 )
 
     def arrays(self, fold: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -141,19 +141,7 @@ class FeatureSet:
             checksums={name: _array_sha256(a) for name, a in arrays.items()},
         )
         arrays["metadata"] = np.array(json.dumps(meta, sort_keys=True))
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(prefix=".features-", suffix=".npz", dir=directory)
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                np.savez(stream, **arrays)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write(str(path), lambda stream: np.savez(stream, **arrays), binary=True)
 
     @classmethod
     def load(cls, path: str) -> "FeatureSet":

@@ -12,8 +12,8 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 
+from .atomic import atomic_write
 from .errors import RunDirectoryError
 
 EVALUATION_COLUMNS = ("evaluation", "mask_hash", "n_active", "active_percent", "fitness",
@@ -42,18 +42,7 @@ def prepare(path: str) -> str:
 
 def write_text(path: str, text: str) -> None:
     """Write a whole file atomically (temp file, fsync, rename)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda stream: stream.write(text))
 
 
 def write_json(path: str, data) -> None:
