@@ -61,76 +61,81 @@ def _extract(args) -> int:
     return 0
 
 
-RUN_OPTIONS = {
-    # flag: (config table, key, type)
-    "encoding": ("ga", "encoding", str),
-    "population": ("ga", "population", int),
-    "evaluations": ("ga", "evaluations", int),
-    "mutation_prob": ("ga", "mutation_prob", float),
-    "init_density": ("ga", "init_density", float),
-    "max_epochs": ("head", "max_epochs", int),
-    "seed": ("run", "seed", int),
-    "protocol": ("run", "protocol", str),
-    "workers": ("run", "workers", int),
-    "features": ("data", "features", str),
-    "dataset": ("data", "dataset", str),
-    "images": ("data", "images", str),
-    "test_images": ("data", "test_images", str),
-    "backbone": ("data", "backbone", str),
-    "weights": ("data", "weights", str),
-    "image_size": ("data", "image_size", int),
+RUN_OPTIONS = {  # command-line flag -> (config table, key)
+    "encoding": ("ga", "encoding"),
+    "population": ("ga", "population"),
+    "evaluations": ("ga", "evaluations"),
+    "mutation_prob": ("ga", "mutation_prob"),
+    "init_density": ("ga", "init_density"),
+    "max_epochs": ("head", "max_epochs"),
+    "seed": ("run", "seed"),
+    "protocol": ("run", "protocol"),
+    "workers": ("run", "workers"),
+    "out": ("run", "out"),
+    "features": ("data", "features"),
+    "dataset": ("data", "dataset"),
+    "images": ("data", "images"),
+    "test_images": ("data", "test_images"),
+    "backbone": ("data", "backbone"),
+    "weights": ("data", "weights"),
+    "image_size": ("data", "image_size"),
 }
 
 
 class ProgressBar(Callback):
     """GA callback drawing a tqdm bar: evaluations, best fitness, best active %."""
 
-    def __init__(self, total: int, n_bits: int):
+    def on_start(self, state):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, unit="eval", desc="evolve", file=sys.stderr, disable=None)
-        self.n_bits = n_bits
+        self.bar = tqdm(total=state.max_evaluations, unit="eval", desc="evolve", file=sys.stderr, disable=None)
 
     def on_evaluation(self, evaluation, state):
         record = state.logbook[-1]
         self.bar.update(1)
-        n_bits = self.n_bits if self.n_bits > 1 else evaluation.mask.size
-        if self.bar.total is None:
-            self.bar.total = state.max_evaluations
         self.bar.set_postfix(best=f"{record['best']:.4f}",
-                             active=f"{100 * record['best_active'] / n_bits:.1f}%")
+                             active=f"{100 * record['best_active'] / evaluation.mask.size:.1f}%")
 
     def on_end(self, state):
         self.bar.close()
 
 
+def _extraction_bar(config):
+    """A tqdm callback for extract_features, or None when the features are a file."""
+    from tqdm import tqdm
+
+    if config.data.features is not None:
+        return None
+    return tqdm(unit="img", desc="extract", file=sys.stderr, disable=None)
+
+
 def _run(args) -> int:
     from .config import load_config
-    from .encodings import Encoding
     from .experiment import load_feature_set, run_experiment
 
     if args.resume is not None:
         from .experiment import resume_run
 
-        result = resume_run(args.resume, callbacks=[ProgressBar(None, 1)])
+        result = resume_run(args.resume, callbacks=[ProgressBar()])
         _print_result(result)
         return 0
     overrides: dict = {}
-    for flag, (table, key, _type) in RUN_OPTIONS.items():
+    for flag, (table, key) in RUN_OPTIONS.items():
         value = getattr(args, flag)
         if value is not None:
             overrides.setdefault(table, {})[key] = value
-    if args.out is not None:
-        overrides.setdefault("run", {})["out"] = args.out
     config = load_config(args.config, preset=args.preset, overrides=overrides)
     if args.preset == "quick" and args.config is None:
         print(f"evoprune: quick preset (reduced budget: population {config.ga.population}, "
               f"{config.ga.evaluations} evaluations, at most {config.head.max_epochs} epochs); "
               "use --preset paper for the paper's budget", file=sys.stderr)
-    feature_set = load_feature_set(config)
-    n_bits = Encoding(config.ga.encoding, feature_set.n_features, config.head.hidden_units).n_bits
-    result = run_experiment(config, feature_set, run_dir=args.run_dir,
-                            callbacks=[ProgressBar(config.ga.evaluations, n_bits)])
+    bar = _extraction_bar(config)
+    try:
+        feature_set = load_feature_set(config, progress=bar.update if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    result = run_experiment(config, feature_set, run_dir=args.run_dir, callbacks=[ProgressBar()])
     _print_result(result)
     return 0
 
