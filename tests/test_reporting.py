@@ -10,6 +10,7 @@ import pytest
 
 from conftest import write_digits_folder
 from evoprune_deap.reporting import aggregate, collect, paper_table, to_latex, to_markdown, write_report
+from evoprune_deap.encodings import mask_to_hex
 from evoprune_deap.rundir import EVALUATION_COLUMNS
 
 EXPERIMENTS = os.path.join(os.path.dirname(__file__), "..", "experiments")
@@ -29,6 +30,8 @@ def _fake_run(root, encoding, seed, rng):
     summary = {"source": "toy", "encoding": encoding, "seed": seed, "protocol": "honest",
                "test_accuracy": float(rng.random()), "val_accuracy": float(rng.random()), "wall_seconds": 10.0}
     json.dump(summary, open(os.path.join(run_dir, "summary.json"), "w"))
+    mask = rng.random(512) < 0.5
+    json.dump({"hex": mask_to_hex(mask)}, open(os.path.join(run_dir, "best_mask.json"), "w"))
     pd.DataFrame([{"method": "unpruned", "draw": 0, "val_accuracy": 0.5, "test_accuracy": 0.4 + seed / 10,
                    "active_percent": 100.0}]).to_csv(os.path.join(run_dir, "baselines.csv"), index=False)
     return run_dir, table, summary
@@ -55,6 +58,22 @@ def test_report_numbers_equal_those_recomputed_from_the_run_files(tmp_path):
     assert r"\begin{tabular}" in to_latex(table, "reduced budget")
     written = write_report([str(tmp_path)], str(tmp_path / "report"))
     assert os.path.isfile(tmp_path / "report" / "paper_table.tex") and len(written["runs"]) == 12
+
+
+def test_report_and_plot_commands_draw_from_saved_tables(tmp_path, capsys):
+    from evoprune_deap.cli import main
+
+    rng = np.random.default_rng(1)
+    for encoding in ("fc1", "both"):
+        for seed in range(2):
+            _fake_run(str(tmp_path / "campaign"), encoding, seed, rng)
+    assert main(["report", str(tmp_path / "campaign"), "--out", str(tmp_path / "report")]) == 0
+    assert "| dataset | fc1 | both |" in capsys.readouterr().out
+    assert main(["plot", str(tmp_path / "campaign"), "--out", str(tmp_path / "plots")]) == 0
+    names = sorted(os.listdir(tmp_path / "plots"))
+    assert names == ["active_percent.png", "convergence.png", "kept_units_toy_both.png", "kept_units_toy_fc1.png"]
+    assert all(os.path.getsize(tmp_path / "plots" / n) > 5000 for n in names)
+    assert main(["report", str(tmp_path / "nothing")]) == 2
 
 
 def _run_script(name, *args):
