@@ -189,10 +189,9 @@ def compare(feature_set: FeatureSet, label: str, epochs: int, peak: float, workd
 
 def full_run() -> None:
     start = time.perf_counter()
-    command = ["evoprune", "run", "--preset", "paper", "--encoding", "fc1", "--out",
-               os.path.join("runs", "benchmark")]
-    subprocess.run(command, check=True)
-    print(f"`{' '.join(command)}`: {time.perf_counter() - start:.0f} s wall")
+    command = ["run", "--preset", "paper", "--encoding", "fc1", "--out", os.path.join("runs", "benchmark")]
+    subprocess.run([sys.executable, "-m", "evoprune_deap", *command], check=True)
+    print(f"`evoprune {' '.join(command)}`: {time.perf_counter() - start:.0f} s wall")
 
 
 def main():

@@ -131,7 +131,7 @@ def _run(args) -> int:
               "use --preset paper for the paper's budget", file=sys.stderr)
     bar = _extraction_bar(config)
     try:
-        feature_set = load_feature_set(config, progress=bar.update if bar else None)
+        feature_set = load_feature_set(config, progress=None if bar is None else bar.update)
     finally:
         if bar is not None:
             bar.close()

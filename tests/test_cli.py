@@ -7,8 +7,8 @@ import pytest
 from conftest import write_digits_folder
 
 
-def evoprune(*args, cwd=None):
-    env = dict(os.environ, KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "jax"))
+def evoprune(*args, cwd=None, env_extra=None):
+    env = dict(os.environ, KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "jax"), **(env_extra or {}))
     return subprocess.run([sys.executable, "-m", "evoprune_deap", *args], capture_output=True,
                           text=True, cwd=cwd, env=env, timeout=600)
 
@@ -74,3 +74,13 @@ def test_run_rejects_unknown_toml_key(tmp_path):
 def test_run_rejects_out_of_range_values():
     result = evoprune("run", "--population", "3")
     assert result.returncode == 2 and "population=3" in result.stderr
+
+
+def test_run_extracts_an_image_folder_on_demand(tmp_path):
+    folder = write_digits_folder(tmp_path / "digits", n_per_class=10)
+    result = evoprune("run", "--images", folder, "--image-size", "32", "--population", "4", "--evaluations", "4",
+                      "--max-epochs", "2", "--workers", "1", "--out", str(tmp_path / "runs"),
+                      cwd=str(tmp_path), env_extra={"EVOPRUNE_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr
+    assert "best head:" in result.stdout
+    assert os.listdir(tmp_path / "cache" / "features")
