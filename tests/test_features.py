@@ -1,4 +1,3 @@
-import os
 import zipfile
 
 import numpy as np

@@ -1,6 +1,5 @@
 """Bad input: a clear EvopruneError naming the value, and nothing written half-way."""
 
-import os
 
 import numpy as np
 import pytest
