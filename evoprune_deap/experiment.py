@@ -183,14 +183,12 @@ def finish_run(config, feature_set, encoding, fitness, state, run_dir, started, 
         "encoding": encoding.name, "n_bits": encoding.n_bits, "n_active": int(best_mask.sum()),
         "hex": mask_to_hex(best_mask), "active_indices": np.flatnonzero(best_mask).tolist(),
     })
-    best_score = fitness.score(best_mask, with_test=True)
+    best_score = fitness.score(best_mask, with_test=True, export=True)
     full_mask = encoding.full_mask()
     unpruned = fitness.score(full_mask, with_test=True)
     masks = encoding.head_masks(best_mask)
-    model = None
-    if not masks.is_empty():
-        trained, _, _ = fitness.train(best_mask, fold=0)
-        model = fitness.trainer.export(trained, masks)
+    model = best_score.model  # trained once: scored and saved from the same weights
+    if model is not None:
         model.save(os.path.join(run_dir, "best_head.keras"))
     n_classes, bias = feature_set.n_classes, config.head.use_bias
     full_masks = encoding.head_masks(full_mask)

@@ -130,12 +130,13 @@ def embed_source(source, backbone: str, image_size: int, weights, batch_size: in
 
 def build_backbone_metadata(backbone: str, image_size: int, weights, n_features: int) -> dict:
     """Metadata of a backbone built in another process (same keys as Backbone.metadata)."""
+    from .backbones.efficientnet_lite0 import PREPROCESSING as EFFICIENTNET_PREPROCESSING
     from .backbones.efficientnet_lite0 import WEIGHTS_SHA256, file_sha256
     from .backbones.keras_applications import PREPROCESSING
 
     is_file = weights not in (None, "imagenet", "none") and os.path.isfile(str(weights))
     if backbone == "efficientnet_lite0":
-        preprocessing = "rgb uint8 -> (x - 127) / 128"
+        preprocessing = EFFICIENTNET_PREPROCESSING
         sha256 = file_sha256(weights) if is_file else WEIGHTS_SHA256
     else:
         preprocessing = PREPROCESSING[backbone]

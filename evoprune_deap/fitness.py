@@ -33,6 +33,7 @@ class HeadScore:
     test_accuracy: float | None
     epochs: int
     seconds: float
+    model: object = None  # the fold-0 head, exported, when score(..., export=True)
 
 
 class MaskFitness:
@@ -77,16 +78,22 @@ class MaskFitness:
     def _accuracy(self, model, masks, x, y) -> float:
         return float(np.mean(self.trainer.predict_classes(model, masks, x) == y))
 
-    def score(self, mask, with_test: bool) -> HeadScore:
-        """Train on every fold; mean validation (and optionally test) accuracy."""
+    def score(self, mask, with_test: bool, export: bool = False) -> HeadScore:
+        """Train on every fold; mean validation (and optionally test) accuracy.
+
+        With ``export``, the head trained on fold 0 is also returned, as a
+        standalone model taking the full feature vector (``HeadScore.model``).
+        """
         masks = self.encoding.head_masks(mask)
         start = time.perf_counter()
         if masks.is_empty():
             test = EMPTY_MASK_FITNESS if with_test else None
             return HeadScore(EMPTY_MASK_FITNESS, test, 0, time.perf_counter() - start)
-        vals, tests, epochs = [], [], 0
+        vals, tests, epochs, exported = [], [], 0, None
         for fold in range(len(self.feature_set.splits)):
             model, _, n_epochs = self.train(mask, fold)
+            if export and fold == 0:
+                exported = self.trainer.export(model, masks)
             arrays = self.feature_set.arrays(fold)
             epochs += n_epochs
             if arrays["val"][0].shape[0]:
@@ -95,7 +102,7 @@ class MaskFitness:
                 tests.append(self._accuracy(model, masks, *arrays["test"]))
         return HeadScore(float(np.mean(vals)) if vals else float("nan"),
                          float(np.mean(tests)) if with_test else None, epochs,
-                         time.perf_counter() - start)
+                         time.perf_counter() - start, exported)
 
     def __call__(self, mask):
         mask = self.encoding.check_mask(mask)

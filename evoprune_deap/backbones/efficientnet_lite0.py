@@ -36,6 +36,7 @@ STAGES = (
 )
 STEM_FILTERS = 32
 HEAD_FILTERS = 1280
+PREPROCESSING = "rgb uint8 -> (x - 127) / 128"
 
 
 def default_weights_path() -> str:
@@ -199,6 +200,6 @@ def build(image_size: int = 224, weights: str | None = None, include_top: bool =
         image_size=image_size,
         weights=weights or "imagenet",
         weights_sha256=sha256,
-        preprocessing="rgb uint8 -> (x - 127) / 128",
+        preprocessing=PREPROCESSING,
         preprocess=preprocess,
     )
