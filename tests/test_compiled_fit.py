@@ -1,0 +1,62 @@
+"""The compiled training program computes what Keras' ``fit`` computes."""
+
+import keras
+import numpy as np
+import pytest
+
+from evoprune_deap.compiled_fit import batched, epoch_orders
+from evoprune_deap.config import HeadConfig
+from evoprune_deap.encodings import Encoding
+from evoprune_deap.errors import ConfigError
+from evoprune_deap.head import HeadTrainer
+from evoprune_deap.seeding import derive_seed
+
+
+def test_epoch_orders_are_the_shuffles_keras_draws_after_the_reseed():
+    orders = epoch_orders(seed=7, n_samples=50, n_epochs=3)
+    for epoch in range(3):
+        keras.utils.set_random_seed(derive_seed(7, "epoch", epoch))
+        np.testing.assert_array_equal(orders[epoch], np.random.permutation(50))
+    assert len({tuple(row) for row in orders}) == 3
+
+
+def test_batches_pad_only_the_last_one():
+    indices, weights = batched(np.arange(10, dtype=np.int32)[None], batch_size=4)
+    assert indices.shape == (1, 3, 4) and weights.shape == (3, 4)
+    np.testing.assert_array_equal(indices[0, :2].ravel(), np.arange(8))
+    np.testing.assert_array_equal(weights.sum(axis=1), [4, 4, 2])
+
+
+def _trained(engine, features, name, config, seed=5):
+    x, y = features.arrays()["train"]
+    encoding = Encoding(name, features.n_features, config.hidden_units)
+    masks = encoding.head_masks(np.random.default_rng(3).random(encoding.n_bits) < 0.6)
+    trainer = HeadTrainer(features.n_features, features.n_classes, config, engine=engine)
+    model, epochs = trainer.train(masks, x, y, seed)
+    if engine == "compiled":
+        history = trainer._compiled[trainer.shape_for(masks)].history
+        assert len(history) == epochs and np.all(np.isfinite(history))
+        if epochs < config.max_epochs:  # stopped: no epoch of the last `patience` beat the best before by min_delta
+            best_before = min(history[: -config.patience])
+            assert min(history[-config.patience:]) >= best_before - config.min_delta
+    return [np.asarray(w) for w in model.get_weights()], epochs
+
+
+@pytest.mark.parametrize("name", ["fc1", "fs"])
+@pytest.mark.parametrize("max_epochs, patience, min_delta, stops", [
+    (6, 10, 1e-5, False),   # runs every epoch
+    (40, 2, 0.02, True),    # early stopping fires and restores the best epoch
+])
+def test_compiled_engine_equals_keras_fit(faces_features, name, max_epochs, patience, min_delta, stops):
+    config = HeadConfig(hidden_units=(32, 16), max_epochs=max_epochs, patience=patience, min_delta=min_delta)
+    want, want_epochs = _trained("keras-fit", faces_features, name, config)
+    got, got_epochs = _trained("compiled", faces_features, name, config)
+    assert got_epochs == want_epochs
+    assert (got_epochs < max_epochs) == stops
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_unknown_engine_is_refused():
+    with pytest.raises(ConfigError, match="engine must be one of"):
+        HeadTrainer(10, 2, HeadConfig(), engine="torch")
