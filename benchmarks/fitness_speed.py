@@ -19,6 +19,7 @@ of it each path reaches, and each path's fitness (validation accuracy).
 
     python benchmarks/fitness_speed.py [--epochs 30] [--data elpv rps]
     python benchmarks/fitness_speed.py --full-run     # times `evoprune run --preset paper --encoding fc1`
+    python benchmarks/fitness_speed.py --report-run RUN_DIR   # its evaluations and FLOP floor again
 """
 
 from __future__ import annotations
@@ -175,7 +176,7 @@ def compare(feature_set: FeatureSet, label: str, epochs: int, peak: float, workd
     pooled = []
     for name, mask in cases:
         with WorkerPool(_Trainer, (path, name, epochs), 2) as pool:
-            results = pool.map([mask, mask])
+            results = list(pool.map([mask, mask]))
             pooled.append((max(seconds for seconds, _ in results) / 2, results[0][1]))
     n_train = feature_set.splits[0].train.size
     print(f"\n{label}: {n_train} training samples, {feature_set.n_features} features, "
@@ -195,25 +196,40 @@ def compare(feature_set: FeatureSet, label: str, epochs: int, peak: float, workd
               f"{ours_fit:>9.4f}{pool_fit:>8.4f}")
 
 
-def full_run() -> None:
-    """Time `evoprune run --preset paper --encoding fc1` on ELPV, end to end."""
+def report_run(run_dir: str, peak: float, wall: float | None = None) -> None:
+    """Evaluations, epochs and the FLOP floor of a finished run (wall: its measured seconds)."""
     import pandas as pd
 
+    from evoprune_deap.extraction import default_cache_path
+
+    evaluations = pd.read_csv(os.path.join(run_dir, "evaluations.csv"))
+    with open(os.path.join(run_dir, "summary.json")) as handle:
+        summary = json.load(handle)
+    wall = wall if wall is not None else summary.get("wall_seconds", float("nan"))
+    features = FeatureSet.load(default_cache_path("elpv", "efficientnet_lite0", 224))
+    n_train, n_features = features.splits[0].train.size, features.n_features
+    flops = sum(head_flops_per_epoch(n_train, (n_features, int(active), 512, features.n_classes)) * int(epochs)
+                for active, epochs in zip(evaluations.n_active, evaluations.epochs))
+    floor = flops / (peak * 1e9)
+    print(f"{run_dir}: {wall:.0f} s wall ({wall / 60:.1f} min) for {len(evaluations)} evaluations; "
+          f"epochs per evaluation: mean {evaluations.epochs.mean():.0f}, min {evaluations.epochs.min()}, "
+          f"max {evaluations.epochs.max()}; active FC1 units: mean {evaluations.n_active.mean():.0f}; "
+          f"best: {summary['n_active']} units, val {summary['val_accuracy']:.4f}, test "
+          f"{summary['test_accuracy']:.4f} (unpruned test {summary['unpruned_test_accuracy']:.4f})")
+    print(f"FLOP floor of these evaluations' training at the measured peak ({peak:.0f} GFLOP/s, both cores "
+          f"busy all the time): {floor:.0f} s ({floor / 60:.1f} min), {100 * floor / wall:.0f}% of the wall time")
+
+
+def full_run() -> None:
+    """Time `evoprune run --preset paper --encoding fc1` on ELPV, end to end."""
+    peak = matmul_peak()
     out = os.path.join("runs", time.strftime("benchmark-%Y%m%d-%H%M%S"))
     command = ["run", "--preset", "paper", "--encoding", "fc1", "--out", out]
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "evoprune_deap", *command], check=True)
     wall = time.perf_counter() - start
-    run_dir = os.path.join(out, os.listdir(out)[0])
-    evaluations = pd.read_csv(os.path.join(run_dir, "evaluations.csv"))
-    with open(os.path.join(run_dir, "summary.json")) as handle:
-        summary = json.load(handle)
-    print(f"`evoprune {' '.join(command)}`: {wall:.0f} s wall ({wall / 60:.1f} min) for "
-          f"{len(evaluations)} evaluations; epochs per evaluation: mean {evaluations.epochs.mean():.0f}, "
-          f"min {evaluations.epochs.min()}, max {evaluations.epochs.max()}; active FC1 units: mean "
-          f"{evaluations.n_active.mean():.0f}; best: {summary['n_active']} units, val "
-          f"{summary['val_accuracy']:.4f}, test {summary['test_accuracy']:.4f} (unpruned test "
-          f"{summary['unpruned_test_accuracy']:.4f}); run directory {run_dir}")
+    print(f"`evoprune {' '.join(command)}`: {wall:.0f} s wall")
+    report_run(os.path.join(out, os.listdir(out)[0]), peak, wall)
 
 
 def main():
@@ -221,12 +237,15 @@ def main():
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--data", nargs="+", default=["elpv", "rps"])
     parser.add_argument("--full-run", action="store_true")
+    parser.add_argument("--report-run", metavar="RUN_DIR", help="report a finished full run (FLOP floor)")
     parser.add_argument("--reference-worker", nargs=2, metavar=("PATH", "EPOCHS"))
     args = parser.parse_args()
     if args.reference_worker:
         return reference_worker(args.reference_worker[0], int(args.reference_worker[1]))
     if args.full_run:
         return full_run()
+    if args.report_run:
+        return report_run(args.report_run, matmul_peak())
     import keras
     import tempfile
 

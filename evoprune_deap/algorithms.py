@@ -142,10 +142,12 @@ def steady_state_ga(evaluate: Callable, n_bits: int, rng: np.random.Generator, *
         same seed: used instead of calling ``evaluate``, counted in the budget
         and reported with ``replayed=True``.
     evaluate_many : callable or None
-        ``evaluate_many(list of masks) -> list of results``, e.g. worker
-        processes; used for the two children of a step and for chunks of
-        ``batch_size`` of the initial population. The results (and so the
-        run) are the same as with ``evaluate`` alone.
+        ``evaluate_many(list of masks) -> iterable of results`` in the same
+        order, e.g. worker processes; used for the two children of a step and
+        for chunks of ``batch_size`` of the initial population (a whole
+        population at once lets workers balance masks of different sizes).
+        Results are consumed as they arrive. The run is the same as with
+        ``evaluate`` alone.
 
     Returns
     -------
@@ -172,10 +174,11 @@ def steady_state_ga(evaluate: Callable, n_bits: int, rng: np.random.Generator, *
         run_keys = new_keys[:room]
         first = {key: ind for key, ind in zip(reversed(keys), reversed(individuals))}
         fresh = [key for key in run_keys if key not in known]
-        results = dict(zip(fresh, evaluate_many([first[key].mask for key in fresh]))) if fresh else {}
+        # Consumed in order as they arrive, so each is logged as soon as those before it are.
+        results = iter(evaluate_many([first[key].mask for key in fresh]) if fresh else ())
         for key in run_keys:
             replayed = key in known
-            result = known.pop(key) if replayed else results[key]
+            result = known.pop(key) if replayed else next(results)
             fitness, info = (result if isinstance(result, tuple) else (result, {}))
             memo[key] = (float(fitness), info)
             first[key].fitness.values = (float(fitness),)

@@ -26,6 +26,10 @@ from .config import HeadConfig
 from .seeding import derive_seed
 
 
+SEGMENT_EPOCHS = 50
+"""Epochs per call of the compiled program (a few seconds of work)."""
+
+
 def epoch_orders(seed: int, n_samples: int, n_epochs: int) -> np.ndarray:
     """Sample order of each epoch, shape (n_epochs, n_samples).
 
@@ -82,7 +86,12 @@ class CompiledFit:
         self._run = jax.jit(self._program)
         self.history: list[float] = []
 
-    def _program(self, trainable, non_trainable, optimizer_state, x, y, indices, weights):
+    def _program(self, state, non_trainable, x, y, indices, weights, until):
+        """Run epochs from ``state`` until epoch ``until`` or early stopping; return the new state.
+
+        state: (epoch number, weights, optimizer state, best loss, best weights,
+        epochs without improvement, stopped, loss of each epoch).
+        """
         import jax
         import jax.numpy as jnp
         import keras
@@ -121,28 +130,34 @@ class CompiledFit:
             return number + 1, trainable, optimizer_state, best_loss, best, wait, stop, losses
 
         def running(state):
-            return (state[0] < indices.shape[0]) & ~state[6]
+            return (state[0] < until) & ~state[6]
 
-        start = (jnp.int32(0), trainable, optimizer_state, jnp.float32(jnp.inf), trainable, jnp.int32(0),
-                 jnp.bool_(False), jnp.full(indices.shape[0], jnp.nan, jnp.float32))
-        number, _, _, _, best, _, _, losses = jax.lax.while_loop(running, epoch, start)
-        return best, number, losses
+        return jax.lax.while_loop(running, epoch, state)
 
     def __call__(self, x: np.ndarray, y: np.ndarray, seed: int, max_epochs: int | None = None) -> int:
         """Train on (x, y) from the model's current weights; return the epochs run.
 
         The model ends with the best epoch's weights, as with
         ``restore_best_weights=True``; :attr:`history` holds each epoch's
-        training loss.
+        training loss. The program runs :data:`SEGMENT_EPOCHS` epochs per
+        call, so Python (and Ctrl-C) gets control back every few seconds.
         """
+        import jax.numpy as jnp
+
         model = self.model
-        indices, weights = batched(epoch_orders(seed, x.shape[0], max_epochs or self.config.max_epochs),
-                                   self.config.batch_size)
-        best, epochs, losses = self._run([v.value for v in model.trainable_variables],
-                                 [v.value for v in model.non_trainable_variables],
-                                 [v.value for v in model.optimizer.variables],
-                                 np.asarray(x, np.float32), np.asarray(y, np.int32), indices, weights)
+        n_epochs = max_epochs or self.config.max_epochs
+        indices, weights = batched(epoch_orders(seed, x.shape[0], n_epochs), self.config.batch_size)
+        trainable = [v.value for v in model.trainable_variables]
+        state = (jnp.int32(0), trainable, [v.value for v in model.optimizer.variables], jnp.float32(jnp.inf),
+                 trainable, jnp.int32(0), jnp.bool_(False), jnp.full(n_epochs, jnp.nan, jnp.float32))
+        data = ([v.value for v in model.non_trainable_variables], jnp.asarray(x, jnp.float32),
+                jnp.asarray(y, jnp.int32), jnp.asarray(indices), jnp.asarray(weights))
+        for until in range(SEGMENT_EPOCHS, n_epochs + SEGMENT_EPOCHS, SEGMENT_EPOCHS):
+            state = self._run(state, *data, jnp.int32(min(until, n_epochs)))
+            if bool(state[6]):
+                break
+        epochs, best, losses = int(state[0]), state[4], state[7]
         for variable, value in zip(model.trainable_variables, best):
             variable.assign(value)
-        self.history = np.asarray(losses)[: int(epochs)].tolist()
-        return int(epochs)
+        self.history = np.asarray(losses)[:epochs].tolist()
+        return epochs

@@ -117,12 +117,7 @@ def run_experiment(config: ExperimentConfig, feature_set: FeatureSet | None = No
         if n_workers > 1:
             pool = WorkerPool(MaskFitness, (feature_set, encoding, config.head, config.run.protocol, seed),
                               n_workers)
-        try:
-            state = evolve(fitness, encoding.n_bits, config.ga, seed, run_dir, callbacks,
-                           evaluate_many=pool.map if pool else None, batch_size=n_workers, resume=resume)
-        finally:
-            if pool is not None:
-                pool.close()
+        state = evolve(fitness, encoding.n_bits, config.ga, seed, run_dir, callbacks, pool=pool, resume=resume)
         search_seconds = time.perf_counter() - started
         return finish_run(config, feature_set, encoding, fitness, state, run_dir, started, search_seconds)
 

@@ -2,7 +2,7 @@
 
 Each worker is a spawned process pinned to one core, with XLA limited to one
 thread, that holds its own :class:`MaskFitness` (and so its own compiled
-heads). On this 2-core machine two such workers train about 1.5-1.8x more
+heads). On this 2-core machine two such workers train about 1.4-2.2x more
 heads per second than one process using both cores (benchmarks/fitness_speed.py).
 Fitness stays a pure function of (run seed, mask), so results do not depend on
 which worker trains which mask.
@@ -72,10 +72,25 @@ class WorkerPool:
             n_workers, mp_context=context, initializer=_init_worker,
             initargs=(cores, fitness_factory, factory_args))
 
-    def map(self, masks: list) -> list:
-        """Results of the fitness for each mask, in order."""
+    def map(self, masks: list, on_result=None):
+        """Results of the fitness for each mask, in order, yielded as they arrive.
+
+        All masks are queued at once, so a free worker takes the next one.
+        ``on_result(mask, result)``, if given, is called (in a helper thread)
+        as each result arrives, in whatever order the workers finish.
+        """
+        futures = [self._pool.submit(_evaluate, mask) for mask in masks]
+        if on_result is not None:
+            for mask, future in zip(masks, futures):
+                future.add_done_callback(
+                    lambda done, mask=mask: done.cancelled() or done.exception() or on_result(mask, done.result()))
+        return self._in_order(futures)
+
+    @staticmethod
+    def _in_order(futures):
         try:
-            return list(self._pool.map(_evaluate, masks))
+            for future in futures:
+                yield future.result()
         except concurrent.futures.process.BrokenProcessPool as exc:
             raise EvopruneError(f"A fitness worker process died ({exc}); rerun with workers = 1 "
                                 "to see the error in this process.") from exc

@@ -5,6 +5,11 @@ checkpoint is just the evaluations log: resuming replays the run from the seed,
 taking the logged fitness of each mask instead of retraining it. A resumed run
 therefore ends with exactly the evaluations and best mask of an uninterrupted
 one, and no pickled state is ever loaded.
+
+With worker processes, masks finish out of GA order (a free worker takes the
+next mask of the initial population), and the log stays in GA order, so each
+result is also written the moment it arrives to ``finished.csv``, a journal
+in finishing order; resuming reads both, so no finished evaluation is lost.
 """
 
 from __future__ import annotations
@@ -25,25 +30,58 @@ class RunInterrupted(EvopruneError):
     """The run was stopped by the user (Ctrl-C) after a finished evaluation."""
 
 
-class EvaluationWriter(Callback):
-    """Appends each new evaluation to the run's log (flushed and fsynced)."""
+def log_row(number: int, mask, fitness: float, info: dict, n_bits: int) -> dict:
+    """One row of an evaluations log."""
+    n_active = int(mask.sum())
+    return {
+        "evaluation": number,
+        "mask_hash": mask_hash(mask),
+        "n_active": n_active,
+        "active_percent": round(100.0 * n_active / n_bits, 4),
+        "fitness": repr(float(fitness)),
+        "val_accuracy": repr(info["val_accuracy"]) if "val_accuracy" in info else "",
+        "epochs": info.get("epochs", ""),
+        "seconds": round(info.get("seconds", 0.0), 4),
+        "mask": mask_to_hex(mask),
+    }
 
-    def __init__(self, log: rundir.EvaluationLog, n_bits: int):
-        self.log, self.n_bits = log, n_bits
+
+class EvaluationWriter(Callback):
+    """Appends each evaluation after the first ``n_logged`` to the run's log (flushed and fsynced).
+
+    On resume the first ``n_logged`` evaluations replay the log's own rows;
+    later ones are new, or replayed from the journal, and are written.
+    """
+
+    def __init__(self, log: rundir.EvaluationLog, n_bits: int, n_logged: int = 0):
+        self.log, self.n_bits, self.n_logged = log, n_bits, n_logged
 
     def on_evaluation(self, evaluation, state):
-        if not evaluation.replayed:
-            self.log.append({
-                "evaluation": evaluation.index + 1,
-                "mask_hash": mask_hash(evaluation.mask),
-                "n_active": evaluation.n_active,
-                "active_percent": round(100.0 * evaluation.n_active / self.n_bits, 4),
-                "fitness": repr(evaluation.fitness),
-                "val_accuracy": repr(evaluation.info["val_accuracy"]) if "val_accuracy" in evaluation.info else "",
-                "epochs": evaluation.info.get("epochs", ""),
-                "seconds": round(evaluation.info.get("seconds", 0.0), 4),
-                "mask": mask_to_hex(evaluation.mask),
-            })
+        if evaluation.index >= self.n_logged:
+            self.log.append(log_row(evaluation.index + 1, evaluation.mask, evaluation.fitness,
+                                    evaluation.info, self.n_bits))
+
+
+class FinishedJournal:
+    """``finished.csv``: every result from the workers, in the order they finish.
+
+    Same columns as ``evaluations.csv``, numbered in finishing order; called
+    from the pool's helper thread, so appends are serialised.
+    """
+
+    def __init__(self, path: str, n_bits: int, n_existing: int):
+        self.log, self.n_bits, self.count = rundir.EvaluationLog(path), n_bits, n_existing
+        self._lock = threading.Lock()
+
+    def __call__(self, mask, result) -> None:
+        fitness, info = result if isinstance(result, tuple) else (result, {})
+        with self._lock:
+            self.count += 1
+            self.log.append(log_row(self.count, mask, fitness, info, self.n_bits))
+
+    def close(self) -> None:
+        with self._lock:
+            self.log.close()
 
 
 class StopOnInterrupt(Callback):
@@ -83,9 +121,12 @@ def known_results(rows: list[dict]) -> dict:
 
 
 def evolve(fitness, n_bits: int, ga: GAConfig, seed: int, run_dir: str, callbacks=(),
-           evaluate_many=None, batch_size: int = 1, resume: bool = False) -> GAState:
+           pool=None, resume: bool = False) -> GAState:
     """Run the steady-state GA, logging to ``run_dir/evaluations.csv``.
 
+    With ``pool`` (a :class:`evoprune_deap.parallel.WorkerPool`), masks are
+    trained in its workers, the whole initial population queued at once; the
+    pool is closed (running masks finished and journaled) before returning.
     With ``resume``, the evaluations already logged are replayed (a torn last
     line is dropped) and the run continues where it stopped.
 
@@ -97,8 +138,12 @@ def evolve(fitness, n_bits: int, ga: GAConfig, seed: int, run_dir: str, callback
         The log cannot be written (disk full...) or read.
     """
     path = os.path.join(run_dir, "evaluations.csv")
-    known = known_results(rundir.read_evaluation_log(path)) if resume and os.path.exists(path) else {}
+    journal_path = os.path.join(run_dir, "finished.csv")
+    finished = rundir.read_evaluation_log(journal_path) if resume and os.path.exists(journal_path) else []
+    logged = rundir.read_evaluation_log(path) if resume and os.path.exists(path) else []
+    known = {**known_results(finished), **known_results(logged)}
     log = rundir.EvaluationLog(path)
+    journal = FinishedJournal(journal_path, n_bits, len(finished)) if pool is not None else None
     interrupt = StopOnInterrupt()
     try:
         state = steady_state_ga(
@@ -106,10 +151,14 @@ def evolve(fitness, n_bits: int, ga: GAConfig, seed: int, run_dir: str, callback
             population_size=ga.population, max_evaluations=ga.evaluations,
             mutation_prob=ga.mutation_prob, mutation=ga.mutation, per_bit_prob=ga.per_bit_prob,
             init_density=ga.init_density, n_candidates=ga.candidates, max_stale_steps=ga.max_stale_steps,
-            callbacks=[EvaluationWriter(log, n_bits), interrupt, *callbacks], known=known,
-            evaluate_many=evaluate_many, batch_size=batch_size,
+            callbacks=[EvaluationWriter(log, n_bits, len(logged)), interrupt, *callbacks], known=known,
+            evaluate_many=(lambda masks: pool.map(masks, on_result=journal)) if pool is not None else None,
+            batch_size=ga.population,
         )
     finally:
+        if pool is not None:
+            pool.close()
+            journal.close()
         log.close()
     if interrupt.requested:
         raise RunInterrupted(

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from evoprune_deap import compiled_fit
 from evoprune_deap.compiled_fit import batched, epoch_orders
 from evoprune_deap.config import HeadConfig
 from evoprune_deap.encodings import Encoding
@@ -47,7 +48,9 @@ def _trained(engine, features, name, config, seed=5):
     (6, 10, 1e-5, False),   # runs every epoch
     (40, 2, 0.02, True),    # early stopping fires and restores the best epoch
 ])
-def test_compiled_engine_equals_keras_fit(faces_features, name, max_epochs, patience, min_delta, stops):
+def test_compiled_engine_equals_keras_fit(faces_features, name, max_epochs, patience, min_delta, stops,
+                                          monkeypatch):
+    monkeypatch.setattr(compiled_fit, "SEGMENT_EPOCHS", 4)  # several calls of the program per training
     config = HeadConfig(hidden_units=(32, 16), max_epochs=max_epochs, patience=patience, min_delta=min_delta)
     want, want_epochs = _trained("keras-fit", faces_features, name, config)
     got, got_epochs = _trained("compiled", faces_features, name, config)

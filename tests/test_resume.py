@@ -179,3 +179,58 @@ def test_same_seed_same_files_on_this_cpu(real_uninterrupted, faces_cache, tmp_p
     a = pd.read_csv(tmp_path / "d" / "evaluations.csv")["mask_hash"]
     assert list(a) != list(pd.read_csv(run_dir / "evaluations.csv")["mask_hash"])
     assert np.isfinite(pd.read_csv(run_dir / "evaluations.csv")["fitness"]).all()
+
+
+class OutOfOrderPool:
+    """In-process stand-in for WorkerPool: every queued mask finishes, last queued first."""
+
+    def __init__(self, fitness):
+        self.fitness, self.closed = fitness, False
+
+    def map(self, masks, on_result=None):
+        results = [self.fitness(mask) for mask in masks]
+        for mask, result in reversed(list(zip(masks, results))):
+            on_result(mask, result)
+        return iter(results)
+
+    def close(self):
+        self.closed = True
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashAt:
+    def __init__(self, number):
+        self.number = number
+
+    def on_start(self, state):
+        pass
+
+    def on_evaluation(self, evaluation, state):
+        if evaluation.index + 1 == self.number and not evaluation.replayed:
+            raise Crash
+
+    def on_end(self, state):
+        pass
+
+
+def test_results_finished_out_of_order_survive_a_crash(uninterrupted, tmp_path):
+    """A crash after 2 logged evaluations keeps the other 4 finished ones of the initial population."""
+    pool = OutOfOrderPool(toy_run.fitness)
+    with pytest.raises(Crash):
+        evolve(toy_run.fitness, 32, toy_run.GA, seed=7, run_dir=str(tmp_path), callbacks=[CrashAt(2)], pool=pool)
+    assert pool.closed
+    assert _rows(tmp_path / "evaluations.csv") == 2
+    assert _rows(tmp_path / "finished.csv") == toy_run.GA.population
+    calls = []
+
+    def counted(mask):
+        calls.append(mask)
+        return toy_run.fitness(mask)
+
+    state = evolve(counted, 32, toy_run.GA, seed=7, run_dir=str(tmp_path), pool=OutOfOrderPool(counted), resume=True)
+    assert sum(e.replayed for e in state.evaluations) == toy_run.GA.population
+    assert len(calls) == toy_run.GA.evaluations - toy_run.GA.population
+    assert (tmp_path / "evaluations.csv").read_bytes() == uninterrupted[0]
