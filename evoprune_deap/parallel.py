@@ -96,7 +96,16 @@ class WorkerPool:
                                 "to see the error in this process.") from exc
 
     def close(self) -> None:
+        """Cancel queued masks and wait for the ones being trained."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def terminate(self) -> None:
+        """Kill the workers now (a second Ctrl-C, an error): what they were training is lost."""
+        # ProcessPoolExecutor has no public way to stop running work before Python 3.14.
+        processes = getattr(self._pool, "_processes", None) or {}
+        for process in list(processes.values()):
+            process.terminate()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def __enter__(self):
         return self

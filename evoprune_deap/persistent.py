@@ -155,6 +155,10 @@ def evolve(fitness, n_bits: int, ga: GAConfig, seed: int, run_dir: str, callback
             evaluate_many=(lambda masks: pool.map(masks, on_result=journal)) if pool is not None else None,
             batch_size=ga.population,
         )
+    except BaseException:  # a second Ctrl-C or an error: do not wait for the trainings in flight
+        if pool is not None:
+            pool.terminate()
+        raise
     finally:
         if pool is not None:
             pool.close()

@@ -196,6 +196,9 @@ class OutOfOrderPool:
     def close(self):
         self.closed = True
 
+    def terminate(self):
+        self.terminated = True
+
 
 class Crash(Exception):
     pass
@@ -221,7 +224,7 @@ def test_results_finished_out_of_order_survive_a_crash(uninterrupted, tmp_path):
     pool = OutOfOrderPool(toy_run.fitness)
     with pytest.raises(Crash):
         evolve(toy_run.fitness, 32, toy_run.GA, seed=7, run_dir=str(tmp_path), callbacks=[CrashAt(2)], pool=pool)
-    assert pool.closed
+    assert pool.closed and pool.terminated
     assert _rows(tmp_path / "evaluations.csv") == 2
     assert _rows(tmp_path / "finished.csv") == toy_run.GA.population
     calls = []
@@ -234,3 +237,21 @@ def test_results_finished_out_of_order_survive_a_crash(uninterrupted, tmp_path):
     assert sum(e.replayed for e in state.evaluations) == toy_run.GA.population
     assert len(calls) == toy_run.GA.evaluations - toy_run.GA.population
     assert (tmp_path / "evaluations.csv").read_bytes() == uninterrupted[0]
+
+
+def test_worker_pool_runs_in_order_and_terminate_does_not_wait():
+    from evoprune_deap.parallel import WorkerPool
+
+    finished = []
+    with WorkerPool(toy_run.Sleeper, (0.2,), 2) as pool:
+        results = list(pool.map([[1, 1], [1], [1, 1, 1]], on_result=lambda mask, result: finished.append(result)))
+        assert results == [2.0, 1.0, 3.0] and sorted(finished) == [1.0, 2.0, 3.0]
+    pool = WorkerPool(toy_run.Sleeper, (60,), 2)
+    pending = pool.map([[1], [1]])
+    time.sleep(3)  # the workers are now inside their 60 s evaluations
+    start = time.perf_counter()
+    pool.terminate()
+    pool.close()
+    assert time.perf_counter() - start < 10
+    with pytest.raises(Exception):
+        next(pending)

@@ -23,3 +23,14 @@ if __name__ == "__main__":
     with rundir.RunLock(run_dir):
         state = evolve(fitness, 32, GA, seed=7, run_dir=run_dir, resume=resume)
     print("".join(map(str, state.best)))
+
+
+class Sleeper:
+    """Picklable fitness factory for worker tests: each mask sleeps ``seconds``."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def __call__(self, mask):
+        time.sleep(self.seconds)
+        return float(sum(mask))
