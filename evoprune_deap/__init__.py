@@ -20,6 +20,7 @@ from .errors import (  # noqa: E402
     EvopruneError,
     FeatureCacheError,
     RunDirectoryError,
+    RunInterrupted,
 )
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "EvopruneError",
     "FeatureCacheError",
     "RunDirectoryError",
+    "RunInterrupted",
 ]

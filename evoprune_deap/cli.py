@@ -1,5 +1,11 @@
 """The ``evoprune`` command (also ``python -m evoprune_deap``).
 
+Subcommands: ``extract`` (images -> cached features), ``run`` (one GA run),
+``campaign`` (seeds x encodings of a dataset, with baselines), ``report``
+(tables) and ``plot`` (figures). ``extract``, ``run`` and ``campaign`` share
+one set of options, mapped onto the config tables by :data:`CONFIG_OPTIONS`,
+so their defaults come from one place (the config presets).
+
 Errors a user can cause (:class:`EvopruneError`) print as one line on stderr
 with exit code 2; the traceback appears only with ``--debug``.
 """
@@ -8,78 +14,62 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
-from .algorithms import Callback
-from .errors import EvopruneError
-from .persistent import RunInterrupted
+from .config import ENCODINGS, ENGINES, PRESETS, PROTOCOLS, load_config
+from .errors import EvopruneError, RunInterrupted
+from .search.callbacks import Callback
 
 logger = logging.getLogger("evoprune_deap")
 
-
-def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("image source")
-    group.add_argument("--dataset", default=None,
-                       help="built-in dataset: elpv (default) or fashion-mnist")
-    group.add_argument("--images", metavar="DIR", default=None,
-                       help="image folder: DIR/<class>/*.png, or fold folders DIR/0/<class>/...")
-    group.add_argument("--test-images", metavar="DIR", default=None,
-                       help="test image folder with the same class subfolders as --images")
-    group.add_argument("--backbone", default="efficientnet_lite0",
-                       help="efficientnet_lite0 (default, offline), resnet50, densenet121, vgg19")
-    group.add_argument("--weights", default=None,
-                       help="backbone weights: a local file, 'imagenet' (download) or 'none'")
-    group.add_argument("--image-size", type=int, default=224, help="input side in pixels (default 224)")
-    group.add_argument("--val-fraction", type=float, default=0.15,
-                       help="validation share carved from train (default 0.15)")
-    group.add_argument("--test-fraction", type=float, default=0.2,
-                       help="test share when the source has no test split (default 0.2)")
-
-
-def _extract(args) -> int:
-    from tqdm import tqdm
-
-    from .datasets import load_source
-    from .extraction import default_cache_path, extract_features
-
-    source = load_source(args.dataset, args.images, args.test_images)
-    out = args.out or default_cache_path(source.name, args.backbone, args.image_size)
-    with tqdm(total=source.n_samples, unit="img", desc=f"extract {source.name}",
-              disable=None, file=sys.stderr) as bar:
-        feature_set = extract_features(
-            source, backbone=args.backbone, image_size=args.image_size, weights=args.weights,
-            seed=args.seed, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
-            out=out, reuse=not args.force, progress=bar.update,
-        )
-    state = "reused cache" if feature_set.metadata.get("cache_hit") else "extracted"
-    split = feature_set.splits[0]
-    print(
-        f"{state}: {out}\n  {feature_set.n_samples} images x {feature_set.n_features} features, "
-        f"{feature_set.n_classes} classes, {len(feature_set.splits)} split(s); split 0: "
-        f"train {split.train.size} / val {split.val.size} / test {split.test.size}"
-    )
-    return 0
-
-
-RUN_OPTIONS = {  # command-line flag -> (config table, key)
-    "encoding": ("ga", "encoding"),
-    "population": ("ga", "population"),
-    "evaluations": ("ga", "evaluations"),
-    "mutation_prob": ("ga", "mutation_prob"),
-    "init_density": ("ga", "init_density"),
-    "max_epochs": ("head", "max_epochs"),
-    "seed": ("run", "seed"),
-    "protocol": ("run", "protocol"),
-    "workers": ("run", "workers"),
-    "out": ("run", "out"),
-    "features": ("data", "features"),
-    "dataset": ("data", "dataset"),
-    "images": ("data", "images"),
-    "test_images": ("data", "test_images"),
-    "backbone": ("data", "backbone"),
-    "weights": ("data", "weights"),
-    "image_size": ("data", "image_size"),
+CONFIG_OPTIONS = {  # command-line option -> (config table, key, type, help)
+    "dataset": ("data", "dataset", str, "built-in dataset: elpv (default) or fashion-mnist"),
+    "images": ("data", "images", str, "image folder: DIR/<class>/*.png, or fold folders DIR/0/<class>/..."),
+    "test_images": ("data", "test_images", str, "test image folder with the same class subfolders"),
+    "features": ("data", "features", str, "a feature cache (.npz) from `evoprune extract`"),
+    "backbone": ("data", "backbone", str, "efficientnet_lite0 (default, offline), resnet50, densenet121, vgg19"),
+    "weights": ("data", "weights", str, "backbone weights: a local file, 'imagenet' (download) or 'none'"),
+    "image_size": ("data", "image_size", int, "input side in pixels (quick preset 128, paper 224)"),
+    "split_seed": ("data", "split_seed", int, "seed of the stratified train/validation/test splits"),
+    "val_fraction": ("data", "val_fraction", float, "validation share carved from train"),
+    "test_fraction": ("data", "test_fraction", float, "test share when the source has no test split"),
+    "encoding": ("ga", "encoding", str, f"one of {', '.join(ENCODINGS)} (default fc1)"),
+    "population": ("ga", "population", int, "GA population size"),
+    "evaluations": ("ga", "evaluations", int, "budget of new evaluations (paper: 200, 300 for both)"),
+    "mutation_prob": ("ga", "mutation_prob", float, "probability that a pair of children is mutated"),
+    "init_density": ("ga", "init_density", float, "fixed initial density (default p ~ U(0,1))"),
+    "max_epochs": ("head", "max_epochs", int, "epochs per head at most"),
+    "engine": ("head", "engine", str, f"head training engine: {', '.join(ENGINES)}"),
+    "seed": ("run", "seed", int, "the run seed (GA and head training)"),
+    "protocol": ("run", "protocol", str, f"{' or '.join(PROTOCOLS)}: fitness on validation / on test"),
+    "workers": ("run", "workers", int, "processes training heads (0: one per core, at most 2)"),
 }
+SOURCE_OPTIONS = ("dataset", "images", "test_images", "backbone", "weights", "image_size", "split_seed",
+                  "val_fraction", "test_fraction")
+
+
+def _add_config_options(parser: argparse.ArgumentParser, names) -> None:
+    parser.add_argument("--preset", default="quick", choices=sorted(PRESETS),
+                        help="quick (default, minutes on 2 cores) or paper (the paper's budget)")
+    parser.add_argument("--config", metavar="FILE.toml", default=None, help="TOML with [data] [head] [ga] [run]")
+    for name in names:
+        _table, _key, kind, text = CONFIG_OPTIONS[name]
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)
+
+
+def _config(args, config_path: str | None = None, **fixed):
+    """The resolved config: preset, then TOML file, then the options given on the command line."""
+    overrides: dict = {}
+    for name, (table, key, _kind, _help) in CONFIG_OPTIONS.items():
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides.setdefault(table, {})[key] = value
+    if "images" in overrides.get("data", {}):
+        overrides["data"].setdefault("dataset", None)
+    for table, values in fixed.items():
+        overrides.setdefault(table, {}).update(values)
+    return load_config(config_path or args.config, preset=args.preset, overrides=overrides)
 
 
 class ProgressBar(Callback):
@@ -100,42 +90,51 @@ class ProgressBar(Callback):
         self.bar.close()
 
 
-def _extraction_bar(config):
-    """A tqdm callback for extract_features, or None when the features are a file."""
+def _extraction_bar(config, total=None):
+    """A tqdm bar for feature extraction, or None when the features are a file."""
     from tqdm import tqdm
 
     if config.data.features is not None:
         return None
-    return tqdm(unit="img", desc="extract", file=sys.stderr, disable=None)
+    return tqdm(total=total, unit="img", desc="extract", file=sys.stderr, disable=None)
 
 
-def _run(args) -> int:
-    from .config import load_config
-    from .experiment import load_feature_set, run_experiment
+def _load_features(config, out: str | None = None, force: bool = False):
+    from .run.experiment import load_feature_set
 
-    if args.resume is not None:
-        from .experiment import resume_run
-
-        result = resume_run(args.resume, callbacks=[ProgressBar()])
-        _print_result(result)
-        return 0
-    overrides: dict = {}
-    for flag, (table, key) in RUN_OPTIONS.items():
-        value = getattr(args, flag)
-        if value is not None:
-            overrides.setdefault(table, {})[key] = value
-    config = load_config(args.config, preset=args.preset, overrides=overrides)
-    if args.preset == "quick" and args.config is None:
-        print(f"evoprune: quick preset (reduced budget: population {config.ga.population}, "
-              f"{config.ga.evaluations} evaluations, at most {config.head.max_epochs} epochs); "
-              "use --preset paper for the paper's budget", file=sys.stderr)
     bar = _extraction_bar(config)
     try:
-        feature_set = load_feature_set(config, progress=None if bar is None else bar.update)
+        return load_feature_set(config, progress=None if bar is None else bar.update, out=out, reuse=not force)
     finally:
         if bar is not None:
             bar.close()
-    result = run_experiment(config, feature_set, run_dir=args.run_dir, callbacks=[ProgressBar()])
+
+
+def _extract(args) -> int:
+    config = _config(args)
+    feature_set = _load_features(config, out=args.out, force=args.force)
+    state = "reused cache" if feature_set.metadata.get("cache_hit") else "extracted"
+    split = feature_set.splits[0]
+    print(
+        f"{state}: {feature_set.metadata['cache_path']}\n  {feature_set.n_samples} images x "
+        f"{feature_set.n_features} features, {feature_set.n_classes} classes, {len(feature_set.splits)} "
+        f"split(s); split 0: train {split.train.size} / val {split.val.size} / test {split.test.size}"
+    )
+    return 0
+
+
+def _run(args) -> int:
+    from .run.experiment import resume_run, run_experiment
+
+    if args.resume is not None:
+        _print_result(resume_run(args.resume, callbacks=[ProgressBar()]))
+        return 0
+    config = _config(args, run={"out": args.out} if args.out else {})
+    if args.preset == "quick" and args.config is None:
+        print(f"evoprune: quick preset (reduced budget: population {config.ga.population}, "
+              f"{config.ga.budget} evaluations, at most {config.head.max_epochs} epochs); "
+              "use --preset paper for the paper's budget", file=sys.stderr)
+    result = run_experiment(config, _load_features(config), run_dir=args.run_dir, callbacks=[ProgressBar()])
     _print_result(result)
     return 0
 
@@ -144,16 +143,26 @@ def _print_result(result) -> None:
     s = result.summary
     print(
         f"run directory: {result.run_dir}\n"
-        f"  best head: {s['n_active']}/{s['n_bits']} active ({s['active_percent']:.1f}%), "
-        f"val {s['val_accuracy']:.4f}, test {s['test_accuracy']:.4f}\n"
-        f"  unpruned : val {s['unpruned_val_accuracy']:.4f}, test {s['unpruned_test_accuracy']:.4f}\n"
-        f"  {s['evaluations']} evaluations ({s['stop_reason']}), {s['wall_seconds']:.0f} s, "
-        f"parameters -{s['parameter_reduction_percent']:.1f}%"
+        f"  best head: {s.n_active}/{s.n_bits} active ({s.active_percent:.1f}%), "
+        f"val {s.val_accuracy:.4f}, test {s.test_accuracy:.4f}\n"
+        f"  unpruned : val {s.unpruned_val_accuracy:.4f}, test {s.unpruned_test_accuracy:.4f}\n"
+        f"  {s.evaluations} evaluations ({s.stop_reason}), {s.wall_seconds:.0f} s, "
+        f"parameters -{s.parameter_reduction_percent:.1f}%"
     )
 
 
+def _campaign(args) -> int:
+    from .run.campaign import run_campaign
+
+    name = os.path.splitext(os.path.basename(args.campaign_config))[0]
+    base = _config(args, config_path=args.campaign_config)
+    run_campaign(base, args.seeds, args.encodings, args.out or os.path.join("results", name),
+                 n_random=args.random_draws, name=name)
+    return 0
+
+
 def _report(args) -> int:
-    from .reporting import to_markdown, write_report
+    from .report.tables import to_markdown, write_report
 
     tables = write_report(args.run_dirs, args.out, args.caption)
     print(to_markdown(tables["paper_table"]))
@@ -163,7 +172,7 @@ def _report(args) -> int:
 
 
 def _plot(args) -> int:
-    from .plots import write_plots
+    from .report.plots import write_plots
 
     for path in write_plots(args.run_dirs, args.out):
         print(path)
@@ -177,37 +186,27 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     extract = commands.add_parser("extract", help="turn an image dataset into a cached FeatureSet")
-    _add_source_arguments(extract)
-    extract.add_argument("--seed", type=int, default=0, help="seed of the stratified splits")
-    extract.add_argument("--out", default=None, help="cache file (.npz)")
+    _add_config_options(extract, SOURCE_OPTIONS)
+    extract.add_argument("--out", default=None, help="cache file (.npz; default in ~/.cache/evoprune-deap)")
     extract.add_argument("--force", action="store_true", help="rebuild even if a matching cache exists")
     extract.set_defaults(handler=_extract)
 
     run = commands.add_parser("run", help="evolve pruning masks (EvoPruneDeepTL) and save the best head")
-    run.add_argument("--preset", default="quick", help="quick (default, minutes) or paper (full budget)")
-    run.add_argument("--config", metavar="FILE.toml", default=None, help="TOML file with [data] [head] [ga] [run]")
-    run.add_argument("--features", metavar="PATH", default=None, help="a feature cache from `evoprune extract`")
-    run.add_argument("--dataset", default=None, help="built-in dataset to extract (default elpv)")
-    run.add_argument("--images", metavar="DIR", default=None, help="image folder to extract")
-    run.add_argument("--test-images", metavar="DIR", default=None)
-    run.add_argument("--backbone", default=None)
-    run.add_argument("--weights", default=None)
-    run.add_argument("--image-size", type=int, default=None)
-    run.add_argument("--encoding", default=None, help="fc1 (default), fc2, both or fs")
-    run.add_argument("--population", type=int, default=None)
-    run.add_argument("--evaluations", type=int, default=None, help="budget of new evaluations")
-    run.add_argument("--mutation-prob", type=float, default=None)
-    run.add_argument("--init-density", type=float, default=None, help="fixed initial density (default U(0,1))")
-    run.add_argument("--max-epochs", type=int, default=None)
-    run.add_argument("--seed", type=int, default=None)
-    run.add_argument("--protocol", default=None, help="honest (default: fitness on validation) or paper (on test)")
-    run.add_argument("--workers", type=int, default=None,
-                     help="processes training heads (default 0: one per core, at most 2)")
+    _add_config_options(run, CONFIG_OPTIONS)
     run.add_argument("--out", default=None, help="parent folder of run directories (default runs/)")
     run.add_argument("--resume", metavar="RUN_DIR", default=None,
                      help="continue a run that was killed or interrupted (its own config is used)")
     run.add_argument("--run-dir", default=None, help="exact run directory (default OUT/<source>_<encoding>_seed<seed>)")
     run.set_defaults(handler=_run)
+
+    campaign = commands.add_parser("campaign", help="seeds x encodings of one dataset, each with its baselines")
+    campaign.add_argument("campaign_config", metavar="CONFIG.toml", help="the dataset's TOML config")
+    _add_config_options(campaign, [n for n in CONFIG_OPTIONS if n not in ("encoding", "seed")])
+    campaign.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    campaign.add_argument("--encodings", nargs="+", default=list(ENCODINGS), choices=ENCODINGS)
+    campaign.add_argument("--out", default=None, help="campaign folder (default results/<config name>)")
+    campaign.add_argument("--random-draws", type=int, default=3, help="random-mask baseline draws per run")
+    campaign.set_defaults(handler=_campaign)
 
     report = commands.add_parser("report", help="result tables (Markdown, CSV, LaTeX) from run directories")
     report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run or campaign directories")

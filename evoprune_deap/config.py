@@ -18,6 +18,18 @@ from .errors import ConfigError
 ENCODINGS = ("fc1", "fc2", "both", "fs")
 PROTOCOLS = ("honest", "paper")
 MUTATIONS = ("one_bit", "per_bit")
+ENGINES = ("auto", "compiled", "keras-fit")
+"""How heads are trained: ``compiled`` runs the whole protocol in one JAX program
+(JAX backend only), ``keras-fit`` is Keras' ``fit`` (any backend), ``auto``
+picks ``compiled`` on JAX."""
+BACKBONES = ("efficientnet_lite0", "resnet50", "densenet121", "vgg19")
+MIN_IMAGE_SIZE = 32
+
+PAPER_HIDDEN_UNITS = {"fc1": (512, 512), "fc2": (512, 512), "both": (512, 512), "fs": (512,)}
+"""The paper's head per encoding (its FS results use one hidden layer of 512):
+the widths used when ``[head] hidden_units`` is not set."""
+PAPER_EVALUATIONS = {"fc1": 200, "fc2": 200, "both": 300, "fs": 200}
+"""The paper's budget per encoding: the value used when ``[ga] evaluations`` is not set."""
 
 
 def _check(condition: bool, name: str, value, expected: str) -> None:
@@ -43,7 +55,7 @@ class DataConfig:
     test_images: str | None = None
     backbone: str = "efficientnet_lite0"
     weights: str | None = None
-    image_size: int = 128
+    image_size: int = 128  # the paper preset uses 224
     val_fraction: float = 0.15
     test_fraction: float = 0.2
     split_seed: int = 0
@@ -51,7 +63,9 @@ class DataConfig:
     def __post_init__(self):
         _check(_is_int(self.split_seed) and 0 <= self.split_seed < 2**31, "split_seed", self.split_seed,
                "an integer in [0, 2**31)")
-        _check(_is_int(self.image_size) and self.image_size >= 32, "image_size", self.image_size, "an integer >= 32")
+        _check(self.backbone in BACKBONES, "backbone", self.backbone, f"one of {BACKBONES}")
+        _check(_is_int(self.image_size) and self.image_size >= MIN_IMAGE_SIZE, "image_size", self.image_size,
+               f"an integer >= {MIN_IMAGE_SIZE}")
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             _check(_is_number(value) and 0 < value < 1, name, value, "a number in (0, 1)")
@@ -61,7 +75,7 @@ class DataConfig:
 class HeadConfig:
     """The dense head and how each mask's head is trained (the paper's settings)."""
 
-    hidden_units: tuple = (512, 512)
+    hidden_units: tuple | None = None  # None: PAPER_HIDDEN_UNITS of the encoding
     use_bias: bool = False
     learning_rate: float = 1e-3
     momentum: float = 0.9
@@ -70,13 +84,16 @@ class HeadConfig:
     max_epochs: int = 600
     patience: int = 10
     min_delta: float = 1e-5
+    engine: str = "auto"
 
     def __post_init__(self):
         units = self.hidden_units
-        _check(isinstance(units, (tuple, list)) and 1 <= len(units) <= 2
-               and all(_is_int(u) and u >= 1 for u in units),
-               "hidden_units", units, "1 or 2 positive integers, e.g. [512, 512]")
-        object.__setattr__(self, "hidden_units", tuple(units))
+        if units is not None:
+            _check(isinstance(units, (tuple, list)) and 1 <= len(units) <= 2
+                   and all(_is_int(u) and u >= 1 for u in units),
+                   "hidden_units", units, "1 or 2 positive integers, e.g. [512, 512]")
+            object.__setattr__(self, "hidden_units", tuple(units))
+        _check(self.engine in ENGINES, "engine", self.engine, f"one of {ENGINES}")
         _check(_is_number(self.learning_rate) and self.learning_rate > 0, "learning_rate", self.learning_rate, "a number > 0")
         _check(_is_number(self.momentum) and 0 <= self.momentum < 1, "momentum", self.momentum, "a number in [0, 1)")
         for name in ("batch_size", "max_epochs"):
@@ -87,6 +104,10 @@ class HeadConfig:
         for name in ("use_bias", "nesterov"):
             _check(isinstance(getattr(self, name), bool), name, getattr(self, name), "true or false")
 
+    def widths(self, encoding: str) -> tuple:
+        """The hidden widths: ``hidden_units``, or the paper's head for ``encoding``."""
+        return self.hidden_units if self.hidden_units is not None else PAPER_HIDDEN_UNITS[encoding]
+
 
 @dataclass(frozen=True, kw_only=True)
 class GAConfig:
@@ -94,7 +115,7 @@ class GAConfig:
 
     encoding: str = "fc1"
     population: int = 30
-    evaluations: int = 200
+    evaluations: int | None = None  # None: PAPER_EVALUATIONS of the encoding (300 for both)
     mutation_prob: float = 0.07
     mutation: str = "one_bit"
     per_bit_prob: float = 0.001
@@ -107,8 +128,10 @@ class GAConfig:
         _check(self.mutation in MUTATIONS, "mutation", self.mutation, f"one of {MUTATIONS}")
         _check(_is_int(self.population) and self.population >= 4, "population", self.population,
                "an integer >= 4 (assortative mating draws 1 parent + 3 candidates)")
-        _check(_is_int(self.evaluations) and self.evaluations >= self.population, "evaluations",
-               self.evaluations, f"an integer >= population ({self.population}); the initial population counts")
+        _check(self.evaluations is None or (_is_int(self.evaluations) and self.evaluations >= 1), "evaluations",
+               self.evaluations, "a positive integer, or absent for the paper's budget")
+        _check(self.budget >= self.population, "evaluations", self.budget,
+               f"an integer >= population ({self.population}); the initial population counts")
         for name in ("mutation_prob", "per_bit_prob"):
             value = getattr(self, name)
             _check(_is_number(value) and 0 <= value <= 1, name, value, "a probability in [0, 1]")
@@ -118,6 +141,11 @@ class GAConfig:
                self.candidates, "an integer in [1, population)")
         _check(_is_int(self.max_stale_steps) and self.max_stale_steps >= 1, "max_stale_steps",
                self.max_stale_steps, "a positive integer")
+
+    @property
+    def budget(self) -> int:
+        """New evaluations allowed: ``evaluations``, or the paper's for the encoding."""
+        return self.evaluations if self.evaluations is not None else PAPER_EVALUATIONS[self.encoding]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,8 +175,12 @@ class ExperimentConfig:
     run: RunConfig = field(default_factory=RunConfig)
 
     def __post_init__(self):
-        if self.ga.encoding == "fc2" and len(self.head.hidden_units) < 2:
-            raise ConfigError("Encoding 'fc2' needs two hidden layers; set hidden_units = [512, 512].")
+        check_encoding_depth(self.ga.encoding, self.hidden_units)
+
+    @property
+    def hidden_units(self) -> tuple:
+        """The head's hidden widths for this run's encoding."""
+        return self.head.widths(self.ga.encoding)
 
     def to_dict(self) -> dict:
         return {name: _table(getattr(self, name)) for name in SECTIONS}
@@ -158,12 +190,19 @@ class ExperimentConfig:
         return from_dict(_merge(self.to_dict(), sections))
 
 
+def check_encoding_depth(encoding: str, hidden_units: tuple, error: type = ConfigError) -> None:
+    """``fc2`` and ``both`` switch off units of a second hidden layer, so the head needs one."""
+    if encoding in ("fc2", "both") and len(hidden_units) < 2:
+        raise error(f"Encoding {encoding!r} needs two hidden layers; got hidden_units = "
+                          f"{list(hidden_units)}. Set [head] hidden_units = [512, 512].")
+
+
 SECTIONS = {"data": DataConfig, "head": HeadConfig, "ga": GAConfig, "run": RunConfig}
 
 # Presets: "quick" fits the default `evoprune run` in minutes on 2 CPU cores;
-# "paper" is the authors' budget (300 evaluations for `both`).
+# "paper" is the authors' budget (PAPER_EVALUATIONS) and heads (PAPER_HIDDEN_UNITS).
 PRESETS = {
-    "quick": {"data": {"image_size": 128}, "ga": {"population": 10, "evaluations": 40},
+    "quick": {"ga": {"population": 10, "evaluations": 40},
               "head": {"max_epochs": 60}},
     "paper": {"data": {"image_size": 224}, "ga": {"population": 30}, "head": {"max_epochs": 600}},
 }
@@ -214,8 +253,6 @@ def from_dict(tables: dict) -> ExperimentConfig:
     for name, cls in SECTIONS.items():
         _check_types(name, cls, merged[name])
         sections[name] = cls(**merged[name])
-    if sections["ga"].encoding == "both" and "evaluations" not in merged["ga"]:
-        sections["ga"] = dataclasses.replace(sections["ga"], evaluations=300)
     return ExperimentConfig(**sections)
 
 

@@ -32,3 +32,7 @@ class EncodingError(EvopruneError, ValueError):
 
 class RunDirectoryError(EvopruneError):
     """A run directory cannot be created, locked, resumed or written."""
+
+
+class RunInterrupted(EvopruneError):
+    """The run was stopped by the user (Ctrl-C) after a finished evaluation; it can be resumed."""

@@ -8,9 +8,7 @@ on the order in which work happens.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import random
 
 import numpy as np
 
@@ -44,21 +42,3 @@ def derive_seed(seed: int, *parts) -> int:
         digest.update(b"\x00")
         digest.update(part if isinstance(part, bytes) else str(part).encode())
     return int.from_bytes(digest.digest()[:8], "little") % (2**SEED_BITS)
-
-
-@contextlib.contextmanager
-def private_random_state(generator: random.Random):
-    """Run a block with ``generator``'s state as the global ``random`` state.
-
-    DEAP's operators draw from the global ``random`` module, which
-    ``keras.utils.set_random_seed`` also reseeds. Inside this scope the global
-    module continues ``generator``'s stream; on exit the stream's new state is
-    saved back into ``generator`` and the outer global state is restored.
-    """
-    outer = random.getstate()
-    random.setstate(generator.getstate())
-    try:
-        yield generator
-    finally:
-        generator.setstate(random.getstate())
-        random.setstate(outer)

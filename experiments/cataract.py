@@ -2,14 +2,12 @@
 
     python experiments/cataract.py [--seeds 0 1 2] [--encodings fc1 fs] [--out results/cataract]
 
-Settings live in cataract.toml beside this script; see `--help` for overrides.
+Settings live in cataract.toml beside this script; `evoprune campaign --help` lists the overrides.
 """
 
-import os
 import sys
 
-from evoprune_deap.campaign import main
+from evoprune_deap.cli import main
 
 if __name__ == "__main__":
-    config = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cataract.toml")
-    sys.exit(main(["--config", config, *sys.argv[1:]]))
+    sys.exit(main(["campaign", __file__.removesuffix(".py") + ".toml", *sys.argv[1:]]))

@@ -45,7 +45,7 @@ def faces_folder(tmp_path_factory):
     return str(root)
 
 
-FACES_EXTRACT = dict(image_size=64, seed=0, val_fraction=0.2, test_fraction=0.25)
+FACES_EXTRACT = dict(image_size=64, split_seed=0, val_fraction=0.2, test_fraction=0.25)
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +56,7 @@ def faces_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def faces_features(faces_folder, faces_cache):
     """Real EfficientNet-Lite0 features of the LFW subset at 64 px."""
-    from evoprune_deap.datasets import load_source
-    from evoprune_deap.extraction import extract_features
+    from evoprune_deap.data.sources import load_source
+    from evoprune_deap.data.extraction import extract_features
 
     return extract_features(load_source(images=faces_folder), out=faces_cache, **FACES_EXTRACT)

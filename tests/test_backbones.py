@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evoprune_deap.backbones import build_backbone, efficientnet_lite0
-from evoprune_deap.backbones.torch_legacy import load_legacy_state_dict
+from evoprune_deap.data.backbones import build_backbone, efficientnet_lite0
+from evoprune_deap.data.backbones.torch_legacy import load_legacy_state_dict
 from evoprune_deap.errors import BackboneError, ConfigError
 
 CAT_CLASSES = {281, 282, 283, 284, 285, 287}  # tabby ... Egyptian cat, lynx

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from evoprune_deap.baselines import (POLY_END_EPOCH, magnitude_mask, neuron_mask, polynomial_sparsity,
+from evoprune_deap.run.baselines import (POLY_END_EPOCH, magnitude_mask, neuron_mask, polynomial_sparsity,
                                      random_masks, run_baselines)
 from evoprune_deap.config import HeadConfig
-from evoprune_deap.encodings import Encoding
+from evoprune_deap.search.encodings import Encoding
 
 
 @pytest.mark.parametrize("sparsity", [0.0, 0.25, 0.63, 0.9])

@@ -1,15 +1,17 @@
 """The compiled training program computes what Keras' ``fit`` computes."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
 
-from evoprune_deap import compiled_fit
-from evoprune_deap.compiled_fit import batched, epoch_orders
 from evoprune_deap.config import HeadConfig
-from evoprune_deap.encodings import Encoding
 from evoprune_deap.errors import ConfigError
-from evoprune_deap.head import HeadTrainer
+from evoprune_deap.head import compiled
+from evoprune_deap.head.compiled import batched, epoch_orders
+from evoprune_deap.head.training import HeadTrainer
+from evoprune_deap.search.encodings import Encoding
 from evoprune_deap.seeding import derive_seed
 
 
@@ -30,17 +32,19 @@ def test_batches_pad_only_the_last_one():
 
 def _trained(engine, features, name, config, seed=5):
     x, y = features.arrays()["train"]
+    config = dataclasses.replace(config, engine=engine)
     encoding = Encoding(name, features.n_features, config.hidden_units)
     masks = encoding.head_masks(np.random.default_rng(3).random(encoding.n_bits) < 0.6)
-    trainer = HeadTrainer(features.n_features, features.n_classes, config, engine=engine)
-    model, epochs = trainer.train(masks, x, y, seed)
+    trainer = HeadTrainer(features.n_features, features.n_classes, config)
+    head = trainer.train(masks, x, y, seed)
+    epochs = head.epochs
     if engine == "compiled":
-        history = trainer._compiled[trainer.shape_for(masks)].history
+        history = list(head.losses)
         assert len(history) == epochs and np.all(np.isfinite(history))
         if epochs < config.max_epochs:  # stopped: no epoch of the last `patience` beat the best before by min_delta
             best_before = min(history[: -config.patience])
             assert min(history[-config.patience:]) >= best_before - config.min_delta
-    return [np.asarray(w) for w in model.get_weights()], epochs
+    return head.weights.to_list(), epochs
 
 
 @pytest.mark.parametrize("name", ["fc1", "fs"])
@@ -50,7 +54,7 @@ def _trained(engine, features, name, config, seed=5):
 ])
 def test_compiled_engine_equals_keras_fit(faces_features, name, max_epochs, patience, min_delta, stops,
                                           monkeypatch):
-    monkeypatch.setattr(compiled_fit, "SEGMENT_EPOCHS", 4)  # several calls of the program per training
+    monkeypatch.setattr(compiled, "SEGMENT_EPOCHS", 4)  # several calls of the program per training
     config = HeadConfig(hidden_units=(32, 16), max_epochs=max_epochs, patience=patience, min_delta=min_delta)
     want, want_epochs = _trained("keras-fit", faces_features, name, config)
     got, got_epochs = _trained("compiled", faces_features, name, config)
@@ -61,5 +65,5 @@ def test_compiled_engine_equals_keras_fit(faces_features, name, max_epochs, pati
 
 
 def test_unknown_engine_is_refused():
-    with pytest.raises(ConfigError, match="engine must be one of"):
-        HeadTrainer(10, 2, HeadConfig(), engine="torch")
+    with pytest.raises(ConfigError, match="engine"):
+        HeadConfig(engine="torch")

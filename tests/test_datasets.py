@@ -5,10 +5,10 @@ import pytest
 from PIL import Image
 
 from conftest import write_digits_folder
-from evoprune_deap.datasets import elpv_source, fashion_mnist_source, load_source, to_rgb_uint8
+from evoprune_deap.data.sources import elpv_source, fashion_mnist_source, load_source, to_rgb_uint8
 from evoprune_deap.errors import DatasetError
 from evoprune_deap.seeding import make_rng
-from evoprune_deap.splits import make_splits
+from evoprune_deap.data.splits import make_splits
 
 
 def test_elpv_source_has_the_documented_classes():

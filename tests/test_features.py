@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from conftest import FACES_EXTRACT
-from evoprune_deap.datasets import load_source
+from evoprune_deap.data.sources import load_source
 from evoprune_deap.errors import FeatureCacheError
-from evoprune_deap.extraction import extract_features
-from evoprune_deap.features import FeatureSet
-from evoprune_deap.splits import Split
+from evoprune_deap.data.extraction import extract_features
+from evoprune_deap.data.features import FeatureSet
+from evoprune_deap.data.splits import Split
 
 
 def test_extract_folder_shapes_classes_splits_and_cache_hit(faces_folder, faces_features, faces_cache):
@@ -119,8 +119,8 @@ def test_single_class_training_split():
 def test_different_image_size_rebuilds(faces_folder, tmp_path):
     source = load_source(images=faces_folder)
     out = str(tmp_path / "c.npz")
-    first = extract_features(source, image_size=32, out=out, seed=0)
-    second = extract_features(source, image_size=40, out=out, seed=0)
+    first = extract_features(source, image_size=32, out=out, split_seed=0)
+    second = extract_features(source, image_size=40, out=out, split_seed=0)
     assert not second.metadata["cache_hit"]
     assert FeatureSet.load(out).metadata["image_size"] == 40
     assert not np.allclose(first.features, second.features)

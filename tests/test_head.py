@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 
 from evoprune_deap.config import HeadConfig
-from evoprune_deap.encodings import Encoding
-from evoprune_deap.fitness import EMPTY_MASK_FITNESS, MaskFitness
-from evoprune_deap.head import (HeadTrainer, build_masked_head, count_parameters, fit_head,
-                                initial_weights, padded_width)
+from evoprune_deap.head.costs import count_parameters
+from evoprune_deap.head.training import HeadTrainer, fit_head, masked_reference_head, padded_width
+from evoprune_deap.head.weights import HeadWeights
+from evoprune_deap.run.fitness import EMPTY_MASK_FITNESS, MaskFitness
+from evoprune_deap.search.encodings import Encoding
 
 CONFIG = HeadConfig(hidden_units=(32, 16), max_epochs=3, patience=10)
 
@@ -14,34 +15,51 @@ CONFIG = HeadConfig(hidden_units=(32, 16), max_epochs=3, patience=10)
 def test_physically_pruned_head_equals_masked_full_width_head(faces_features, name):
     x, y = faces_features.arrays()["train"]
     encoding = Encoding(name, faces_features.n_features, CONFIG.hidden_units)
-    mask = np.random.default_rng(1).random(encoding.n_bits) < 0.5
-    masks = encoding.head_masks(mask)
-    trainer = HeadTrainer(x.shape[1], 2, CONFIG)
-    trained, epochs = trainer.train(masks, x, y, seed=11)
-    pruned = trainer.export(trained, masks)
-    reference = build_masked_head(masks, 2, CONFIG, initial_weights(x.shape[1], CONFIG.hidden_units, 2, 11))
+    masks = encoding.head_masks(np.random.default_rng(1).random(encoding.n_bits) < 0.5)
+    head = HeadTrainer(x.shape[1], 2, CONFIG).train(masks, x, y, seed=11)
+    pruned = head.to_keras()
+    full = HeadWeights.glorot((x.shape[1], *CONFIG.hidden_units, 2), 11, CONFIG.use_bias)
+    reference = masked_reference_head(masks, 2, CONFIG, full)
     fit_head(reference, x, y, CONFIG, seed=11)
     xv = faces_features.arrays()["val"][0]
-    got = np.asarray(pruned.predict(xv, verbose=0))
     want = np.asarray(reference.predict(xv, verbose=0))
-    assert epochs == 3
-    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert head.epochs == 3
+    np.testing.assert_allclose(np.asarray(pruned.predict(xv, verbose=0)), want, atol=1e-5)
+    np.testing.assert_allclose(head.predict_proba(xv), want, atol=1e-5)
     dense = [layer for layer in pruned.layers[-1].layers if "fc" in layer.name]
     assert [layer.kernel.shape[1] for layer in dense] == list(masks.n_active[1:])
+    assert head.weights.dims == (*masks.n_active, 2)
 
 
-def test_reused_model_trains_like_a_fresh_one(faces_features):
-    """A second mask of the same padded shape, then the first again: same result."""
+def test_a_trained_head_stays_valid_after_others_share_its_program(faces_features):
+    """Masks of one padded shape share a compiled program; each result keeps its own weights."""
     x, y = faces_features.arrays()["train"]
     encoding = Encoding("both", x.shape[1], CONFIG.hidden_units)
-    first, second = (np.random.default_rng(s).random(48) < 0.6 for s in (5, 6))
+    first, second = (encoding.head_masks(np.random.default_rng(s).random(48) < 0.6) for s in (5, 6))
     trainer = HeadTrainer(x.shape[1], 2, CONFIG)
-    model, _ = trainer.train(encoding.head_masks(first), x, y, seed=2)
-    before = np.asarray(model.predict(trainer._inputs(x, encoding.head_masks(first), model.input_shape[-1]), verbose=0))
-    trainer.train(encoding.head_masks(second), x, y, seed=4)
-    model, _ = trainer.train(encoding.head_masks(first), x, y, seed=2)
-    after = np.asarray(model.predict(trainer._inputs(x, encoding.head_masks(first), model.input_shape[-1]), verbose=0))
-    np.testing.assert_allclose(after, before, atol=1e-6)
+    head = trainer.train(first, x, y, seed=2)
+    assert trainer.padded_shape(first) == trainer.padded_shape(second)
+    before = head.predict_proba(x)
+    other = trainer.train(second, x, y, seed=4)
+    assert head.runner is other.runner
+    np.testing.assert_array_equal(head.predict_proba(x), before)
+    again = trainer.train(first, x, y, seed=2)  # a reused program trains like a fresh one
+    np.testing.assert_allclose(again.predict_proba(x), before, atol=1e-6)
+
+
+def test_weights_select_and_resize():
+    weights = HeadWeights.glorot((6, 4, 3, 2), seed=0, use_bias=False)
+    assert [b is None for b in weights.biases] == [True, True, False]  # no bias in the pruned layers
+    biased = HeadWeights.glorot((6, 4, 3, 2), seed=0, use_bias=True)
+    assert all(b is not None for b in biased.biases)
+    np.testing.assert_array_equal(biased.kernels[0], weights.kernels[0])  # same draw either way
+    masks = Encoding("both", 6, (4, 3)).head_masks([1, 0, 1, 1, 0, 1, 1])
+    selected = weights.select(masks)
+    assert selected.dims == (6, 3, 2, 2)
+    np.testing.assert_array_equal(selected.kernels[1], weights.kernels[1][[0, 2, 3]][:, [1, 2]])
+    padded = selected.resize((16, 16, 16, 2))
+    assert padded.kernels[0].shape == (16, 16) and not padded.kernels[0][6:].any()
+    np.testing.assert_array_equal(padded.resize(selected.dims).kernels[2], selected.kernels[2])
 
 
 def test_padded_width_bounds_the_shapes():
@@ -68,6 +86,8 @@ def test_paper_protocol_scores_on_test_and_honest_on_validation(faces_features):
     score = MaskFitness(faces_features, encoding, CONFIG, "honest", seed=0).score(mask, with_test=True)
     assert honest == info["val_accuracy"] == score.val_accuracy
     assert paper == score.test_accuracy
+    arrays = faces_features.arrays()
+    assert score.head.accuracy(*arrays["val"]) == honest and score.head.accuracy(*arrays["test"]) == paper
 
 
 @pytest.mark.parametrize("name", ["fc1", "fs"])

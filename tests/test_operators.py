@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
 
-from evoprune_deap import operators
-from evoprune_deap.encodings import Encoding, Individual, mask_from_hex, mask_key, mask_to_hex
+from evoprune_deap.search import operators
+from evoprune_deap.search.bits import mask_from_hex, mask_key, mask_to_hex
+from evoprune_deap.search.encodings import Encoding
+from evoprune_deap.search.individual import Individual
 from evoprune_deap.errors import EncodingError
 
 
@@ -88,3 +90,35 @@ def test_mask_serialisation_roundtrip():
     assert mask_key(mask) != mask_key(~mask)
     with pytest.raises(EncodingError):
         mask_from_hex("nonsense")
+
+
+def test_pair_mutation_happens_with_its_probability_and_flips_one_bit_per_child():
+    rng = np.random.default_rng(0)
+    mutated = 0
+    for _ in range(2000):
+        pair = (Individual([0] * 32), Individual([1] * 32))
+        children = operators.mutate_pair(pair, rng, pair_prob=0.07, flip=operators.flip_one_bit)
+        changed = [operators.hamming(child, [bit] * 32) for child, bit in zip(children, (0, 1))]
+        assert changed in ([0, 0], [1, 1])  # both children or neither, one bit each
+        mutated += changed[0]
+    assert 0.05 < mutated / 2000 < 0.09
+    never = operators.mutate_pair((Individual([0] * 8),) * 2, rng, pair_prob=0.0, flip=operators.flip_one_bit)
+    assert [sum(child) for child in never] == [0, 0]
+
+
+def _scored(bits, fitness):
+    individual = Individual(bits)
+    individual.fitness.values = (fitness,)
+    return individual
+
+
+def test_replace_worst_only_when_strictly_better():
+    population = [_scored([1, 1, 0], 0.5), _scored([1, 0, 0], 0.2), _scored([1, 1, 1], 0.9)]
+    tie = _scored([0, 1, 0], 0.2)  # same fitness and active count as the worst: not strictly better
+    operators.replace_worst(population, tie)
+    assert tie not in population
+    sparser = _scored([0, 0, 0], 0.2)  # same fitness, fewer active bits: better
+    operators.replace_worst(population, sparser)
+    assert population[1] is sparser
+    operators.replace_worst(population, _scored([1, 1, 1], 0.1))
+    assert [ind.fitness.values[0] for ind in population] == [0.5, 0.2, 0.9]

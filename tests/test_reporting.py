@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from conftest import write_digits_folder
-from evoprune_deap.reporting import aggregate, collect, paper_table, to_latex, to_markdown, write_report
-from evoprune_deap.encodings import mask_to_hex
-from evoprune_deap.rundir import EVALUATION_COLUMNS
+from evoprune_deap.report.tables import aggregate, collect, paper_table, to_latex, to_markdown, write_report
+from evoprune_deap.search.bits import mask_to_hex
+from evoprune_deap.run.evaluation_log import COLUMNS as EVALUATION_COLUMNS
 
 EXPERIMENTS = os.path.join(os.path.dirname(__file__), "..", "experiments")
 

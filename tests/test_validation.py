@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 
 from evoprune_deap.config import from_dict, load_config
 from evoprune_deap.errors import EvopruneError, FeatureCacheError, RunDirectoryError
-from evoprune_deap.experiment import check_features, run_experiment
-from evoprune_deap.features import FeatureSet
-from evoprune_deap.splits import Split
+from evoprune_deap.run.experiment import check_features, run_experiment
+from evoprune_deap.data.features import FeatureSet
+from evoprune_deap.data.splits import Split
 
 
 def _features(**meta):
@@ -61,9 +61,9 @@ def test_rejected_features_leave_no_run_directory(tmp_path):
 
 def test_mask_length_must_match_the_head():
     from evoprune_deap.config import HeadConfig
-    from evoprune_deap.encodings import Encoding
+    from evoprune_deap.search.encodings import Encoding
     from evoprune_deap.errors import EncodingError
-    from evoprune_deap.fitness import MaskFitness
+    from evoprune_deap.run.fitness import MaskFitness
 
     fitness = MaskFitness(_features(), Encoding("fs", 6, (4,)), HeadConfig(hidden_units=(4,)), "honest", 0)
     with pytest.raises(EncodingError, match="needs 6 bits"):

@@ -1,0 +1,230 @@
+"""Stream an :class:`ImageSource` through a backbone into a cached FeatureSet.
+
+Images are decoded and embedded ``batch_size`` at a time, so memory does not
+grow with the dataset. The backbone runs on the Keras backend that is fastest
+for convolutions on CPU (TensorFlow, measured about 10x faster than JAX for
+EfficientNet-Lite0 here); when the current process uses another backend, it
+runs in one spawned worker process, while the head training keeps its own.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import importlib.util
+import logging
+import multiprocessing
+import os
+import time
+from collections import deque
+from typing import Callable
+
+import numpy as np
+
+from .. import __version__
+from ..config import DataConfig
+from ..errors import ConfigError, DatasetError
+from .features import FeatureSet
+from ..seeding import derive_seed, make_rng
+from .splits import make_splits
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 32
+CONVOLUTION_BACKEND = "tensorflow"
+
+_worker_state = None
+
+
+def default_cache_path(dataset: str, backbone: str, image_size: int) -> str:
+    """``$EVOPRUNE_CACHE_DIR`` (default ``~/.cache/evoprune-deap``)/features/<name>.npz."""
+    return cache_dir("features", f"{dataset}-{backbone}-{image_size}px.npz")
+
+
+def cache_key(source, backbone_name: str, weights: str | None, weights_sha256: str | None,
+              image_size: int, seed: int, val_fraction: float, test_fraction: float) -> dict:
+    """What must match for a cached FeatureSet to be reused."""
+    return {
+        "source": source.name,
+        "source_fingerprint": source.fingerprint,
+        "partition_kind": source.partition_kind,
+        "backbone": backbone_name,
+        "weights": weights or "imagenet",
+        "weights_sha256": weights_sha256,
+        "image_size": image_size,
+        "seed": seed,
+        "val_fraction": val_fraction,
+        "test_fraction": test_fraction,
+        "package_version": __version__,
+    }
+
+
+def _init_worker(spec: dict, backbone: str, image_size: int, weights) -> None:
+    global _worker_state
+    os.environ["KERAS_BACKEND"] = CONVOLUTION_BACKEND
+    from .backbones import build_backbone
+    from .sources import load_source
+
+    _worker_state = (load_source(**spec), build_backbone(backbone, image_size, weights))
+
+
+def _extract_in_worker(indices: np.ndarray) -> np.ndarray:
+    source, net = _worker_state
+    return net.extract(source.load(indices, net.image_size))
+
+
+def _use_worker(source) -> bool:
+    if os.environ.get("KERAS_BACKEND") == CONVOLUTION_BACKEND or not source.spec:
+        return False
+    return importlib.util.find_spec(CONVOLUTION_BACKEND) is not None
+
+
+def _batches(n_samples: int, batch_size: int):
+    for begin in range(0, n_samples, batch_size):
+        yield np.arange(begin, min(begin + batch_size, n_samples))
+
+
+def embed_source(source, backbone: str, image_size: int, weights, batch_size: int,
+                 progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, dict]:
+    """Return features of shape (n_samples, n_features) and the backbone metadata."""
+    from .backbones import build_backbone
+
+    if not _use_worker(source):
+        net = build_backbone(backbone, image_size, weights)
+        features = np.empty((source.n_samples, net.n_features), dtype=np.float32)
+        for index in _batches(source.n_samples, batch_size):
+            features[index] = net.extract(source.load(index, image_size))
+            if progress is not None:
+                progress(len(index))
+        return features, net.metadata()
+
+    # The metadata is cheap to get here; the network itself lives in the worker.
+    context = multiprocessing.get_context("spawn")
+    features = None
+    with concurrent.futures.ProcessPoolExecutor(
+        1, mp_context=context, initializer=_init_worker,
+        initargs=(source.spec, backbone, image_size, weights),
+    ) as pool:
+        pending = deque()
+        for index in _batches(source.n_samples, batch_size):
+            pending.append((index, pool.submit(_extract_in_worker, index)))
+            while len(pending) > 2 or (pending and index[-1] == source.n_samples - 1):
+                done_index, future = pending.popleft()
+                try:
+                    batch = future.result()
+                except concurrent.futures.process.BrokenProcessPool as exc:
+                    raise DatasetError(f"The feature-extraction worker died: {exc}") from exc
+                if features is None:
+                    features = np.empty((source.n_samples, batch.shape[1]), dtype=np.float32)
+                features[done_index] = batch
+                if progress is not None:
+                    progress(len(done_index))
+    metadata = build_backbone_metadata(backbone, image_size, weights, features.shape[1])
+    return features, metadata
+
+
+def build_backbone_metadata(backbone: str, image_size: int, weights, n_features: int) -> dict:
+    """Metadata of a backbone built in another process (same keys as Backbone.metadata)."""
+    from .backbones.efficientnet_lite0 import PREPROCESSING as EFFICIENTNET_PREPROCESSING
+    from .backbones.efficientnet_lite0 import WEIGHTS_SHA256, file_sha256
+    from .backbones.keras_applications import PREPROCESSING
+
+    is_file = weights not in (None, "imagenet", "none") and os.path.isfile(str(weights))
+    if backbone == "efficientnet_lite0":
+        preprocessing = EFFICIENTNET_PREPROCESSING
+        sha256 = file_sha256(weights) if is_file else WEIGHTS_SHA256
+    else:
+        preprocessing = PREPROCESSING[backbone]
+        sha256 = file_sha256(weights) if is_file else None
+    return {
+        "backbone": backbone,
+        "weights": weights or "imagenet",
+        "weights_sha256": sha256,
+        "image_size": image_size,
+        "preprocessing": preprocessing,
+        "n_features": n_features,
+    }
+
+
+_DEFAULTS = DataConfig()
+
+
+def extract_features(source, backbone: str = _DEFAULTS.backbone, image_size: int = _DEFAULTS.image_size,
+                     weights: str | None = None, split_seed: int = _DEFAULTS.split_seed,
+                     val_fraction: float = _DEFAULTS.val_fraction, test_fraction: float = _DEFAULTS.test_fraction,
+                     out: str | None = None, reuse: bool = True,
+                     batch_size: int = DEFAULT_BATCH_SIZE,
+                     progress: Callable[[int], None] | None = None) -> FeatureSet:
+    """Turn an image source into a cached :class:`FeatureSet`.
+
+    Parameters
+    ----------
+    source : ImageSource
+        See :func:`evoprune_deap.data.sources.load_source`.
+    backbone : str
+        Name in :data:`evoprune_deap.config.BACKBONES`.
+    image_size : int
+        Images are resized to (image_size, image_size).
+    weights : str or None
+        Backbone weights (None: the default ImageNet weights).
+    split_seed : int
+        Seeds the stratified splits (not the run seed).
+    val_fraction, test_fraction : float in (0, 1)
+        Validation share of train; test share of all samples when the source
+        has no test split.
+    out : str or None
+        Cache path; default :func:`default_cache_path`.
+    reuse : bool
+        Reuse a matching cache at ``out``; a cache made differently is rebuilt.
+    batch_size : int
+        Images decoded and embedded at a time (bounds memory).
+    progress : callable or None
+        Called with the number of images done after each batch; never called
+        on a cache hit.
+
+    Returns
+    -------
+    FeatureSet
+        ``metadata["cache_hit"]`` tells whether the cache was reused,
+        ``metadata["cache_path"]`` where it is.
+
+    Raises
+    ------
+    DatasetError, BackboneError, FeatureCacheError, ConfigError
+    """
+    DataConfig(backbone=backbone, weights=weights, image_size=image_size, split_seed=split_seed,
+               val_fraction=val_fraction, test_fraction=test_fraction)  # validates every value
+    seed = split_seed
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size must be a positive integer; got {batch_size!r}.")
+    out = out or default_cache_path(source.name, backbone, image_size)
+    planned = build_backbone_metadata(backbone, image_size, weights, n_features=0)
+    key = cache_key(source, backbone, weights, planned["weights_sha256"], image_size, seed,
+                    val_fraction, test_fraction)
+
+    if reuse and os.path.exists(out):
+        cached = FeatureSet.load(out)
+        if cached.metadata.get("key") == key:
+            logger.info("Reusing feature cache %s", out)
+            return FeatureSet(cached.features, cached.labels, cached.class_names, cached.splits,
+                              {**cached.metadata, "cache_hit": True, "cache_path": out})
+        logger.info("Feature cache %s was made differently; rebuilding it", out)
+
+    splits = make_splits(source.labels, source.partition, source.partition_kind, val_fraction,
+                         test_fraction, make_rng(derive_seed(seed, "splits")), source.class_names)
+    start = time.perf_counter()
+    features, backbone_meta = embed_source(source, backbone, image_size, weights, batch_size, progress)
+    seconds = time.perf_counter() - start
+    if not np.isfinite(features).all():
+        raise DatasetError(f"Backbone {backbone!r} produced NaN/Inf features for {source.name!r}; check the weights.")
+    metadata = {
+        "key": key,
+        **backbone_meta,
+        "source": source.name,
+        "extract_seconds": round(seconds, 3),
+        "images_per_second": round(source.n_samples / max(seconds, 1e-9), 2),
+        "package_version": __version__,
+    }
+    feature_set = FeatureSet(features, source.labels.astype(np.int64), tuple(source.class_names), splits, metadata)
+    feature_set.save(out)
+    logger.info("Wrote feature cache %s (%d x %d)", out, *features.shape)
+    return FeatureSet(features, feature_set.labels, feature_set.class_names, splits, {**metadata, "cache_hit": False, "cache_path": out})

@@ -1,0 +1,181 @@
+"""Cached transfer features: :class:`FeatureSet` and its ``.npz`` cache.
+
+The cache is one ``.npz`` file written without pickle: the arrays, plus a JSON
+metadata string that records how the features were made (backbone, weights
+sha256, image size, preprocessing, source fingerprint, seed, split fractions,
+package version) and a sha256 of every array, checked on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..storage import atomic_write
+from ..errors import FeatureCacheError
+from .splits import Split
+
+CACHE_FORMAT = 1
+
+
+def _array_sha256(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Features of a labelled image set and its train/validation/test splits.
+
+    Attributes
+    ----------
+    features : ndarray of shape (n_samples, n_features), float32
+    labels : ndarray of shape (n_samples,), int64
+    class_names : tuple of str
+    splits : tuple of Split
+        One split, or one per fold for k-fold datasets.
+    metadata : dict
+        How the features were made (see module docstring).
+    """
+
+    features: np.ndarray
+    labels: np.ndarray
+    class_names: tuple
+    splits: tuple
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.validate()
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.features.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.features.shape[1])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def validate(self) -> None:
+        """Check shapes, finiteness, label range and splits.
+
+        Raises
+        ------
+        FeatureCacheError
+            With a message naming the inconsistency.
+        """
+        features, labels = self.features, self.labels
+        if features.ndim != 2:
+            raise FeatureCacheError(
+                f"features must have shape (n_samples, n_features); got shape {features.shape}."
+            )
+        if labels.ndim != 1 or labels.shape[0] != features.shape[0]:
+            raise FeatureCacheError(
+                f"labels of shape {labels.shape} do not match features of shape "
+                f"{features.shape}; each feature row needs one label."
+            )
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise FeatureCacheError(f"labels must be integers; got dtype {labels.dtype}.")
+        bad = ~np.isfinite(features)
+        if bad.any():
+            row = int(np.argwhere(bad)[0][0])
+            raise FeatureCacheError(
+                f"features hold {int(bad.sum())} NaN or Inf values (first in row {row}); "
+                "re-extract the features or clean the input."
+            )
+        if len(self.class_names) < 2:
+            raise FeatureCacheError(f"Need at least 2 classes; got {list(self.class_names)}.")
+        if labels.size and (labels.min() < 0 or labels.max() >= len(self.class_names)):
+            raise FeatureCacheError(
+                f"labels range over [{labels.min()}, {labels.max()}] but there are "
+                f"{len(self.class_names)} class names."
+            )
+        if not self.splits:
+            raise FeatureCacheError("A FeatureSet needs at least one split.")
+        for k, split in enumerate(self.splits):
+            for part, index in split.parts().items():
+                if index.size == 0 and part != "val":
+                    raise FeatureCacheError(f"Split {k} has an empty {part} part.")
+                if index.size and (index.min() < 0 or index.max() >= features.shape[0]):
+                    raise FeatureCacheError(f"Split {k} {part} indices fall outside the {features.shape[0]} samples.")
+            if np.intersect1d(split.train, split.test).size or np.intersect1d(split.train, split.val).size:
+                raise FeatureCacheError(f"Split {k} reuses samples across train, validation and test.")
+            if np.unique(labels[split.train]).size < 2:
+                raise FeatureCacheError(
+                    f"Split {k} has a single class in its training part; need at least 2."
+                )
+            unseen = np.setdiff1d(np.unique(labels[split.test]), np.unique(labels[split.train]))
+            if unseen.size:
+                raise FeatureCacheError(
+                    f"Split {k} test part has class {self.class_names[int(unseen[0])]!r} unseen in "
+                    "training; every test class needs training samples."
+                )
+
+    def arrays(self, fold: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Return ``{"train": (X, y), "val": (X, y), "test": (X, y)}`` for one split."""
+        split = self.splits[fold]
+        return {part: (self.features[i], self.labels[i]) for part, i in split.parts().items()}
+
+    # ------------------------------------------------------------------ cache
+    def save(self, path: str) -> None:
+        """Write the cache atomically (temp file + rename), without pickle."""
+        arrays = {"features": self.features.astype(np.float32), "labels": self.labels.astype(np.int64)}
+        for k, split in enumerate(self.splits):
+            for part, index in split.parts().items():
+                arrays[f"split{k}_{part}"] = index.astype(np.int64)
+        meta = dict(self.metadata)
+        meta.update(
+            cache_format=CACHE_FORMAT,
+            class_names=list(self.class_names),
+            n_splits=len(self.splits),
+            checksums={name: _array_sha256(a) for name, a in arrays.items()},
+        )
+        arrays["metadata"] = np.array(json.dumps(meta, sort_keys=True))
+        atomic_write(str(path), lambda stream: np.savez(stream, **arrays), binary=True)
+
+    @classmethod
+    def load(cls, path: str) -> "FeatureSet":
+        """Read and verify a cache written by :meth:`save`.
+
+        Raises
+        ------
+        FeatureCacheError
+            Missing, truncated, tampered or malformed file.
+        """
+        if not os.path.isfile(path):
+            raise FeatureCacheError(
+                f"Feature cache {path!r} does not exist; create it with `evoprune extract --out {path}`."
+            )
+        fix = f"delete {path!r} and run `evoprune extract` again"
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {name: data[name] for name in data.files}
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+            raise FeatureCacheError(f"Feature cache {path!r} is truncated or corrupt ({exc}); {fix}.") from exc
+        try:
+            meta = json.loads(str(arrays.pop("metadata")))
+            checksums = meta.pop("checksums")
+            class_names = tuple(meta.pop("class_names"))
+            n_splits = int(meta.pop("n_splits"))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise FeatureCacheError(f"Feature cache {path!r} has no valid metadata ({exc}); {fix}.") from exc
+        if set(checksums) != set(arrays):
+            raise FeatureCacheError(f"Feature cache {path!r} has unexpected arrays {sorted(arrays)}; {fix}.")
+        for name, array in arrays.items():
+            if _array_sha256(array) != checksums[name]:
+                raise FeatureCacheError(
+                    f"Feature cache {path!r}: array {name!r} fails its checksum (tampered or "
+                    f"damaged); {fix}."
+                )
+        splits = tuple(
+            Split(*(arrays[f"split{k}_{part}"] for part in ("train", "val", "test")))
+            for k in range(n_splits)
+        )
+        return cls(arrays["features"], arrays["labels"], class_names, splits, meta)

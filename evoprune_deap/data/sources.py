@@ -1,0 +1,356 @@
+"""Image sources: the built-in datasets and image folders.
+
+An :class:`ImageSource` knows its labels, class names and given partition
+(none, train/test, or k folds) without decoding any image, and loads images
+in batches on demand, so extraction streams through datasets of any size.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..errors import DatasetError
+from ..storage import cache_dir
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+TRAIN, TEST = 0, 1
+
+ELPV_CLASS_NAMES = ("defect_0", "defect_33", "defect_67", "defect_100")
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+FASHION_MNIST_CLASS_NAMES = (
+    "t-shirt", "trouser", "pullover", "dress", "coat",
+    "sandal", "shirt", "sneaker", "bag", "ankle-boot",
+)
+BUILTIN_DATASETS = ("elpv", "fashion-mnist")
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """A labelled image collection, loaded lazily in batches.
+
+    Attributes
+    ----------
+    name : str
+    class_names : tuple of str
+    labels : ndarray of shape (n_samples,)
+        Integer class index of each image.
+    partition : ndarray of shape (n_samples,)
+        For ``partition_kind == "train_test"``: 0 = train, 1 = test. For
+        ``"folds"``: the fold number. For ``"none"``: all zeros.
+    partition_kind : {"none", "train_test", "folds"}
+    fingerprint : str
+        sha256 identifying the exact source files and labels.
+    loader : callable
+        ``loader(indices, image_size)`` -> uint8 ndarray (k, size, size, 3).
+    """
+
+    name: str
+    class_names: tuple
+    labels: np.ndarray
+    partition: np.ndarray
+    partition_kind: str
+    fingerprint: str
+    loader: Callable[[np.ndarray, int], np.ndarray] = field(repr=False)
+    spec: dict = field(default_factory=dict)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def load(self, indices: Sequence[int], image_size: int) -> np.ndarray:
+        """Return uint8 RGB images of shape (len(indices), image_size, image_size, 3)."""
+        return self.loader(np.asarray(indices, dtype=np.int64), image_size)
+
+
+def to_rgb_uint8(image, image_size: int) -> np.ndarray:
+    """Convert a PIL image of any mode (L, RGBA, P, I;16...) to resized RGB uint8."""
+    from PIL import Image
+
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        span = max(array.max() - array.min(), 1.0)
+        image = Image.fromarray(((array - array.min()) / span * 255).astype(np.uint8))
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    image = image.convert("RGB")
+    if image.size != (image_size, image_size):
+        image = image.resize((image_size, image_size), Image.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _file_loader(paths: Sequence[str]) -> Callable[[np.ndarray, int], np.ndarray]:
+    def load(indices: np.ndarray, image_size: int) -> np.ndarray:
+        from PIL import Image, UnidentifiedImageError
+
+        batch = np.empty((len(indices), image_size, image_size, 3), dtype=np.uint8)
+        for row, index in enumerate(indices):
+            path = paths[index]
+            try:
+                with Image.open(path) as image:
+                    batch[row] = to_rgb_uint8(image, image_size)
+            except (UnidentifiedImageError, OSError, ValueError) as exc:
+                raise DatasetError(
+                    f"Cannot read image {path!r} ({exc.__class__.__name__}: {exc}); "
+                    "remove or replace the file."
+                ) from exc
+        return batch
+
+    return load
+
+
+def _array_loader(images: np.ndarray) -> Callable[[np.ndarray, int], np.ndarray]:
+    def load(indices: np.ndarray, image_size: int) -> np.ndarray:
+        from PIL import Image
+
+        return np.stack([to_rgb_uint8(Image.fromarray(images[i]), image_size) for i in indices])
+
+    return load
+
+
+def _fingerprint(entries) -> str:
+    digest = hashlib.sha256()
+    for entry in entries:
+        digest.update(repr(entry).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def _check_classes(name: str, labels: np.ndarray, class_names: Sequence[str]) -> None:
+    present = np.unique(labels)
+    if present.size < 2:
+        only = class_names[int(present[0])] if present.size else "none"
+        raise DatasetError(
+            f"Dataset {name!r} has only one class ({only!r}); classification needs at "
+            "least two class subfolders with images."
+        )
+
+
+def _package_dir(package: str, install_hint: str) -> str:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise DatasetError(f"Package {package!r} is not installed; run `{install_hint}`.")
+    return list(spec.submodule_search_locations)[0]
+
+
+def elpv_source() -> ImageSource:
+    """The ELPV solar-cell dataset, 4 classes = round(3 * defect probability).
+
+    2624 grayscale 300x300 electroluminescence images from the ``elpv-dataset``
+    package (CC BY-NC-SA 4.0). No predefined test split.
+    """
+    root = os.path.join(_package_dir("elpv_dataset", "pip install elpv-dataset"), "data")
+    labels_csv = os.path.join(root, "labels.csv")
+    if not os.path.isfile(labels_csv):
+        raise DatasetError(f"ELPV labels file {labels_csv!r} is missing; reinstall elpv-dataset.")
+    paths, labels = [], []
+    with open(labels_csv) as stream:
+        for row in csv.reader(stream, delimiter=" ", skipinitialspace=True):
+            if not row:
+                continue
+            paths.append(os.path.join(root, row[0]))
+            labels.append(int(round(3 * float(row[1]))))
+    version = importlib.metadata.version("elpv-dataset")
+    with open(labels_csv, "rb") as stream:
+        fingerprint = _fingerprint(["elpv", version, hashlib.sha256(stream.read()).hexdigest()])
+    labels = np.asarray(labels, dtype=np.int64)
+    return ImageSource("elpv", ELPV_CLASS_NAMES, labels, np.zeros_like(labels), "none",
+                       fingerprint, _file_loader(paths))
+
+
+def _read_idx(path: str) -> np.ndarray:
+    with gzip.open(path, "rb") as stream:
+        data = stream.read()
+    n_dims = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(n_dims))
+    array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * n_dims)
+    if array.size != int(np.prod(shape)):
+        raise DatasetError(f"IDX file {path!r} is truncated; reinstall dataset-fashion-mnist.")
+    return array.reshape(shape)
+
+
+def fashion_mnist_source(root: str = FASHION_MNIST_DIR) -> ImageSource:
+    """Fashion-MNIST from the Debian package ``dataset-fashion-mnist``: 60k/10k, 10 classes."""
+    names = {
+        (split, kind): os.path.join(root, f"{split}-{kind}-ubyte.gz")
+        for split in ("train", "t10k") for kind in ("images-idx3", "labels-idx1")
+    }
+    missing = [p for p in names.values() if not os.path.isfile(p)]
+    if missing:
+        raise DatasetError(
+            f"Fashion-MNIST files are missing ({missing[0]!r}); install them with "
+            "`apt-get install dataset-fashion-mnist`."
+        )
+    images = np.concatenate([_read_idx(names["train", "images-idx3"]), _read_idx(names["t10k", "images-idx3"])])
+    train_labels = _read_idx(names["train", "labels-idx1"])
+    test_labels = _read_idx(names["t10k", "labels-idx1"])
+    labels = np.concatenate([train_labels, test_labels]).astype(np.int64)
+    partition = np.concatenate([np.full(len(train_labels), TRAIN), np.full(len(test_labels), TEST)])
+    fingerprint = _fingerprint(["fashion-mnist"] + [(os.path.basename(p), os.path.getsize(p)) for p in names.values()])
+    return ImageSource("fashion-mnist", FASHION_MNIST_CLASS_NAMES, labels, partition,
+                       "train_test", fingerprint, _array_loader(images))
+
+
+def _list_class_folders(directory: str) -> dict[str, list[str]]:
+    """Map class name -> sorted image paths; errors name the bad folder."""
+    if not os.path.isdir(directory):
+        raise DatasetError(
+            f"Image folder {directory!r} does not exist; pass a folder holding one "
+            "subfolder of images per class."
+        )
+    classes = sorted(e.name for e in os.scandir(directory) if e.is_dir() and not e.name.startswith("."))
+    if not classes:
+        raise DatasetError(
+            f"Image folder {directory!r} has no class subfolders; put each class's "
+            "images in its own subfolder (e.g. DIR/cat/1.jpg, DIR/dog/2.jpg)."
+        )
+    result = {}
+    for name in classes:
+        folder = os.path.join(directory, name)
+        files = sorted(
+            os.path.join(folder, f) for f in os.listdir(folder)
+            if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")
+        )
+        if not files:
+            raise DatasetError(
+                f"Class folder {folder!r} holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
+                "add images or remove the folder."
+            )
+        result[name] = files
+    return result
+
+
+def _is_fold_layout(directory: str) -> bool:
+    if not os.path.isdir(directory):
+        return False
+    subdirs = [e.name for e in os.scandir(directory) if e.is_dir() and not e.name.startswith(".")]
+    return bool(subdirs) and all(name.isdigit() for name in subdirs)
+
+
+def unpack_zip(path: str) -> str:
+    """Unpack an image zip (e.g. tensorflow-datasets' manual ``rps.zip``) once into
+    the cache folder and return the folder that holds its class subfolders."""
+    import zipfile
+
+    if not os.path.isfile(path):
+        raise DatasetError(f"Zip file {path!r} does not exist; download it or fix the path.")
+    with open(path, "rb") as stream:
+        digest = hashlib.sha256(stream.read()).hexdigest()[:16]
+    target = cache_dir("unzipped", f"{os.path.splitext(os.path.basename(path))[0]}-{digest}")
+    if not os.path.isdir(target):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                archive.extractall(target + ".partial")
+        except zipfile.BadZipFile as exc:
+            raise DatasetError(f"{path!r} is not a valid zip file ({exc}); download it again.") from exc
+        os.replace(target + ".partial", target)
+    folder = target
+    while True:  # descend through wrapper folders (rps/, Citrus/Leaves/, __MACOSX is skipped)
+        subdirs = [e.path for e in os.scandir(folder) if e.is_dir() and not e.name.startswith((".", "__"))]
+        has_images = any(f.lower().endswith(IMAGE_EXTENSIONS) for d in subdirs for f in os.listdir(d))
+        if len(subdirs) != 1 or has_images:
+            return folder
+        folder = subdirs[0]
+
+
+def folder_source(images: str, test_images: str | None = None) -> ImageSource:
+    """An image folder: ``DIR/<class>/*.png``, optionally with a test folder of the
+    same layout, or numbered fold folders ``DIR/0/<class>/...``, ``DIR/1/...``.
+
+    Raises
+    ------
+    DatasetError
+        Missing folder, no class subfolders, an empty class folder, a single
+        class, or a test class that the training folder lacks.
+    """
+    images = os.path.abspath(os.path.expanduser(images))
+    if images.lower().endswith(".zip"):
+        images = unpack_zip(images)
+    if test_images is not None and test_images.lower().endswith(".zip"):
+        test_images = unpack_zip(test_images)
+    if _is_fold_layout(images):
+        if test_images is not None:
+            raise DatasetError(
+                f"{images!r} holds numbered fold folders, which already define the test "
+                "splits; drop --test-images."
+            )
+        fold_names = sorted((e.name for e in os.scandir(images) if e.is_dir() and e.name.isdigit()), key=int)
+        if len(fold_names) < 2:
+            raise DatasetError(f"Fold folder {images!r} has only {len(fold_names)} fold; k-fold needs at least 2.")
+        groups = [(int(f), _list_class_folders(os.path.join(images, f))) for f in fold_names]
+        kind = "folds"
+    else:
+        groups = [(TRAIN, _list_class_folders(images))]
+        kind = "none"
+        if test_images is not None:
+            groups.append((TEST, _list_class_folders(os.path.abspath(os.path.expanduser(test_images)))))
+            kind = "train_test"
+    class_names = sorted(set().union(*(g.keys() for _, g in groups)))
+    train_classes = set(groups[0][1]) if kind != "folds" else set(class_names)
+    unseen = sorted(set(class_names) - train_classes)
+    if unseen:
+        raise DatasetError(
+            f"Test folder {test_images!r} has class {unseen[0]!r} that the training folder "
+            f"{images!r} lacks; every test class needs training images."
+        )
+    paths, labels, partition = [], [], []
+    for group, classes in groups:
+        for name, files in classes.items():
+            paths.extend(files)
+            labels.extend([class_names.index(name)] * len(files))
+            partition.extend([group] * len(files))
+    labels = np.asarray(labels, dtype=np.int64)
+    _check_classes(images, labels, class_names)
+    entries = [(os.path.relpath(p, images), os.path.getsize(p), os.stat(p).st_mtime_ns) for p in paths]
+    fingerprint = _fingerprint([kind, class_names, labels.tolist(), partition] + entries)
+    name = os.path.basename(images.rstrip(os.sep)) or "images"
+    return ImageSource(name, tuple(class_names), labels, np.asarray(partition, dtype=np.int64),
+                       kind, fingerprint, _file_loader(paths))
+
+
+def load_source(dataset: str | None = None, images: str | None = None,
+                test_images: str | None = None) -> ImageSource:
+    """Return the image source named by ``dataset`` or found at ``images``.
+
+    The returned source records these arguments as ``spec``, so a worker
+    process can open the same source.
+
+    Raises
+    ------
+    DatasetError
+        Unknown dataset name, or both ``dataset`` and ``images``.
+    """
+    source = _open_source(dataset, images, test_images)
+    spec = {"dataset": dataset, "images": images, "test_images": test_images}
+    return ImageSource(**{**source.__dict__, "spec": spec})
+
+
+def _open_source(dataset, images, test_images) -> ImageSource:
+    if images is not None:
+        if dataset is not None:
+            raise DatasetError("Give either a dataset name or an image folder, not both.")
+        return folder_source(images, test_images)
+    if test_images is not None:
+        raise DatasetError("--test-images needs --images (a training image folder).")
+    if dataset in (None, "elpv"):
+        return elpv_source()
+    if dataset in ("fashion-mnist", "fashion_mnist"):
+        return fashion_mnist_source()
+    raise DatasetError(
+        f"Unknown dataset {dataset!r}; choose one of {', '.join(BUILTIN_DATASETS)}, "
+        "or pass an image folder with --images DIR."
+    )

@@ -1,0 +1,72 @@
+"""Keras layers used by saved heads; registered so a ``.keras`` file loads after
+``import evoprune_deap`` with no custom code."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+
+@keras.saving.register_keras_serializable(package="evoprune_deap")
+class SelectFeatures(keras.layers.Layer):
+    """Keep the input features at ``indices`` (feature selection)."""
+
+    def __init__(self, indices, **kwargs):
+        super().__init__(**kwargs)
+        self.indices = [int(i) for i in np.asarray(indices).ravel()]
+
+    def call(self, inputs):
+        return keras.ops.take(inputs, np.asarray(self.indices, dtype="int32"), axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (len(self.indices),)
+
+    def get_config(self):
+        return {**super().get_config(), "indices": self.indices}
+
+
+@keras.saving.register_keras_serializable(package="evoprune_deap")
+class UnitMask(keras.layers.Layer):
+    """Multiply by a 0/1 vector held in a non-trainable variable.
+
+    Switches off the padding units of a reused, compiled head (changing the
+    mask is a variable assignment, not a recompile), and the pruned units of
+    the full-width reference head in tests and benchmarks.
+    """
+
+    def __init__(self, n_units, **kwargs):
+        super().__init__(**kwargs)
+        self.n_units = int(n_units)
+        self.unit_mask = self.add_weight(shape=(self.n_units,), initializer="ones", trainable=False,
+                                         name="unit_mask")
+
+    def set_mask(self, mask) -> None:
+        """Switch units on (1) and off (0); shape (n_units,)."""
+        self.unit_mask.assign(np.asarray(mask, dtype="float32"))
+
+    def call(self, inputs):
+        return inputs * self.unit_mask
+
+    def get_config(self):
+        return {**super().get_config(), "n_units": self.n_units}
+
+
+@keras.saving.register_keras_serializable(package="evoprune_deap")
+class MaskedDense(keras.layers.Dense):
+    """Dense layer whose kernel is multiplied by a non-trainable 0/1 mask.
+
+    Used by the weight- and neuron-pruning baselines: masked weights get no
+    gradient and contribute nothing; the mask can change between epochs
+    (polynomial-decay schedule) without recompiling.
+    """
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.kernel_mask = self.add_weight(shape=tuple(self.kernel.shape), initializer="ones",
+                                           trainable=False, name="kernel_mask")
+
+    def call(self, inputs):
+        outputs = keras.ops.matmul(inputs, self.kernel * self.kernel_mask)
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return self.activation(outputs) if self.activation is not None else outputs

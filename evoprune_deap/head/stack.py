@@ -1,0 +1,100 @@
+"""The one builder of the dense stack, its compile step, and the deployable head.
+
+Every Keras head in evoprune-deap -- the padded training head, the masked
+full-width reference, the baselines' prunable head, the exported head -- is
+``features -> Dense(h1, relu) [-> Dense(h2, relu)] -> Dense(C, softmax)``
+built here, with the dense layers named ``fc1``, ``fc2``, ``output``
+(:func:`evoprune_deap.head.weights.layer_names`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import HeadConfig
+from .masks import HeadMasks
+
+
+def build_stack(n_inputs: int, widths: tuple, n_classes: int, config: HeadConfig, *, dense=None,
+                unit_masks: bool = False, input_mask: bool = False, name: str = "head"):
+    """Build (uncompiled) ``n_inputs -> widths... -> n_classes`` as a Keras Sequential.
+
+    Parameters
+    ----------
+    n_inputs : int
+    widths : tuple of int
+        Hidden layer widths.
+    n_classes : int
+    config : HeadConfig
+        ``use_bias`` of the hidden layers (the output layer always has one).
+    dense : keras layer class or None
+        The hidden layer kind (default ``keras.layers.Dense``; the baselines
+        pass :class:`~evoprune_deap.head.layers.MaskedDense`).
+    unit_masks, input_mask : bool
+        Add a :class:`~evoprune_deap.head.layers.UnitMask` after each hidden
+        layer (``fc1_mask``..) / on the inputs (``input_mask``), all ones.
+    """
+    import keras
+
+    from .layers import UnitMask
+
+    dense = dense or keras.layers.Dense
+    layers = [keras.Input((n_inputs,))]
+    if input_mask:
+        layers.append(UnitMask(n_inputs, name="input_mask"))
+    for i, width in enumerate(widths):
+        layers.append(dense(width, activation="relu", use_bias=config.use_bias, name=f"fc{i + 1}"))
+        if unit_masks:
+            layers.append(UnitMask(width, name=f"fc{i + 1}_mask"))
+    layers.append(keras.layers.Dense(n_classes, activation="softmax", name="output"))
+    return keras.Sequential(layers, name=name)
+
+
+def set_unit_masks(model, masks: HeadMasks | None = None, hidden: tuple = ()) -> None:
+    """Set the UnitMask layers of a head built with ``unit_masks``/``input_mask``.
+
+    ``masks`` sets the input mask and the hidden masks; ``hidden`` (one 0/1
+    vector per hidden layer) sets only the hidden ones.
+    """
+    if masks is not None:
+        model.get_layer("input_mask").set_mask(masks.inputs)
+        hidden = masks.hidden
+    for i, mask in enumerate(hidden):
+        model.get_layer(f"fc{i + 1}_mask").set_mask(mask)
+
+
+def compile_head(model, config: HeadConfig, steps_per_execution: int = 1):
+    """Compile with the paper's optimiser (SGD, lr, momentum, Nesterov) and cross-entropy."""
+    import keras
+
+    model.compile(
+        steps_per_execution=steps_per_execution,
+        optimizer=keras.optimizers.SGD(learning_rate=config.learning_rate, momentum=config.momentum,
+                                       nesterov=config.nesterov),
+        loss="sparse_categorical_crossentropy",
+    )
+    return model
+
+
+def deployable_head(weights, masks: HeadMasks, config: HeadConfig):
+    """A standalone compiled Keras head taking the full feature vector.
+
+    Parameters
+    ----------
+    weights : HeadWeights
+        Of the physically pruned head (active inputs and units only).
+    masks : HeadMasks
+        Which inputs the head reads (a ``SelectFeatures`` layer picks them).
+    """
+    import keras
+
+    from .layers import SelectFeatures
+
+    pruned = build_stack(weights.dims[0], weights.dims[1:-1], weights.dims[-1], config, name="pruned_head")
+    weights.assign_to(pruned)
+    compile_head(pruned, config)
+    inputs = keras.Input((masks.inputs.shape[0],), name="features")
+    x = inputs
+    if not masks.inputs.all():
+        x = SelectFeatures(np.flatnonzero(masks.inputs), name="select_features")(x)
+    return keras.Model(inputs, pruned(x), name="evoprune_head")

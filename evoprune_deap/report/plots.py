@@ -1,0 +1,121 @@
+"""Figures drawn from saved tables (no retraining), scikit-learn Display style."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..run.directory import RunDirectory
+from ..search.ranking import best_so_far_index
+
+
+def best_so_far(evaluations: pd.DataFrame) -> np.ndarray:
+    """Running maximum of the ``fitness`` column, in evaluation order."""
+    return np.maximum.accumulate(evaluations.sort_values("evaluation")["fitness"].to_numpy())
+
+
+def _pyplot():
+    """matplotlib.pyplot on a file-only backend (no screen needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_convergence(evaluations: pd.DataFrame, ax=None, label: str | None = None):
+    """Best-so-far fitness vs evaluations (one line per run), as in the paper."""
+    if ax is None:
+        _, ax = _pyplot().subplots(figsize=(6, 4))
+    ordered = evaluations.sort_values("evaluation")
+    ax.plot(ordered["evaluation"], best_so_far(ordered), label=label, drawstyle="steps-post")
+    ax.scatter(ordered["evaluation"], ordered["fitness"], s=6, alpha=0.35)
+    ax.set_xlabel("evaluations")
+    ax.set_ylabel("fitness (best so far)")
+    ax.grid(alpha=0.3)
+    if label:
+        ax.legend()
+    return ax
+
+
+def save_convergence(evaluations: pd.DataFrame, path: str, title: str = "") -> None:
+    """Draw :func:`plot_convergence` of one run into the PNG file ``path``."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    plot_convergence(evaluations, ax=ax)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _panels(runs: pd.DataFrame):
+    """(dataset, encoding) -> list of GA run directories."""
+    ga = runs[runs["method"] == "ga"]
+    return {key: list(group["run_dir"]) for key, group in ga.groupby(["dataset", "encoding"], sort=True)}
+
+
+def plot_campaign_convergence(runs: pd.DataFrame, column: str = "fitness"):
+    """One panel per dataset x encoding, one line per run.
+
+    ``column="fitness"``: best-so-far fitness; ``column="active_percent"``:
+    active % of the best-so-far individual.
+    """
+    plt = _pyplot()
+    panels = _panels(runs)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), squeeze=False)
+    for ax, ((dataset, encoding), run_dirs) in zip(axes[0], panels.items()):
+        for run_dir in run_dirs:
+            table = RunDirectory(run_dir).read_evaluations().sort_values("evaluation")
+            best_index = best_so_far_index(table["fitness"], table["n_active"])
+            values = best_so_far(table) if column == "fitness" else table[column].to_numpy()[best_index]
+            ax.plot(table["evaluation"], values, drawstyle="steps-post", label=run_dir.rstrip("/").split("/")[-1])
+        ax.set_title(f"{dataset} {encoding}")
+        ax.set_xlabel("evaluations")
+        ax.set_ylabel("best-so-far fitness" if column == "fitness" else "active % of best")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_kept_units(masks: dict, title: str = ""):
+    """Heatmap: rows = runs, columns = units, dark = kept by the best mask."""
+    plt = _pyplot()
+    names = sorted(masks)
+    matrix = np.stack([masks[name] for name in names]).astype(float)
+    fig, ax = plt.subplots(figsize=(10, 0.35 * len(names) + 1.4))
+    ax.imshow(matrix, aspect="auto", cmap="Greys", interpolation="nearest", vmin=0, vmax=1)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_xlabel(f"unit (kept by all runs: {int(matrix.all(0).sum())}, by none: {int((~matrix.astype(bool)).all(0).sum())})")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def write_plots(paths, out: str) -> list[str]:
+    """Convergence, active % and kept-unit heatmaps for the runs under ``paths``."""
+    import os
+
+    from .tables import collect
+
+    plt = _pyplot()
+    os.makedirs(out, exist_ok=True)
+    runs = collect(paths)
+    written = []
+    for column, name in (("fitness", "convergence.png"), ("active_percent", "active_percent.png")):
+        fig = plot_campaign_convergence(runs, column)
+        fig.savefig(os.path.join(out, name), dpi=120)
+        plt.close(fig)
+        written.append(os.path.join(out, name))
+    for (dataset, encoding), run_dirs in _panels(runs).items():
+        masks = {}
+        for run_dir in run_dirs:
+            masks[os.path.basename(run_dir.rstrip("/"))] = RunDirectory(run_dir).read_best_mask()
+        fig = plot_kept_units(masks, f"{dataset} {encoding}: units kept by the best masks")
+        path = os.path.join(out, f"kept_units_{dataset}_{encoding}.png")
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        written.append(path)
+    return written

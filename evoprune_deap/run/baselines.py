@@ -1,0 +1,223 @@
+"""The paper's baselines, at the sparsity of a GA solution, under the same protocol.
+
+For a GA result (an encoding and its best mask), each baseline keeps the same
+share of the same layer(s):
+
+- ``unpruned``: the full head;
+- ``random``: random masks with the same number of active units per layer;
+- ``weight_magnitude``: one-shot pruning of the smallest-magnitude weights of the
+  pruned layer(s) of the trained unpruned head, then fine-tuning;
+- ``neuron_l2``: one-shot removal of the units (for ``fs``: input features)
+  with the lowest L2 norm of their incoming (outgoing) weights, then fine-tuning;
+- ``polynomial_decay``: gradual magnitude pruning of the trained head with
+  sparsity ``s_t = s_f + (s_0 - s_f) (1 - t / T)^3``, s_0 = 0.1, updated every 5
+  epochs until T = 25 (epochs 0-24 ramp up), then 26 epochs at the final sparsity (the paper's
+  tfmot schedule, re-implemented with kernel masks for Keras 3).
+
+Weight sparsity of a layer = 1 - (active units of that layer / its units), the
+"% active" of the GA solution. Every head is trained with the run's head
+settings and seeds and scored on validation and test like the GA's best head.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import HeadConfig
+from ..data.features import FeatureSet
+from ..head.stack import build_stack, compile_head
+from ..head.training import fit_head, reset_optimizer
+from ..head.weights import HeadWeights, layer_names
+from ..search.encodings import Encoding
+from ..seeding import derive_seed, make_rng
+from .fitness import MaskFitness
+
+POLY_INITIAL_SPARSITY = 0.1
+POLY_POWER = 3
+POLY_END_EPOCH = 25
+POLY_FREQUENCY = 5
+POLY_EXTRA_EPOCHS = 26
+METHODS = ("ga", "unpruned", "random", "weight_magnitude", "neuron_l2", "polynomial_decay")
+"""Every method of a campaign's tables, the GA first (the order of the table columns)."""
+
+
+def polynomial_sparsity(epoch: int, final: float, initial: float = POLY_INITIAL_SPARSITY,
+                        end_epoch: int = POLY_END_EPOCH, frequency: int = POLY_FREQUENCY,
+                        power: int = POLY_POWER) -> float:
+    """Target sparsity in effect during ``epoch`` (updated every ``frequency`` epochs)."""
+    step = min(end_epoch, (epoch // frequency) * frequency)
+    return final + (initial - final) * (1 - step / end_epoch) ** power
+
+
+def magnitude_mask(kernel: np.ndarray, sparsity: float) -> np.ndarray:
+    """0/1 mask keeping the largest-|w| weights; exactly round(sparsity * size) pruned."""
+    n_pruned = int(round(sparsity * kernel.size))
+    mask = np.ones(kernel.size, dtype=np.float32)
+    mask[np.argsort(np.abs(kernel), axis=None, kind="stable")[:n_pruned]] = 0
+    return mask.reshape(kernel.shape)
+
+
+def neuron_mask(kernel: np.ndarray, n_keep: int, axis: int) -> np.ndarray:
+    """0/1 mask keeping the ``n_keep`` units of highest L2 norm.
+
+    ``axis=0`` ranks columns (units, by their incoming weights); ``axis=1``
+    ranks rows (inputs, by their outgoing weights).
+    """
+    norms = np.linalg.norm(kernel, axis=axis)
+    keep = np.argsort(-norms, kind="stable")[:n_keep]
+    mask = np.zeros_like(kernel, dtype=np.float32)
+    if axis == 0:
+        mask[:, keep] = 1
+    else:
+        mask[keep, :] = 1
+    return mask
+
+
+def random_masks(encoding: Encoding, mask: np.ndarray, n_draws: int, rng: np.random.Generator) -> list:
+    """Masks with the same active count per layer as ``mask``, positions at random."""
+    masks = encoding.head_masks(mask)
+    if encoding.name == "both":
+        sizes = [m.shape[0] for m in masks.hidden]
+        counts = [int(m.sum()) for m in masks.hidden]
+    else:
+        sizes, counts = [encoding.n_bits], [int(mask.sum())]
+    draws = []
+    for _ in range(n_draws):
+        parts = []
+        for size, count in zip(sizes, counts):
+            part = np.zeros(size, dtype=bool)
+            part[rng.permutation(size)[:count]] = True
+            parts.append(part)
+        draws.append(np.concatenate(parts))
+    return draws
+
+
+class PrunableHead:
+    """The full-width head with MaskedDense hidden layers, trained once unpruned on one fold."""
+
+    def __init__(self, feature_set: FeatureSet, encoding: Encoding, config: HeadConfig, seed: int, fold: int):
+        from ..head.layers import MaskedDense
+
+        self.config, self.seed = config, seed
+        self.arrays = feature_set.arrays(fold)
+        self.n_hidden = len(encoding.hidden_units)
+        dims = (feature_set.n_features, *encoding.hidden_units, feature_set.n_classes)
+        self.model = compile_head(build_stack(dims[0], dims[1:-1], dims[-1], config, dense=MaskedDense), config)
+        HeadWeights.glorot(dims, seed, config.use_bias).assign_to(self.model)
+        fit_head(self.model, *self.arrays["train"], config, seed)
+        self.trained = HeadWeights.from_model(self.model, self.n_hidden)
+        self.targets = {"fc1": [0], "fc2": [1], "both": [0, 1], "fs": [0]}[encoding.name]
+
+    def hidden_layers(self) -> list:
+        return [self.model.get_layer(name) for name in layer_names(self.n_hidden)[:-1]]
+
+    def reset(self) -> None:
+        """Back to the trained unpruned head: its weights, no kernel pruned, fresh optimizer."""
+        self.trained.assign_to(self.model)
+        for layer in self.hidden_layers():
+            layer.kernel_mask.assign(np.ones(tuple(layer.kernel_mask.shape), dtype=np.float32))
+        reset_optimizer(self.model)
+
+    def kernel(self, layer: int) -> np.ndarray:
+        return np.asarray(self.hidden_layers()[layer].kernel)
+
+    def set_kernel_mask(self, layer: int, mask: np.ndarray) -> None:
+        self.hidden_layers()[layer].kernel_mask.assign(mask.astype(np.float32))
+
+    def scores(self) -> tuple[float, float]:
+        accuracies = []
+        for part in ("val", "test"):
+            x, y = self.arrays[part]
+            if len(y):
+                predicted = np.argmax(np.asarray(self.model.predict(x, batch_size=1024, verbose=0)), axis=1)
+                accuracies.append(float(np.mean(predicted == y)))
+            else:
+                accuracies.append(float("nan"))
+        return tuple(accuracies)
+
+    def fine_tune(self, epochs: int | None = None) -> None:
+        fit_head(self.model, *self.arrays["train"], self.config, derive_seed(self.seed, "fine-tune"), epochs)
+
+    def weight_sparsity(self, layer: int) -> float:
+        return float(1 - np.asarray(self.hidden_layers()[layer].kernel_mask).mean())
+
+
+def _layer_sparsities(encoding: Encoding, mask: np.ndarray, targets: list) -> dict:
+    masks = encoding.head_masks(mask)
+    if encoding.name == "fs":
+        return {0: 1 - float(masks.inputs.mean())}
+    return {layer: 1 - float(masks.hidden[layer].mean()) for layer in targets}
+
+
+def run_baselines(feature_set: FeatureSet, encoding: Encoding, config: HeadConfig, protocol: str,
+                  seed: int, best_mask: np.ndarray, n_random: int = 3) -> list[dict]:
+    """Score every baseline at the sparsity of ``best_mask``.
+
+    Returns
+    -------
+    list of dict
+        One row per (method, draw): method, draw, val_accuracy, test_accuracy,
+        active_percent (of the encoding's units) and, for weight methods, the
+        weight sparsity reached in each pruned layer.
+    """
+    best_mask = encoding.check_mask(best_mask)
+    active_percent = 100.0 * float(best_mask.mean())
+    fitness = MaskFitness(feature_set, encoding, config, protocol, derive_seed(seed, "baselines"))
+    rows = []
+    full = fitness.score(encoding.full_mask(), with_test=True)
+    rows.append({"method": "unpruned", "draw": 0, "val_accuracy": full.val_accuracy,
+                 "test_accuracy": full.test_accuracy, "active_percent": 100.0})
+    rng = make_rng(derive_seed(seed, "random-baseline"))
+    for draw, mask in enumerate(random_masks(encoding, best_mask, n_random, rng)):
+        score = fitness.score(mask, with_test=True)
+        rows.append({"method": "random", "draw": draw, "val_accuracy": score.val_accuracy,
+                     "test_accuracy": score.test_accuracy, "active_percent": 100.0 * float(mask.mean())})
+
+    per_fold = {m: [] for m in ("weight_magnitude", "neuron_l2", "polynomial_decay")}
+    reached = {m: {} for m in per_fold}
+    for fold in range(len(feature_set.splits)):
+        head = PrunableHead(feature_set, encoding, config, derive_seed(seed, "baseline-head", fold), fold)
+        sparsity = _layer_sparsities(encoding, best_mask, head.targets)
+        masks = encoding.head_masks(best_mask)
+        for method in per_fold:
+            head.reset()
+            for layer, target in sparsity.items():
+                kernel = head.kernel(layer)
+                if method == "weight_magnitude":
+                    head.set_kernel_mask(layer, magnitude_mask(kernel, target))
+                elif method == "neuron_l2":
+                    if encoding.name == "fs":
+                        head.set_kernel_mask(layer, neuron_mask(kernel, int(masks.inputs.sum()), axis=1))
+                    else:
+                        head.set_kernel_mask(layer, neuron_mask(kernel, int(masks.hidden[layer].sum()), axis=0))
+            if method == "polynomial_decay":
+                _polynomial_decay(head, sparsity)
+            else:
+                head.fine_tune()
+            per_fold[method].append(head.scores())
+            reached[method] = {f"fc{layer + 1}": head.weight_sparsity(layer) for layer in sparsity}
+    for method, scores in per_fold.items():
+        val, test = np.mean(scores, axis=0)
+        rows.append({"method": method, "draw": 0, "val_accuracy": float(val), "test_accuracy": float(test),
+                     "active_percent": active_percent,
+                     **{f"weight_sparsity_{k}": v for k, v in reached[method].items()}})
+    return rows
+
+
+def _polynomial_decay(head: PrunableHead, sparsity: dict) -> None:
+    """Gradual magnitude pruning on the paper's schedule (51 epochs in all)."""
+    import keras
+
+    def update(epoch, logs=None):
+        if epoch <= POLY_END_EPOCH and epoch % POLY_FREQUENCY == 0:  # 0, 5, ..., 25 (final)
+            for layer, final in sparsity.items():
+                current = polynomial_sparsity(epoch, final)
+                effective = head.kernel(layer) * np.asarray(head.hidden_layers()[layer].kernel_mask)
+                head.set_kernel_mask(layer, magnitude_mask(effective, current))
+
+    update(0)
+    schedule = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: update(epoch))
+    keras.utils.set_random_seed(head.seed)
+    head.model.fit(*head.arrays["train"], batch_size=head.config.batch_size,
+                   epochs=POLY_END_EPOCH + POLY_EXTRA_EPOCHS, shuffle=True, verbose=0,
+                   callbacks=[schedule])

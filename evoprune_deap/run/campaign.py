@@ -1,0 +1,85 @@
+"""Campaigns: seeds x encodings of one dataset, each GA run followed by its baselines.
+
+One run directory per combination, ``<out>/<encoding>/seed<k>``. A finished
+combination (``summary.json`` and ``baselines.csv`` present) is skipped, so a
+long campaign can be stopped and continued; an unfinished GA run is resumed.
+``evoprune campaign`` runs it; the scripts in ``experiments/`` are a few lines over that command.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+
+from ..config import ExperimentConfig
+from ..errors import DatasetError
+from .baselines import run_baselines
+from .directory import RunDirectory
+from .experiment import load_feature_set, run_experiment
+from ..search.encodings import Encoding
+
+logger = logging.getLogger(__name__)
+
+
+def run_combination(config, feature_set, run_dir: str, n_random: int) -> str:
+    """GA run (unless finished; resumed if started) then baselines (unless done) in ``run_dir``."""
+    directory = RunDirectory(run_dir)
+    if not directory.is_finished:
+        resumable = directory.is_started
+        if os.path.isdir(run_dir) and not resumable:
+            shutil.rmtree(run_dir)
+        if resumable:
+            logger.warning("Resuming unfinished run %s", run_dir)
+        run_experiment(config, feature_set, run_dir=run_dir, resume=resumable)
+    if not directory.has(RunDirectory.BASELINES):
+        encoding = Encoding(config.ga.encoding, feature_set.n_features, config.hidden_units)
+        rows = run_baselines(feature_set, encoding, config.head, config.run.protocol, config.run.seed,
+                             directory.read_best_mask(), n_random=n_random)
+        directory.write_baselines(rows)
+    return run_dir
+
+
+def run_campaign(base: ExperimentConfig, seeds, encodings, out: str, n_random: int = 3,
+                 progress=print, name: str = "the dataset") -> list[str]:
+    """Run every (encoding, seed) of a dataset; return the run directories.
+
+    Each combination is ``base`` with ``[ga] encoding`` and ``[run] seed``
+    replaced; the head and budget follow the encoding unless ``base`` sets
+    them (``PAPER_HIDDEN_UNITS``, ``PAPER_EVALUATIONS``). ``name`` (the
+    config's file name) picks the download hint when the images are missing.
+    """
+    _check_data(base, name)
+    feature_set = load_feature_set(base)
+    run_dirs = []
+    for encoding in encodings:
+        for seed in seeds:
+            config = base.replace(ga={"encoding": encoding}, run={"seed": seed})
+            run_dir = os.path.join(out, encoding, f"seed{seed}")
+            done = RunDirectory(run_dir).has(RunDirectory.BASELINES)
+            progress(f"{'skip' if done else 'run '} {run_dir}")
+            run_dirs.append(run_combination(config, feature_set, run_dir, n_random))
+    return run_dirs
+
+
+DATA_HINTS = {
+    "srsmas": "the SRSMAS coral dataset (14 classes, 5 folds): put fold folders 0..4 with class subfolders",
+    "rps": "tensorflow-datasets rock_paper_scissors manual files rps.zip and rps-test-set.zip",
+    "leaves": "tensorflow-datasets citrus_leaves manual file Citrus.zip (5 folds are made from it)",
+    "painting": "the PAINTING dataset (5 classes) as an image folder with class subfolders",
+    "cataract": "the CATARACT fundus dataset (4 classes) as an image folder with class subfolders",
+    "plants": "PlantDoc (27 classes) with train/ and test/ class folders",
+}
+
+
+def _check_data(config: ExperimentConfig, name: str) -> None:
+    images = config.data.images
+    if images is None or config.data.features is not None:
+        return
+    missing = [p for p in (images, config.data.test_images) if p is not None and not os.path.exists(p)]
+    if missing:
+        hint = DATA_HINTS.get(name, "the dataset's images")
+        raise DatasetError(
+            f"Data for {name!r} not found at {missing[0]!r}: download {hint}, then pass its "
+            f"location with --images PATH (and --test-images PATH), or edit its config."
+        )

@@ -1,0 +1,133 @@
+"""The evaluations log: one CSV row per new evaluation, appended and fsynced as it finishes.
+
+Its format lives here only: the columns, how a row is written, how a log is
+read back (repairing a row torn by a kill), and how its rows become the
+known results a resumed run replays.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import io
+import os
+
+from ..errors import RunDirectoryError
+from ..search.bits import mask_from_hex, mask_hash, mask_key, mask_to_hex
+
+COLUMNS = ("evaluation", "mask_hash", "n_active", "active_percent", "fitness",
+           "val_accuracy", "epochs", "seconds", "mask")
+
+
+def log_row(number: int, mask, fitness: float, info: dict) -> dict:
+    """One row of an evaluations log (``number`` counts from 1)."""
+    n_active = int(mask.sum())
+    return {
+        "evaluation": number,
+        "mask_hash": mask_hash(mask),
+        "n_active": n_active,
+        "active_percent": round(100.0 * n_active / mask.shape[0], 4),
+        "fitness": repr(float(fitness)),
+        "val_accuracy": repr(info["val_accuracy"]) if "val_accuracy" in info else "",
+        "epochs": info.get("epochs", ""),
+        "seconds": round(info.get("seconds", 0.0), 4),
+        "mask": mask_to_hex(mask),
+    }
+
+
+class EvaluationLog:
+    """Append-only CSV of evaluations; each row is flushed and fsynced at once.
+
+    A row is written with one ``write`` call and ends with a newline, so after
+    a kill the file holds whole rows plus at most one partial last line, which
+    :func:`read_log` drops.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        new = not os.path.exists(path) or os.path.getsize(path) == 0
+        self._stream = open(path, "a", newline="")
+        if new:
+            self._write(COLUMNS)
+
+    def _write(self, row) -> None:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow(row)
+        try:
+            self._stream.write(buffer.getvalue())
+            self._stream.flush()
+            os.fsync(self._stream.fileno())
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise RunDirectoryError(
+                    f"Disk full while writing {self.path!r}; free some space, then continue with "
+                    f"`evoprune run --resume {os.path.dirname(self.path)}` (finished evaluations are kept)."
+                ) from exc
+            raise RunDirectoryError(f"Cannot write {self.path!r} ({exc}); fix it, then resume.") from exc
+
+    def append(self, row: dict) -> None:
+        self._write([row.get(column, "") for column in COLUMNS])
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def read_log(path: str) -> list[dict]:
+    """Read the whole rows of an evaluations log, repairing a torn last line.
+
+    A last line without its newline, or with missing or unparsable fields, is
+    the trace of a kill mid-write: it is dropped and the file truncated to
+    the whole rows, so appending can continue. ``fitness`` comes back as a
+    float and ``mask`` as a bool ndarray.
+
+    Raises
+    ------
+    RunDirectoryError
+        If a row other than the last is damaged (the file was edited).
+    """
+    with open(path, "rb") as stream:
+        data = stream.read()
+    lines = data.split(b"\n")
+    complete, tail = lines[:-1], lines[-1]
+    if not complete:
+        return []
+    header = next(csv.reader([complete[0].decode()]))
+    if tuple(header) != COLUMNS:
+        raise RunDirectoryError(f"{path!r} does not start with the evaluations header; it is not a run log.")
+    rows, good_bytes = [], len(complete[0]) + 1
+    for number, line in enumerate(complete[1:], start=2):
+        try:
+            row = _parse(line, expected=len(rows) + 1)
+        except (ValueError, StopIteration, UnicodeDecodeError) as exc:
+            if number == len(complete):  # torn final row (newline written, fields not all there)
+                break
+            raise RunDirectoryError(f"{path!r} line {number} is damaged ({exc}); it was edited by hand?") from exc
+        rows.append(row)
+        good_bytes += len(line) + 1
+    if tail or good_bytes != len(data):
+        with open(path, "r+b") as stream:
+            stream.truncate(good_bytes)
+            stream.flush()
+            os.fsync(stream.fileno())
+    return rows
+
+
+def _parse(line: bytes, expected: int) -> dict:
+    values = next(csv.reader([line.decode()]))
+    row = dict(zip(COLUMNS, values, strict=True))
+    row["fitness"] = float(row["fitness"])
+    row["mask"] = mask_from_hex(row["mask"])
+    if int(row["evaluation"]) != expected:
+        raise ValueError("evaluation numbers out of order")
+    return row
+
+
+def known_results(rows: list[dict]) -> dict:
+    """``mask_key -> (fitness, info)`` from the rows of an evaluations log."""
+    known = {}
+    for row in rows:
+        info = {"epochs": int(row["epochs"]) if row["epochs"] else "", "seconds": float(row["seconds"] or 0)}
+        if row["val_accuracy"]:
+            info["val_accuracy"] = float(row["val_accuracy"])
+        known[mask_key(row["mask"])] = (row["fitness"], info)
+    return known

@@ -1,0 +1,148 @@
+"""The GA with crash-safe persistence: every evaluation is on disk before the next starts.
+
+The GA is a pure function of the run seed and the fitness values, so its
+checkpoint is just the evaluations log: resuming replays the run from the seed,
+taking the logged fitness of each mask instead of retraining it. A resumed run
+therefore ends with exactly the evaluations and best mask of an uninterrupted
+one, and no pickled state is ever loaded.
+
+With worker processes, masks finish out of GA order (a free worker takes the
+next mask of the initial population), and the log stays in GA order, so each
+result is also written the moment it arrives to ``finished.csv``, a journal
+in finishing order; resuming reads both, so no finished evaluation is lost.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from ..config import GAConfig
+from ..errors import RunInterrupted
+from ..search.callbacks import Callback
+from ..search.evaluator import GAState, one_by_one, split_result
+from ..search.steady_state import run_ga
+from ..seeding import derive_seed, make_rng
+from .directory import RunDirectory
+from .evaluation_log import EvaluationLog, known_results, log_row, read_log
+
+
+class EvaluationWriter(Callback):
+    """Appends each evaluation after the first ``n_logged`` to the run's log (flushed and fsynced).
+
+    On resume the first ``n_logged`` evaluations replay the log's own rows;
+    later ones are new, or replayed from the journal, and are written.
+    """
+
+    def __init__(self, log: EvaluationLog, n_logged: int = 0):
+        self.log, self.n_logged = log, n_logged
+
+    def on_evaluation(self, evaluation, state):
+        if evaluation.index >= self.n_logged:
+            self.log.append(log_row(evaluation.index + 1, evaluation.mask, evaluation.fitness, evaluation.info))
+
+
+class FinishedJournal:
+    """``finished.csv``: every result from the workers, in the order they finish.
+
+    Same columns as ``evaluations.csv``, numbered in finishing order; called
+    from the pool's helper thread, so appends are serialised.
+    """
+
+    def __init__(self, path: str, n_existing: int):
+        self.log, self.count = EvaluationLog(path), n_existing
+        self._lock = threading.Lock()
+
+    def __call__(self, mask, result) -> None:
+        fitness, info = split_result(result)
+        with self._lock:
+            self.count += 1
+            self.log.append(log_row(self.count, mask, fitness, info))
+
+    def close(self) -> None:
+        with self._lock:
+            self.log.close()
+
+
+class StopOnInterrupt(Callback):
+    """First Ctrl-C: stop after the evaluation in progress. Second: stop at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def on_start(self, state):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+
+    def on_evaluation(self, evaluation, state):
+        return self.requested
+
+    def on_end(self, state):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
+def _read_if_resuming(run_dir: RunDirectory, name: str, resume: bool) -> list[dict]:
+    return read_log(run_dir.file(name)) if resume and run_dir.has(name) else []
+
+
+def evolve(evaluate, n_bits: int, ga: GAConfig, seed: int, run_dir: RunDirectory, callbacks=(),
+           pool=None, resume: bool = False) -> GAState:
+    """Run the steady-state GA, logging every evaluation to the run directory.
+
+    Parameters
+    ----------
+    evaluate : callable
+        ``mask -> fitness`` or ``-> (fitness, info)``, used when ``pool`` is None.
+    n_bits : int
+    ga : GAConfig
+    seed : int
+        The run seed; the GA's Generator derives from it.
+    run_dir : RunDirectory
+    callbacks : sequence of Callback
+    pool : WorkerPool or None
+        Trains masks in worker processes, the whole initial population queued
+        at once; closed (running masks finished and journaled) before returning.
+    resume : bool
+        Replay the evaluations already logged (a torn last line is dropped)
+        and continue where the run stopped.
+
+    Raises
+    ------
+    RunInterrupted
+        After a Ctrl-C, once the evaluation in progress is logged.
+    RunDirectoryError
+        The log cannot be written (disk full...) or read.
+    """
+    finished = _read_if_resuming(run_dir, RunDirectory.JOURNAL, resume)
+    logged = _read_if_resuming(run_dir, RunDirectory.EVALUATIONS, resume)
+    log = EvaluationLog(run_dir.file(RunDirectory.EVALUATIONS))
+    journal = FinishedJournal(run_dir.file(RunDirectory.JOURNAL), len(finished)) if pool is not None else None
+    interrupt = StopOnInterrupt()
+    evaluate_many = one_by_one(evaluate) if pool is None else (lambda masks: pool.map(masks, on_result=journal))
+    try:
+        state = run_ga(evaluate_many, n_bits, ga, make_rng(derive_seed(seed, "ga")),
+                       callbacks=[EvaluationWriter(log, len(logged)), interrupt, *callbacks],
+                       known={**known_results(finished), **known_results(logged)})
+    except BaseException:  # a second Ctrl-C or an error: do not wait for the trainings in flight
+        if pool is not None:
+            pool.terminate()
+        raise
+    finally:
+        if pool is not None:
+            pool.close()
+            journal.close()
+        log.close()
+    if interrupt.requested:
+        raise RunInterrupted(
+            f"Interrupted after {state.n_evaluations} evaluations (all saved); continue with "
+            f"`evoprune run --resume {run_dir}`."
+        )
+    return state

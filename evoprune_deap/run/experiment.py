@@ -1,0 +1,179 @@
+"""One EvoPruneDeepTL run: config -> features -> fitness -> GA -> run directory.
+
+See :mod:`evoprune_deap.run.directory` for the files a run writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import __version__
+from ..config import ExperimentConfig
+from ..data.features import FeatureSet
+from ..errors import FeatureCacheError
+from ..head.costs import count_flops, count_parameters
+from ..search.encodings import Encoding
+from ..search.evaluator import GAState
+from .directory import RunDirectory
+from .evolution import evolve
+from .fitness import MaskFitness
+from .summary import RunSummary
+from .workers import WorkerPool, available_cores
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What a run produced (also on disk in ``run_dir``)."""
+
+    run_dir: str
+    best_mask: np.ndarray
+    summary: RunSummary
+    evaluations: object  # pandas DataFrame of evaluations.csv
+    state: GAState
+    model: object  # the best head as a Keras model taking the full feature vector
+
+
+def load_feature_set(config: ExperimentConfig, progress=None, out: str | None = None,
+                     reuse: bool = True) -> FeatureSet:
+    """The FeatureSet a config names: a cache file, or extracted (and cached at ``out``).
+
+    ``progress`` and ``reuse`` are passed to
+    :func:`~evoprune_deap.data.extraction.extract_features`.
+    """
+    data = config.data
+    if data.features is not None:
+        return FeatureSet.load(data.features)
+    from ..data.extraction import extract_features
+    from ..data.sources import load_source
+
+    source = load_source(data.dataset, data.images, data.test_images)
+    return extract_features(source, backbone=data.backbone, image_size=data.image_size,
+                            weights=data.weights, split_seed=data.split_seed, val_fraction=data.val_fraction,
+                            test_fraction=data.test_fraction, out=out, reuse=reuse, progress=progress)
+
+
+def resolve_workers(workers: int) -> int:
+    """0 means one worker per available core, at most 2 (the two children of a step)."""
+    return workers if workers > 0 else max(1, min(2, len(available_cores())))
+
+
+def default_run_dir(config: ExperimentConfig, feature_set: FeatureSet) -> str:
+    name = feature_set.metadata.get("source", "features")
+    return os.path.join(config.run.out, f"{name}_{config.ga.encoding}_seed{config.run.seed}")
+
+
+def run_experiment(config: ExperimentConfig, feature_set: FeatureSet | None = None,
+                   run_dir: str | None = None, callbacks=(), resume: bool = False) -> RunResult:
+    """Run EvoPruneDeepTL and write the run directory.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+    feature_set : FeatureSet or None
+        Default: :func:`load_feature_set` (config.data).
+    run_dir : str or None
+        Default: ``<run.out>/<source>_<encoding>_seed<seed>``; must be new or
+        empty unless ``resume``.
+    callbacks : sequence of Callback
+        Extra GA callbacks (e.g. a progress bar).
+    resume : bool
+        Continue the run in ``run_dir`` (see :func:`resume_run`).
+
+    Raises
+    ------
+    EvopruneError
+        Bad config, features or run directory; RunInterrupted after Ctrl-C.
+    """
+    started = time.perf_counter()
+    feature_set = feature_set if feature_set is not None else load_feature_set(config)
+    check_features(config, feature_set)
+    encoding = Encoding(config.ga.encoding, feature_set.n_features, config.hidden_units)
+    directory = RunDirectory(run_dir or default_run_dir(config, feature_set))
+    if not resume:
+        directory.create()
+    seed, n_workers = config.run.seed, resolve_workers(config.run.workers)
+    with directory.lock():
+        if resume:
+            directory.check_resumable(feature_set.metadata.get("key"))
+        else:
+            directory.write_config(config)
+            directory.write_environment(seed, workers=n_workers, features=feature_set.metadata)
+        fitness = MaskFitness(feature_set, encoding, config.head, config.run.protocol, seed)
+        pool = None
+        if n_workers > 1:
+            pool = WorkerPool(MaskFitness, (feature_set, encoding, config.head, config.run.protocol, seed),
+                              n_workers)
+        state = evolve(fitness, encoding.n_bits, config.ga, seed, directory, callbacks, pool=pool, resume=resume)
+        search_seconds = time.perf_counter() - started
+        summary, model = finish_run(config, feature_set, fitness, state, directory,
+                                    started, search_seconds)
+    return RunResult(directory.path, state.best.mask, summary, directory.read_evaluations(), state, model)
+
+
+def resume_run(run_dir: str, callbacks=()) -> RunResult:
+    """Continue a run killed or interrupted at any point, from its own config.toml."""
+    config = RunDirectory(run_dir).read_config()
+    return run_experiment(config, run_dir=run_dir, callbacks=callbacks, resume=True)
+
+
+def check_features(config: ExperimentConfig, feature_set: FeatureSet) -> None:
+    """The features must be what the config says and made by this package version."""
+    meta = feature_set.metadata
+    made_by = meta.get("package_version")
+    if made_by is not None and made_by != __version__:
+        raise FeatureCacheError(
+            f"Feature cache was made by evoprune-deap {made_by}, this is {__version__}; "
+            "re-extract it with `evoprune extract --force`."
+        )
+    if config.data.features is not None and meta.get("backbone") not in (None, config.data.backbone):
+        raise FeatureCacheError(
+            f"Feature cache {config.data.features!r} holds {meta.get('backbone')!r} features but the config "
+            f"says backbone = {config.data.backbone!r}; fix [data] backbone or use the right cache."
+        )
+
+
+def finish_run(config, feature_set, fitness: MaskFitness, state: GAState, directory: RunDirectory,
+               started: float, search_seconds: float):
+    """Score the best and unpruned heads, save the best head, write the summary; return it and the head."""
+    import keras
+
+    encoding = fitness.encoding
+    best_mask = state.best.mask
+    directory.write_logbook(state.logbook)
+    directory.write_best_mask(encoding.name, best_mask)
+    best = fitness.score(best_mask, with_test=True)
+    unpruned = fitness.score(encoding.full_mask(), with_test=True)
+    model = best.head.to_keras() if best.head is not None else None  # scored and saved from the same weights
+    if model is not None:
+        model.save(directory.file(RunDirectory.BEST_HEAD))
+    masks, full = encoding.head_masks(best_mask), encoding.head_masks(encoding.full_mask())
+    n_classes, bias = feature_set.n_classes, config.head.use_bias
+    params, params_full = count_parameters(masks, n_classes, bias), count_parameters(full, n_classes, bias)
+    flops, flops_full = count_flops(masks, n_classes), count_flops(full, n_classes)
+    summary = RunSummary(
+        encoding=encoding.name, protocol=config.run.protocol, seed=config.run.seed,
+        source=feature_set.metadata.get("source"), backbone=feature_set.metadata.get("backbone"),
+        n_classes=n_classes, n_folds=len(feature_set.splits), fitness=state.best.fitness.values[0],
+        val_accuracy=best.val_accuracy, test_accuracy=best.test_accuracy,
+        unpruned_val_accuracy=unpruned.val_accuracy, unpruned_test_accuracy=unpruned.test_accuracy,
+        n_bits=encoding.n_bits, n_active=int(best_mask.sum()), active_percent=100.0 * float(best_mask.mean()),
+        parameters=params, parameters_unpruned=params_full,
+        parameter_reduction_percent=100.0 * (1 - params / params_full),
+        flops=flops, flops_unpruned=flops_full, flop_reduction_percent=100.0 * (1 - flops / flops_full),
+        evaluations=state.n_evaluations, cache_hits=state.cache_hits, stop_reason=state.stop_reason,
+        search_seconds=search_seconds, wall_seconds=time.perf_counter() - started,
+        keras_backend=keras.backend.backend(),
+    )
+    directory.write_summary(summary)
+    from ..report.plots import save_convergence
+
+    save_convergence(directory.read_evaluations(), directory.file(RunDirectory.CONVERGENCE),
+                     f"{summary.source} {encoding.name} seed {config.run.seed}")
+    return summary, model

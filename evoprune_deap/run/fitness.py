@@ -1,0 +1,96 @@
+"""Mask -> fitness: retrain the pruned head from scratch and score it.
+
+A mask enters as bits, becomes :class:`~evoprune_deap.head.masks.HeadMasks`
+once (checked by its :class:`~evoprune_deap.search.encodings.Encoding`), and
+leaves as scores. Fitness is deterministic: the training seed of a mask
+derives from (run seed, mask bits, fold), so the same mask scores the same in
+any order or worker, and memoising by bitstring is sound.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import HeadConfig
+from ..data.features import FeatureSet
+from ..head.trained import TrainedHead
+from ..head.training import HeadTrainer
+from ..search.bits import mask_key
+from ..search.encodings import Encoding
+from ..seeding import derive_seed
+
+EMPTY_MASK_FITNESS = 0.0
+"""Fitness of a mask that disconnects the head (a layer with no active unit).
+
+Such a head can only output its bias, so it is given accuracy 0 without
+training: strictly worse than any trained head, never a crash."""
+
+
+@dataclass(frozen=True)
+class HeadScore:
+    """Accuracies of one mask's head (mean over folds where there are several).
+
+    ``head`` is the head trained on fold 0 (None for an empty mask).
+    """
+
+    val_accuracy: float
+    test_accuracy: float | None
+    epochs: int
+    seconds: float
+    head: TrainedHead | None = None
+
+
+class MaskFitness:
+    """Callable ``mask -> (fitness, info)`` for the GA.
+
+    Parameters
+    ----------
+    feature_set : FeatureSet
+    encoding : Encoding
+    head_config : HeadConfig
+    protocol : {"honest", "paper"}
+        ``honest``: fitness is validation accuracy (test never seen).
+        ``paper``: fitness is test accuracy, as the paper did (mean over folds
+        for k-fold datasets); it leaks the test set into selection.
+    seed : int
+        The run seed.
+    """
+
+    def __init__(self, feature_set: FeatureSet, encoding: Encoding, head_config: HeadConfig,
+                 protocol: str, seed: int):
+        self.feature_set = feature_set
+        self.encoding = encoding
+        self.protocol = protocol
+        self.seed = seed
+        self.trainer = HeadTrainer(feature_set.n_features, feature_set.n_classes, head_config)
+
+    def score(self, mask, with_test: bool) -> HeadScore:
+        """Train the head of ``mask`` (bits) on every fold; mean validation (and test) accuracy."""
+        start = time.perf_counter()
+        masks = self.encoding.head_masks(mask)
+        if masks.is_empty():
+            test = EMPTY_MASK_FITNESS if with_test else None
+            return HeadScore(EMPTY_MASK_FITNESS, test, 0, time.perf_counter() - start)
+        key = mask_key(mask)
+        vals, tests, epochs, first = [], [], 0, None
+        for fold in range(len(self.feature_set.splits)):
+            arrays = self.feature_set.arrays(fold)
+            head = self.trainer.train(masks, *arrays["train"], derive_seed(self.seed, "mask", key, fold))
+            first = first or head
+            epochs += head.epochs
+            if arrays["val"][0].shape[0]:
+                vals.append(head.accuracy(*arrays["val"]))
+            if with_test:
+                tests.append(head.accuracy(*arrays["test"]))
+        return HeadScore(float(np.mean(vals)) if vals else float("nan"),
+                         float(np.mean(tests)) if with_test else None, epochs,
+                         time.perf_counter() - start, first)
+
+    def __call__(self, mask) -> tuple[float, dict]:
+        paper = self.protocol == "paper"
+        score = self.score(mask, with_test=paper)
+        fitness = score.test_accuracy if paper else score.val_accuracy
+        return fitness, {"val_accuracy": score.val_accuracy, "epochs": score.epochs, "seconds": score.seconds}

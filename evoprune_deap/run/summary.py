@@ -1,0 +1,65 @@
+"""The summary of a finished run (``summary.json``), as a typed record."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ..errors import RunDirectoryError
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSummary:
+    """What a finished run found, and what it cost.
+
+    Accuracies of the best head and of the unpruned head trained the same
+    way (mean over folds for k-fold data); ``fitness`` is the GA's score of
+    the best mask (validation accuracy, or test under the paper protocol).
+    """
+
+    encoding: str
+    protocol: str
+    seed: int
+    source: str | None
+    backbone: str | None
+    n_classes: int
+    n_folds: int
+    fitness: float
+    val_accuracy: float
+    test_accuracy: float
+    unpruned_val_accuracy: float
+    unpruned_test_accuracy: float
+    n_bits: int
+    n_active: int
+    active_percent: float
+    parameters: int
+    parameters_unpruned: int
+    parameter_reduction_percent: float
+    flops: int
+    flops_unpruned: int
+    flop_reduction_percent: float
+    evaluations: int
+    cache_hits: int
+    stop_reason: str
+    search_seconds: float
+    wall_seconds: float
+    keras_backend: str
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "summary") -> "RunSummary":
+        """Build from a ``summary.json`` mapping; keys this version does not know are ignored.
+
+        Raises
+        ------
+        RunDirectoryError
+            A field is missing.
+        """
+        names = [field.name for field in dataclasses.fields(cls)]
+        missing = [name for name in names if name not in data]
+        if missing:
+            raise RunDirectoryError(f"{where} lacks {', '.join(missing)}; it was not written by this "
+                                    "version of evoprune-deap or was edited.")
+        return cls(**{name: data[name] for name in names})

@@ -1,0 +1,186 @@
+"""The GA's bookkeeping of fitness: memo, replay of a resumed run, budget, Logbook, callbacks.
+
+The GA loop hands individuals to :meth:`Evaluator.evaluate` and never needs
+to know how their fitness is found: new masks go to ``evaluate_many`` (in
+this process, worker processes or a cluster), masks of an interrupted run
+come from ``known``, repeats from the memo (free: only new evaluations count
+toward the budget).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+from deap import tools
+
+from .bits import mask_key
+from .callbacks import Callback
+from .individual import Individual, sort_key
+
+logger = logging.getLogger(__name__)
+
+LOGBOOK_HEADER = ["evaluation", "fitness", "n_active", "best", "best_active", "mean", "cache_hits"]
+
+
+def split_result(result) -> tuple[float, dict]:
+    """A fitness result as ``(fitness, info)``; a fitness callable may return a float or ``(float, dict)``."""
+    fitness, info = result if isinstance(result, tuple) else (result, {})
+    return float(fitness), dict(info)
+
+
+def one_by_one(evaluate: Callable) -> Callable:
+    """``evaluate_many`` over a single-mask fitness callable, yielding each result as it is computed."""
+    return lambda masks: (evaluate(mask) for mask in masks)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One new (non-memoised) fitness evaluation.
+
+    Attributes
+    ----------
+    index : int
+        0-based position in the run's evaluation budget.
+    mask : ndarray of shape (n_bits,), bool
+    fitness : float
+    info : dict
+        What the fitness callable returned besides the fitness (epochs, seconds...).
+    replayed : bool
+        True when the result came from ``known`` (a resumed run).
+    """
+
+    index: int
+    mask: np.ndarray
+    fitness: float
+    info: dict = field(default_factory=dict)
+    replayed: bool = False
+
+    @property
+    def n_active(self) -> int:
+        return int(self.mask.sum())
+
+
+@dataclass
+class GAState:
+    """What a run knows at any moment; passed to callbacks and returned at the end."""
+
+    population: list
+    history: list  # of Evaluation, in budget order
+    logbook: tools.Logbook
+    max_evaluations: int
+    cache_hits: int = 0
+    stop_reason: str = ""
+
+    @property
+    def n_evaluations(self) -> int:
+        return len(self.history)
+
+    @property
+    def best(self) -> Individual:
+        return max(self.population, key=sort_key)
+
+
+class Evaluator:
+    """Gives individuals their fitness within a budget of new evaluations.
+
+    Parameters
+    ----------
+    evaluate_many : callable
+        ``evaluate_many(list of masks) -> iterable of results`` in the same
+        order, each a float or ``(float, dict)``; consumed as they arrive, so
+        each result is logged as soon as those before it are.
+    max_evaluations : int
+        Budget of new evaluations (memo hits are free).
+    known : dict or None
+        ``mask_key -> result`` of an interrupted run with the same seed: used
+        instead of ``evaluate_many``, counted in the budget and reported with
+        ``replayed=True``.
+    callbacks : sequence of Callback
+    """
+
+    def __init__(self, evaluate_many: Callable[[list], Iterable], max_evaluations: int, *,
+                 known: dict | None = None, callbacks: Sequence[Callback] = ()):
+        self.evaluate_many = evaluate_many
+        self.known = dict(known or {})
+        self.callbacks = list(callbacks)
+        self.memo: dict[bytes, float] = {}
+        logbook = tools.Logbook()
+        logbook.header = LOGBOOK_HEADER
+        self.state = GAState(population=[], history=[], logbook=logbook, max_evaluations=max_evaluations)
+
+    @property
+    def running(self) -> bool:
+        """Budget left and no stop requested."""
+        return not self.state.stop_reason and self.state.n_evaluations < self.state.max_evaluations
+
+    @property
+    def stopped(self) -> bool:
+        """A stop was requested (by a callback or the loop)."""
+        return bool(self.state.stop_reason)
+
+    def start(self, population: list) -> None:
+        """Watch ``population`` (the loop changes it in place) and call ``on_start``."""
+        self.state.population = population
+        for callback in self.callbacks:
+            callback.on_start(self.state)
+
+    def stop(self, reason: str) -> None:
+        self.state.stop_reason = reason
+
+    def evaluate(self, individuals: list) -> bool:
+        """Give each individual its fitness, scoring new masks while the budget lasts.
+
+        An individual whose mask is new but beyond the budget keeps an invalid
+        fitness. Returns True when at least one new mask was scored.
+        """
+        state = self.state
+        keys = [mask_key(individual.mask) for individual in individuals]
+        new_keys = list(dict.fromkeys(key for key in keys if key not in self.memo))
+        run_keys = new_keys[:max(0, state.max_evaluations - state.n_evaluations)]
+        first = {key: individual for key, individual in zip(reversed(keys), reversed(individuals))}
+        fresh = [first[key].mask for key in run_keys if key not in self.known]
+        results = iter(self.evaluate_many(fresh) if fresh else ())
+        for key in run_keys:
+            replayed = key in self.known
+            fitness, info = split_result(self.known.pop(key) if replayed else next(results))
+            self.memo[key] = fitness
+            first[key].fitness.values = (fitness,)
+            evaluation = Evaluation(state.n_evaluations, first[key].mask, fitness, info, replayed)
+            state.history.append(evaluation)
+            self._record(evaluation, first[key])
+            if any(callback.on_evaluation(evaluation, state) for callback in self.callbacks):
+                self.stop("callback")
+                return True
+        for key, individual in zip(keys, individuals):
+            if key in self.memo and not individual.fitness.valid:
+                state.cache_hits += 1
+                individual.fitness.values = (self.memo[key],)
+        return bool(run_keys)
+
+    def _record(self, evaluation: Evaluation, individual: Individual) -> None:
+        state = self.state
+        scored = [ind for ind in state.population if ind.fitness.valid and ind is not individual] + [individual]
+        best = max(scored, key=sort_key)
+        state.logbook.record(
+            evaluation=evaluation.index + 1,
+            fitness=evaluation.fitness,
+            n_active=evaluation.n_active,
+            best=best.fitness.values[0],
+            best_active=int(sum(best)),
+            mean=float(np.mean([ind.fitness.values[0] for ind in scored])),
+            cache_hits=state.cache_hits,
+        )
+
+    def finish(self) -> GAState:
+        """Drop unscored members, set the stop reason, call ``on_end``; return the state."""
+        state = self.state
+        state.stop_reason = state.stop_reason or "budget"
+        state.population[:] = [individual for individual in state.population if individual.fitness.valid]
+        logger.info("GA stopped (%s) after %d evaluations, %d cache hits", state.stop_reason,
+                    state.n_evaluations, state.cache_hits)
+        for callback in self.callbacks:
+            callback.on_end(state)
+        return state
