@@ -16,8 +16,8 @@ import tempfile
 import time
 
 import evoprune_deap  # noqa: F401  (sets the Keras backend)
-from evoprune_deap.datasets import elpv_source, load_source
-from evoprune_deap.extraction import extract_features
+from evoprune_deap.data.extraction import extract_features
+from evoprune_deap.data.sources import elpv_source, load_source
 
 
 def build_folder(root: str, n_images: int) -> str:

@@ -5,11 +5,11 @@ individual, a full-width head multiplied by constant 0/1 masks, TensorFlow
 backend, default settings. It runs in a subprocess so each side has its own
 Keras backend.
 
-Ours: :class:`evoprune_deap.head.HeadTrainer` (physically pruned, padded to 16,
+Ours: :class:`evoprune_deap.head.training.HeadTrainer` (physically pruned, padded to 16,
 reused compiled models) on the default backend, in this process, with each of
 its two engines: ``keras-fit`` (Keras ``fit`` with whole-epoch
 ``steps_per_execution``) and ``compiled`` (the default: the whole protocol in
-one XLA program, :mod:`evoprune_deap.compiled_fit`); and the default engine
+one XLA program, :mod:`evoprune_deap.head.compiled`); and the default engine
 through a 2-worker core-pinned pool, as a run uses it.
 
 Every path trains the same masks from the same seed for a fixed number of
@@ -35,11 +35,21 @@ import numpy as np
 
 import evoprune_deap  # noqa: F401  (sets the Keras backend)
 from evoprune_deap.config import HeadConfig
-from evoprune_deap.encodings import Encoding
-from evoprune_deap.features import FeatureSet
-from evoprune_deap.splits import Split
+from evoprune_deap.data.features import FeatureSet
+from evoprune_deap.data.splits import Split
+from evoprune_deap.head.weights import HeadWeights
+from evoprune_deap.search.encodings import Encoding
 
 ACTIVE_FC1 = (512, 384, 256, 128)
+HIDDEN = (512, 512)
+
+
+def _masked_reference(masks, feature_set: FeatureSet, config: HeadConfig):
+    """The full-width head times 0/1 masks, with the initial weights of seed 1234."""
+    from evoprune_deap.head.training import masked_reference_head
+
+    dims = (feature_set.n_features, *config.hidden_units, feature_set.n_classes)
+    return masked_reference_head(masks, feature_set.n_classes, config, HeadWeights.glorot(dims, 1234, config.use_bias))
 
 
 def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
@@ -73,8 +83,8 @@ def rps_like(seed: int = 0) -> FeatureSet:
 
 
 def elpv() -> FeatureSet:
-    from evoprune_deap.datasets import load_source
-    from evoprune_deap.extraction import extract_features
+    from evoprune_deap.data.extraction import extract_features
+    from evoprune_deap.data.sources import load_source
 
     return extract_features(load_source("elpv"), image_size=128)
 
@@ -99,19 +109,16 @@ def head_flops_per_epoch(n_samples: int, dims: tuple) -> float:
 
 def reference_worker(path: str, epochs: int) -> None:
     """Runs under KERAS_BACKEND=tensorflow: the paper's design, one fit per mask."""
-    from evoprune_deap.head import build_masked_head, initial_weights
     import keras
 
     feature_set = FeatureSet.load(path)
     x, y = feature_set.arrays()["train"]
     xv, yv = feature_set.arrays()["val"]
-    config = HeadConfig(max_epochs=epochs, patience=epochs)
+    config = HeadConfig(hidden_units=HIDDEN, max_epochs=epochs, patience=epochs)
     rows = []
     for name, mask in masks_for(feature_set.n_features):
         masks = Encoding(name, feature_set.n_features, config.hidden_units).head_masks(mask)
-        seed = 1234
-        full = initial_weights(feature_set.n_features, config.hidden_units, feature_set.n_classes, seed)
-        model = build_masked_head(masks, feature_set.n_classes, config, full)
+        model = _masked_reference(masks, feature_set, config)
         keras.utils.set_random_seed(seed)
         start = time.perf_counter()
         model.fit(x, y, batch_size=32, epochs=epochs, shuffle=True, verbose=0)
@@ -125,23 +132,21 @@ class _Trainer:
     """Picklable fitness factory: (mask) -> (seconds per epoch, fitness)."""
 
     def __init__(self, path, name, epochs, engine="auto"):
-        from evoprune_deap.head import HeadTrainer
+        from evoprune_deap.head.training import HeadTrainer
 
         self.feature_set = FeatureSet.load(path)
-        self.config = HeadConfig(max_epochs=epochs, patience=epochs)
+        self.config = HeadConfig(hidden_units=HIDDEN, max_epochs=epochs, patience=epochs, engine=engine)
         self.encoding = Encoding(name, self.feature_set.n_features, self.config.hidden_units)
-        self.trainer = HeadTrainer(self.feature_set.n_features, self.feature_set.n_classes, self.config,
-                                   engine=engine)
+        self.trainer = HeadTrainer(self.feature_set.n_features, self.feature_set.n_classes, self.config)
         self.epochs = epochs
 
     def masked_reference(self, mask) -> float:
         """Fitness of the masked full-width head on this backend, same seed and shuffle."""
-        from evoprune_deap.head import build_masked_head, fit_head, initial_weights
+        from evoprune_deap.head.training import fit_head
 
         masks = self.encoding.head_masks(mask)
         fs = self.feature_set
-        model = build_masked_head(masks, fs.n_classes, self.config,
-                                  initial_weights(fs.n_features, self.config.hidden_units, fs.n_classes, 1234))
+        model = _masked_reference(masks, fs, self.config)
         fit_head(model, *fs.arrays()["train"], self.config, 1234)
         xv, yv = fs.arrays()["val"]
         return float(np.mean(np.argmax(model.predict(xv, verbose=0), 1) == yv))
@@ -152,14 +157,14 @@ class _Trainer:
         xv, yv = self.feature_set.arrays()["val"]
         self.trainer.train(masks, x, y, seed=1)  # compile this shape for these data, as in a run
         start = time.perf_counter()
-        model, _ = self.trainer.train(masks, x, y, seed=1234)
+        head = self.trainer.train(masks, x, y, seed=1234)
         seconds = time.perf_counter() - start
-        accuracy = float(np.mean(self.trainer.predict_classes(model, masks, xv) == yv))
+        accuracy = head.accuracy(xv, yv)
         return seconds / self.epochs, accuracy
 
 
 def compare(feature_set: FeatureSet, label: str, epochs: int, peak: float, workdir: str) -> None:
-    from evoprune_deap.parallel import WorkerPool
+    from evoprune_deap.run.workers import WorkerPool
 
     path = os.path.join(workdir, f"{label}.npz")
     feature_set.save(path)
@@ -200,7 +205,7 @@ def report_run(run_dir: str, peak: float, wall: float | None = None) -> None:
     """Evaluations, epochs and the FLOP floor of a finished run (wall: its measured seconds)."""
     import pandas as pd
 
-    from evoprune_deap.extraction import default_cache_path
+    from evoprune_deap.data.extraction import default_cache_path
 
     evaluations = pd.read_csv(os.path.join(run_dir, "evaluations.csv"))
     with open(os.path.join(run_dir, "summary.json")) as handle:

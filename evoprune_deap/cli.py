@@ -21,8 +21,6 @@ from .config import ENCODINGS, ENGINES, PRESETS, PROTOCOLS, load_config
 from .errors import EvopruneError, RunInterrupted
 from .search.callbacks import Callback
 
-logger = logging.getLogger("evoprune_deap")
-
 CONFIG_OPTIONS = {  # command-line option -> (config table, key, type, help)
     "dataset": ("data", "dataset", str, "built-in dataset: elpv (default) or fashion-mnist"),
     "images": ("data", "images", str, "image folder: DIR/<class>/*.png, or fold folders DIR/0/<class>/..."),
@@ -58,7 +56,7 @@ def _add_config_options(parser: argparse.ArgumentParser, names) -> None:
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)
 
 
-def _config(args, config_path: str | None = None, **fixed):
+def config_from_args(args, config_path: str | None = None, **fixed):
     """The resolved config: preset, then TOML file, then the options given on the command line."""
     overrides: dict = {}
     for name, (table, key, _kind, _help) in CONFIG_OPTIONS.items():
@@ -111,7 +109,7 @@ def _load_features(config, out: str | None = None, force: bool = False):
 
 
 def _extract(args) -> int:
-    config = _config(args)
+    config = config_from_args(args)
     feature_set = _load_features(config, out=args.out, force=args.force)
     state = "reused cache" if feature_set.metadata.get("cache_hit") else "extracted"
     split = feature_set.splits[0]
@@ -129,7 +127,7 @@ def _run(args) -> int:
     if args.resume is not None:
         _print_result(resume_run(args.resume, callbacks=[ProgressBar()]))
         return 0
-    config = _config(args, run={"out": args.out} if args.out else {})
+    config = config_from_args(args, run={"out": args.out} if args.out else {})
     if args.preset == "quick" and args.config is None:
         print(f"evoprune: quick preset (reduced budget: population {config.ga.population}, "
               f"{config.ga.budget} evaluations, at most {config.head.max_epochs} epochs); "
@@ -155,7 +153,7 @@ def _campaign(args) -> int:
     from .run.campaign import run_campaign
 
     name = os.path.splitext(os.path.basename(args.campaign_config))[0]
-    base = _config(args, config_path=args.campaign_config)
+    base = config_from_args(args, config_path=args.campaign_config)
     run_campaign(base, args.seeds, args.encodings, args.out or os.path.join("results", name),
                  n_random=args.random_draws, name=name)
     return 0

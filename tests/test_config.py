@@ -13,9 +13,29 @@ def test_dumped_config_loads_back_identical():
 
 
 def test_both_gets_300_evaluations_unless_set():
-    assert load_config(preset="paper", overrides={"ga": {"encoding": "both"}}).ga.evaluations == 300
-    assert load_config(preset="paper", overrides={"ga": {"encoding": "both", "evaluations": 50}}).ga.evaluations == 50
-    assert load_config(preset="paper").ga.evaluations == 200
+    assert load_config(preset="paper", overrides={"ga": {"encoding": "both"}}).ga.budget == 300
+    assert load_config(preset="paper", overrides={"ga": {"encoding": "both", "evaluations": 50}}).ga.budget == 50
+    assert load_config(preset="paper").ga.budget == 200
+    # Under every path: a config made for fc1 and switched to both (as a campaign does) gets 300 too.
+    assert load_config(preset="paper").replace(ga={"encoding": "both"}).ga.budget == 300
+
+
+def test_paper_head_has_one_hidden_layer_for_feature_selection():
+    paper = load_config(preset="paper")
+    assert paper.hidden_units == (512, 512)
+    assert paper.replace(ga={"encoding": "fs"}).hidden_units == (512,)  # the paper's FS head
+    two = load_config(preset="paper", overrides={"ga": {"encoding": "fs"}, "head": {"hidden_units": [512, 512]}})
+    assert two.hidden_units == (512, 512)  # an explicit head wins, and survives a dump and reload
+    assert from_dict(tomllib.loads(dump_toml(two))) == two
+
+
+def test_extract_and_run_share_one_default_image_size():
+    from evoprune_deap.cli import build_parser, config_from_args
+
+    extract = config_from_args(build_parser().parse_args(["extract"]))
+    run = config_from_args(build_parser().parse_args(["run"]))
+    assert extract.data == run.data and run.data.image_size == 128
+    assert config_from_args(build_parser().parse_args(["extract", "--preset", "paper"])).data.image_size == 224
 
 
 def test_toml_file_then_overrides(tmp_path):
@@ -60,7 +80,7 @@ def test_config_errors_are_value_errors_and_files(tmp_path):
 
 def test_defaults_are_the_papers():
     config = ExperimentConfig()
-    assert config.ga.population == 30 and config.ga.evaluations == 200
+    assert config.ga.population == 30 and config.ga.budget == 200 and config.hidden_units == (512, 512)
     assert config.ga.mutation_prob == 0.07 and config.ga.candidates == 3
     assert config.head.learning_rate == 1e-3 and config.head.momentum == 0.9 and config.head.nesterov
     assert config.head.batch_size == 32 and config.head.max_epochs == 600

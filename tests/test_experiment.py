@@ -9,6 +9,7 @@ import pytest
 
 from evoprune_deap.config import load_config
 from evoprune_deap.errors import RunDirectoryError
+from evoprune_deap.run.directory import RunDirectory
 from evoprune_deap.run.experiment import run_experiment
 
 TINY = {"ga": {"population": 4, "evaluations": 6}, "head": {"hidden_units": [32, 16], "max_epochs": 3},
@@ -29,12 +30,13 @@ def test_run_directory_holds_every_file(tiny_run):
     table = pd.read_csv(os.path.join(tiny_run.run_dir, "evaluations.csv"))
     assert list(table["evaluation"]) == list(range(1, 7))
     assert {"mask_hash", "n_active", "active_percent", "fitness", "epochs", "seconds"} <= set(table.columns)
-    summary = json.load(open(os.path.join(tiny_run.run_dir, "summary.json")))
-    assert summary["evaluations"] == 6 and summary["seed"] == 0
-    assert summary["fitness"] == table["fitness"].max()
-    assert 0 <= summary["test_accuracy"] <= 1 and 0 <= summary["unpruned_test_accuracy"] <= 1
-    assert summary["active_percent"] == pytest.approx(100 * summary["n_active"] / 32)
-    assert summary["parameters"] < summary["parameters_unpruned"] or summary["n_active"] == 32
+    summary = RunDirectory(tiny_run.run_dir).read_summary()
+    assert summary == tiny_run.summary
+    assert summary.evaluations == 6 and summary.seed == 0
+    assert summary.fitness == table["fitness"].max()
+    assert 0 <= summary.test_accuracy <= 1 and 0 <= summary.unpruned_test_accuracy <= 1
+    assert summary.active_percent == pytest.approx(100 * summary.n_active / 32)
+    assert summary.parameters < summary.parameters_unpruned or summary.n_active == 32
     env = json.load(open(os.path.join(tiny_run.run_dir, "environment.json")))
     assert env["seed"] == 0 and env["packages"]["deap"].startswith("1.4")
 
@@ -51,7 +53,7 @@ def test_saved_head_reloads_in_a_fresh_process_with_same_predictions(tiny_run, f
     reloaded = np.load(tmp_path / "p.npy")
     np.testing.assert_allclose(reloaded, np.asarray(tiny_run.model.predict(x, verbose=0)), atol=1e-6)
     accuracy = float(np.mean(reloaded.argmax(1) == faces_features.arrays()["test"][1]))
-    assert accuracy == pytest.approx(tiny_run.summary["test_accuracy"])
+    assert accuracy == pytest.approx(tiny_run.summary.test_accuracy)
 
 
 def test_same_seed_same_evaluations(tiny_run, faces_features, tmp_path):
@@ -74,7 +76,7 @@ def test_feature_selection_run_saves_a_head_taking_all_features(faces_features, 
                                     "head": {"hidden_units": [16], "max_epochs": 2}})
     result = run_experiment(config, faces_features, run_dir=str(tmp_path / "fs"))
     assert result.model.input_shape == (None, faces_features.n_features)
-    assert result.summary["n_bits"] == faces_features.n_features
+    assert result.summary.n_bits == faces_features.n_features
 
 
 def test_existing_run_directory_is_refused(tiny_run, faces_features):

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import runpy
@@ -10,8 +11,9 @@ import pytest
 
 from conftest import write_digits_folder
 from evoprune_deap.report.tables import aggregate, collect, paper_table, to_latex, to_markdown, write_report
-from evoprune_deap.search.bits import mask_to_hex
+from evoprune_deap.run.directory import RunDirectory
 from evoprune_deap.run.evaluation_log import COLUMNS as EVALUATION_COLUMNS
+from evoprune_deap.run.summary import RunSummary
 
 EXPERIMENTS = os.path.join(os.path.dirname(__file__), "..", "experiments")
 
@@ -29,9 +31,9 @@ def _fake_run(root, encoding, seed, rng):
     table[list(EVALUATION_COLUMNS)].to_csv(os.path.join(run_dir, "evaluations.csv"), index=False)
     summary = {"source": "toy", "encoding": encoding, "seed": seed, "protocol": "honest",
                "test_accuracy": float(rng.random()), "val_accuracy": float(rng.random()), "wall_seconds": 10.0}
-    json.dump(summary, open(os.path.join(run_dir, "summary.json"), "w"))
-    mask = rng.random(512) < 0.5
-    json.dump({"hex": mask_to_hex(mask)}, open(os.path.join(run_dir, "best_mask.json"), "w"))
+    numbers = {field.name: 0 for field in dataclasses.fields(RunSummary)}  # the fields the tables do not read
+    RunDirectory(run_dir).write_summary(RunSummary(**{**numbers, **summary}))
+    RunDirectory(run_dir).write_best_mask(encoding, rng.random(512) < 0.5)
     pd.DataFrame([{"method": "unpruned", "draw": 0, "val_accuracy": 0.5, "test_accuracy": 0.4 + seed / 10,
                    "active_percent": 100.0}]).to_csv(os.path.join(run_dir, "baselines.csv"), index=False)
     return run_dir, table, summary

@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evoprune_deap import rundir
-from evoprune_deap.errors import RunDirectoryError
-from evoprune_deap.persistent import evolve
+from evoprune_deap.errors import EvopruneError, RunDirectoryError
+from evoprune_deap.run import evaluation_log
+from evoprune_deap.run.directory import RunDirectory, RunLock
+from evoprune_deap.run.evaluation_log import read_log
+from evoprune_deap.run.evolution import evolve
 
 TOY = os.path.join(os.path.dirname(__file__), "toy_run.py")
 sys.path.insert(0, os.path.dirname(__file__))
@@ -32,26 +34,30 @@ def uninterrupted(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("full")
     out, err = toy(run_dir).communicate(timeout=120)
     assert err == "" or "Traceback" not in err
-    return (run_dir / "evaluations.csv").read_bytes(), out.strip()
+    best, calls = out.split()
+    assert calls == "calls=40"
+    return (run_dir / "evaluations.csv").read_bytes(), best
 
 
 def _rows(path):
     return path.read_bytes().count(b"\n") - 1
 
 
-@pytest.mark.parametrize("kill_after", [0.3, 0.7, 1.1, 1.6, 2.2])
-def test_sigkill_at_any_moment_then_resume_gives_the_uninterrupted_run(uninterrupted, tmp_path, kill_after):
+@pytest.mark.parametrize("kill_after_rows", [1, 5, 12, 25, 37])
+def test_sigkill_at_any_moment_then_resume_gives_the_uninterrupted_run(uninterrupted, tmp_path, kill_after_rows):
     process = toy(tmp_path, delay=0.08)
-    time.sleep(kill_after)
+    log = tmp_path / "evaluations.csv"
+    _wait_rows(log, kill_after_rows, timeout=60)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    log = tmp_path / "evaluations.csv"
-    done = _rows(log) if log.exists() else 0
-    assert done < 40
+    done = _rows(log)
+    assert kill_after_rows <= done < 40  # killed mid-run, with finished evaluations on disk
     out, err = toy(tmp_path, resume=True).communicate(timeout=120)
     assert "Traceback" not in err, err
+    best, calls = out.split()
+    assert calls == f"calls={40 - done}"  # the logged evaluations were replayed, not recomputed
     assert log.read_bytes() == uninterrupted[0]
-    assert out.strip() == uninterrupted[1]
+    assert best == uninterrupted[1]
 
 
 @pytest.mark.parametrize("cut", [1, 7, 30, 55])
@@ -61,7 +67,7 @@ def test_torn_last_line_is_dropped_and_recomputed(uninterrupted, tmp_path, cut):
     head = b"\n".join(lines[:13]) + b"\n"  # header + 12 rows
     torn = lines[13][:cut]  # a row killed mid-write
     (tmp_path / "evaluations.csv").write_bytes(head + torn)
-    rows = rundir.read_evaluation_log(str(tmp_path / "evaluations.csv"))
+    rows = read_log(str(tmp_path / "evaluations.csv"))
     assert len(rows) == 12
     assert (tmp_path / "evaluations.csv").read_bytes() == head
     out, _ = toy(tmp_path, resume=True).communicate(timeout=120)
@@ -73,20 +79,25 @@ def test_edited_middle_row_is_an_error(uninterrupted, tmp_path):
     lines[5] = b"garbage"
     (tmp_path / "evaluations.csv").write_bytes(b"\n".join(lines))
     with pytest.raises(RunDirectoryError, match="line 6 is damaged"):
-        rundir.read_evaluation_log(str(tmp_path / "evaluations.csv"))
+        read_log(str(tmp_path / "evaluations.csv"))
 
 
 def test_second_process_on_the_same_run_is_refused(tmp_path):
-    with rundir.RunLock(str(tmp_path)):
+    with RunLock(str(tmp_path)):
         process = toy(tmp_path)
         _, err = process.communicate(timeout=60)
         assert process.returncode != 0 and "in use by another process" in err
     # The lock dies with its owner: a killed holder does not block the next run.
     holder = toy(tmp_path, delay=1.0)
-    time.sleep(1.5)
+    deadline = time.time() + 60
+    while (tmp_path / RunDirectory.LOCK).read_text() != str(holder.pid):  # the holder has the lock
+        assert time.time() < deadline and holder.poll() is None
+        time.sleep(0.05)
+    with pytest.raises(RunDirectoryError, match="in use"):
+        RunLock(str(tmp_path))
     holder.send_signal(signal.SIGKILL)
     holder.wait()
-    with rundir.RunLock(str(tmp_path)):
+    with RunLock(str(tmp_path)):
         pass
 
 
@@ -99,11 +110,11 @@ def test_disk_full_leaves_the_run_resumable(uninterrupted, tmp_path, monkeypatch
             raise OSError(errno.ENOSPC, "No space left on device")
         real_fsync(fd)
 
-    monkeypatch.setattr(rundir.os, "fsync", failing_fsync)
+    monkeypatch.setattr(evaluation_log.os, "fsync", failing_fsync)
     with pytest.raises(RunDirectoryError, match="Disk full.*--resume"):
-        evolve(toy_run.fitness, 32, toy_run.GA, seed=7, run_dir=str(tmp_path))
-    monkeypatch.setattr(rundir.os, "fsync", real_fsync)
-    evolve(toy_run.fitness, 32, toy_run.GA, seed=7, run_dir=str(tmp_path), resume=True)
+        evolve(toy_run.fitness, 32, toy_run.GA, seed=7, run_dir=RunDirectory(tmp_path))
+    monkeypatch.setattr(evaluation_log.os, "fsync", real_fsync)
+    evolve(toy_run.fitness, 32, toy_run.GA, seed=7, run_dir=RunDirectory(tmp_path), resume=True)
     assert (tmp_path / "evaluations.csv").read_bytes() == uninterrupted[0]
 
 
@@ -141,12 +152,16 @@ def _compare(run_dir, reference):
     assert (run_dir / "best_mask.json").read_text() == (reference / "best_mask.json").read_text()
 
 
-def test_real_run_killed_then_resumed_equals_uninterrupted(real_uninterrupted, faces_cache, tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_real_run_killed_then_resumed_equals_uninterrupted(real_uninterrupted, faces_cache, tmp_path, workers):
     run_dir = tmp_path / "run"
-    process = _evoprune("run", "--features", faces_cache, *REAL, "--run-dir", str(run_dir))
+    options = [*REAL[:REAL.index("--workers") + 1], workers, *REAL[REAL.index("--workers") + 2:]]
+    process = _evoprune("run", "--features", faces_cache, *options, "--run-dir", str(run_dir))
     _wait_rows(run_dir / "evaluations.csv", 3)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    assert not (run_dir / RunDirectory.SUMMARY).exists()  # the run was interrupted...
+    assert 3 <= _rows(run_dir / "evaluations.csv") < 8  # ...with finished evaluations on disk
     resumed = _evoprune("run", "--resume", str(run_dir))
     _, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err
@@ -162,7 +177,7 @@ def test_ctrl_c_stops_after_the_current_evaluation_and_says_how_to_resume(real_u
     _, err = process.communicate(timeout=300)
     assert process.returncode == 130
     assert f"--resume {run_dir}" in err and "Traceback" not in err
-    rows = rundir.read_evaluation_log(str(run_dir / "evaluations.csv"))
+    rows = read_log(str(run_dir / "evaluations.csv"))
     assert 2 <= len(rows) < 8
     resumed = _evoprune("run", "--resume", str(run_dir))
     assert resumed.wait(timeout=600) == 0
@@ -223,7 +238,7 @@ def test_results_finished_out_of_order_survive_a_crash(uninterrupted, tmp_path):
     """A crash after 2 logged evaluations keeps the other 4 finished ones of the initial population."""
     pool = OutOfOrderPool(toy_run.fitness)
     with pytest.raises(Crash):
-        evolve(toy_run.fitness, 32, toy_run.GA, seed=7, run_dir=str(tmp_path), callbacks=[CrashAt(2)], pool=pool)
+        evolve(toy_run.fitness, 32, toy_run.GA, seed=7, run_dir=RunDirectory(tmp_path), callbacks=[CrashAt(2)], pool=pool)
     assert pool.closed and pool.terminated
     assert _rows(tmp_path / "evaluations.csv") == 2
     assert _rows(tmp_path / "finished.csv") == toy_run.GA.population
@@ -233,25 +248,28 @@ def test_results_finished_out_of_order_survive_a_crash(uninterrupted, tmp_path):
         calls.append(mask)
         return toy_run.fitness(mask)
 
-    state = evolve(counted, 32, toy_run.GA, seed=7, run_dir=str(tmp_path), pool=OutOfOrderPool(counted), resume=True)
-    assert sum(e.replayed for e in state.evaluations) == toy_run.GA.population
+    state = evolve(counted, 32, toy_run.GA, seed=7, run_dir=RunDirectory(tmp_path), pool=OutOfOrderPool(counted), resume=True)
+    assert sum(e.replayed for e in state.history) == toy_run.GA.population
     assert len(calls) == toy_run.GA.evaluations - toy_run.GA.population
     assert (tmp_path / "evaluations.csv").read_bytes() == uninterrupted[0]
 
 
-def test_worker_pool_runs_in_order_and_terminate_does_not_wait():
-    from evoprune_deap.parallel import WorkerPool
+def test_worker_pool_runs_in_order_and_terminate_does_not_wait(tmp_path):
+    from evoprune_deap.run.workers import WorkerPool
 
     finished = []
-    with WorkerPool(toy_run.Sleeper, (0.2,), 2) as pool:
+    with WorkerPool(toy_run.Sleeper, (0.2, str(tmp_path)), 2) as pool:
         results = list(pool.map([[1, 1], [1], [1, 1, 1]], on_result=lambda mask, result: finished.append(result)))
         assert results == [2.0, 1.0, 3.0] and sorted(finished) == [1.0, 2.0, 3.0]
-    pool = WorkerPool(toy_run.Sleeper, (60,), 2)
-    pending = pool.map([[1], [1]])
-    time.sleep(3)  # the workers are now inside their 60 s evaluations
+    pool = WorkerPool(toy_run.Sleeper, (60, str(tmp_path / "long")), 2)
+    pending = pool.map([[1], [1, 1]])
+    deadline = time.time() + 120
+    while not (tmp_path / "long").exists() or len(os.listdir(tmp_path / "long")) < 2:
+        assert time.time() < deadline
+        time.sleep(0.05)  # until both workers are inside their 60 s evaluations
     start = time.perf_counter()
     pool.terminate()
     pool.close()
     assert time.perf_counter() - start < 10
-    with pytest.raises(Exception):
+    with pytest.raises(EvopruneError, match="worker process died"):
         next(pending)

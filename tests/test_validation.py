@@ -1,3 +1,4 @@
+import tomllib
 """Bad input: a clear EvopruneError naming the value, and nothing written half-way."""
 
 
@@ -6,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evoprune_deap.config import from_dict, load_config
+from evoprune_deap.config import dump_toml, from_dict, load_config
 from evoprune_deap.errors import EvopruneError, FeatureCacheError, RunDirectoryError
 from evoprune_deap.run.experiment import check_features, run_experiment
 from evoprune_deap.data.features import FeatureSet
@@ -48,8 +49,10 @@ def test_unwritable_output_directory_writes_nothing(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     config = load_config(overrides={"ga": {"population": 4, "evaluations": 4}, "run": {"workers": 1}})
+    before = sorted(p.name for p in tmp_path.rglob("*"))
     with pytest.raises(RunDirectoryError, match="Cannot write to run directory.*writable --out"):
         run_experiment(config, _features(), run_dir=str(blocker / "run"))
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before and blocker.read_text() == "not a directory"
 
 
 def test_rejected_features_leave_no_run_directory(tmp_path):
@@ -87,7 +90,8 @@ def test_random_configs_are_accepted_or_rejected_with_an_evoprune_error(tables):
     except EvopruneError as exc:
         assert str(exc)
     else:
-        assert config.ga.population >= 4 and config.ga.evaluations >= config.ga.population
+        assert config.ga.population >= 4 and config.ga.budget >= config.ga.population
+        assert from_dict(tomllib.loads(dump_toml(config))) == config  # what is accepted round-trips
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

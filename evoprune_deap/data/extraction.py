@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import __version__
 from ..config import DataConfig
+from ..storage import cache_dir
 from ..errors import ConfigError, DatasetError
 from .features import FeatureSet
 from ..seeding import derive_seed, make_rng

@@ -5,7 +5,6 @@ See :mod:`evoprune_deap.run.directory` for the files a run writes.
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from dataclasses import dataclass
@@ -24,9 +23,6 @@ from .evolution import evolve
 from .fitness import MaskFitness
 from .summary import RunSummary
 from .workers import WorkerPool, available_cores
-
-logger = logging.getLogger(__name__)
-
 
 @dataclass
 class RunResult:
