@@ -37,11 +37,15 @@ CONFIG_OPTIONS = {  # command-line option -> (config table, key, type, help)
     "evaluations": ("ga", "evaluations", int, "budget of new evaluations (paper: 200, 300 for both)"),
     "mutation_prob": ("ga", "mutation_prob", float, "probability that a pair of children is mutated"),
     "init_density": ("ga", "init_density", float, "fixed initial density (default p ~ U(0,1))"),
+    "in_flight": ("ga", "in_flight", int, "pairs of children in flight (default 1: the paper's GA); more "
+                  "keep more workers busy, and the run still depends only on the seed"),
     "max_epochs": ("head", "max_epochs", int, "epochs per head at most"),
     "engine": ("head", "engine", str, f"head training engine: {', '.join(ENGINES)}"),
     "seed": ("run", "seed", int, "the run seed (GA and head training)"),
     "protocol": ("run", "protocol", str, f"{' or '.join(PROTOCOLS)}: fitness on validation / on test"),
-    "workers": ("run", "workers", int, "processes training heads (0: one per core, at most 2)"),
+    "workers": ("run", "workers", int, "local Dask workers training heads (0: one per core; 1: this process)"),
+    "scheduler": ("run", "scheduler", str, "address of a running Dask scheduler to train on, e.g. "
+                  "tls://10.0.0.5:8786 (default: a local cluster on 127.0.0.1)"),
 }
 SOURCE_OPTIONS = ("dataset", "images", "test_images", "backbone", "weights", "image_size", "split_seed",
                   "val_fraction", "test_fraction")
@@ -71,7 +75,10 @@ def config_from_args(args, config_path: str | None = None, **fixed):
 
 
 class ProgressBar(Callback):
-    """GA callback drawing a tqdm bar: evaluations, best fitness, best active %."""
+    """GA callback drawing a tqdm bar: evaluations, best fitness, best active %, workers connected."""
+
+    def __init__(self, client=None):
+        self.client = client
 
     def on_start(self, state):
         from tqdm import tqdm
@@ -81,8 +88,9 @@ class ProgressBar(Callback):
     def on_evaluation(self, evaluation, state):
         record = state.logbook[-1]
         self.bar.update(1)
+        workers = {} if self.client is None else {"workers": len(self.client.scheduler_info()["workers"])}
         self.bar.set_postfix(best=f"{record['best']:.4f}",
-                             active=f"{100 * record['best_active'] / evaluation.mask.size:.1f}%")
+                             active=f"{100 * record['best_active'] / evaluation.mask.size:.1f}%", **workers)
 
     def on_end(self, state):
         self.bar.close()
@@ -122,17 +130,21 @@ def _extract(args) -> int:
 
 
 def _run(args) -> int:
-    from .run.experiment import resume_run, run_experiment
+    from .run.directory import RunDirectory
+    from .run.experiment import cluster_for, run_experiment
 
     if args.resume is not None:
-        _print_result(resume_run(args.resume, callbacks=[ProgressBar()]))
-        return 0
-    config = config_from_args(args, run={"out": args.out} if args.out else {})
-    if args.preset == "quick" and args.config is None:
+        config, run_dir = RunDirectory(args.resume).read_config(), args.resume
+    else:
+        config, run_dir = config_from_args(args, run={"out": args.out} if args.out else {}), args.run_dir
+    if args.resume is None and args.preset == "quick" and args.config is None:
         print(f"evoprune: quick preset (reduced budget: population {config.ga.population}, "
               f"{config.ga.budget} evaluations, at most {config.head.max_epochs} epochs); "
               "use --preset paper for the paper's budget", file=sys.stderr)
-    result = run_experiment(config, _load_features(config), run_dir=args.run_dir, callbacks=[ProgressBar()])
+    features = _load_features(config)
+    with cluster_for(config) as client:
+        result = run_experiment(config, features, run_dir=run_dir, callbacks=[ProgressBar(client)],
+                                resume=args.resume is not None, client=client)
     _print_result(result)
     return 0
 
@@ -155,7 +167,7 @@ def _campaign(args) -> int:
     name = os.path.splitext(os.path.basename(args.campaign_config))[0]
     base = config_from_args(args, config_path=args.campaign_config)
     run_campaign(base, args.seeds, args.encodings, args.out or os.path.join("results", name),
-                 n_random=args.random_draws, name=name)
+                 n_random=args.random_draws, name=name, parallel_runs=args.parallel_runs)
     return 0
 
 
@@ -204,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.add_argument("--encodings", nargs="+", default=list(ENCODINGS), choices=ENCODINGS)
     campaign.add_argument("--out", default=None, help="campaign folder (default results/<config name>)")
     campaign.add_argument("--random-draws", type=int, default=3, help="random-mask baseline draws per run")
+    campaign.add_argument("--parallel-runs", type=int, default=0,
+                          help="runs at once on the cluster (default 0: enough to keep every worker busy)")
     campaign.set_defaults(handler=_campaign)
 
     report = commands.add_parser("report", help="result tables (Markdown, CSV, LaTeX) from run directories")

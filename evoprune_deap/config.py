@@ -122,6 +122,7 @@ class GAConfig:
     init_density: float | None = None
     candidates: int = 3
     max_stale_steps: int = 1000
+    in_flight: int = 1  # pairs of children in flight; 1 is the paper's GA
 
     def __post_init__(self):
         _check(self.encoding in ENCODINGS, "encoding", self.encoding, f"one of {ENCODINGS}")
@@ -141,6 +142,8 @@ class GAConfig:
                self.candidates, "an integer in [1, population)")
         _check(_is_int(self.max_stale_steps) and self.max_stale_steps >= 1, "max_stale_steps",
                self.max_stale_steps, "a positive integer")
+        _check(_is_int(self.in_flight) and 1 <= self.in_flight <= 1024, "in_flight", self.in_flight,
+               "an integer in [1, 1024] (pairs of children in flight; 1 is the paper's GA)")
 
     @property
     def budget(self) -> int:
@@ -155,11 +158,14 @@ class RunConfig:
     seed: int = 0
     protocol: str = "honest"
     out: str = "runs"
-    workers: int = 0  # processes training heads; 0 = one per CPU core (at most 2)
+    workers: int = 0  # local Dask workers training heads; 0 = one per CPU core, 1 = in this process
+    scheduler: str | None = None  # address of a running Dask scheduler, instead of local workers
 
     def __post_init__(self):
-        _check(_is_int(self.workers) and 0 <= self.workers <= 64, "workers", self.workers,
-               "an integer in [0, 64] (0 = one per CPU core)")
+        _check(_is_int(self.workers) and 0 <= self.workers <= 1024, "workers", self.workers,
+               "an integer in [0, 1024] (0 = one per CPU core)")
+        _check(self.scheduler is None or (isinstance(self.scheduler, str) and self.scheduler.strip() != ""),
+               "scheduler", self.scheduler, "the address of a Dask scheduler, e.g. 'tls://10.0.0.5:8786'")
         _check(_is_int(self.seed) and 0 <= self.seed < 2**31, "seed", self.seed, "an integer in [0, 2**31)")
         _check(self.protocol in PROTOCOLS, "protocol", self.protocol,
                "'honest' (fitness on validation) or 'paper' (fitness on test, as the paper did)")

@@ -129,3 +129,61 @@ def test_batches_are_the_initial_population_then_pairs_and_give_the_same_run():
     assert trace(serial) == trace(batched)
     assert list(serial.logbook) == list(batched.logbook)
     assert batches[0] == 8 and max(batches[1:]) == 2 and sum(batches) == 60
+
+
+class Eager:
+    """evaluate_many that starts every mask on a thread pool at submission, finishing in random order."""
+
+    def __init__(self, seed, workers=4):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pool, self.rng = ThreadPoolExecutor(workers), np.random.default_rng(seed)
+
+    def __call__(self, masks):
+        import time
+
+        delays = self.rng.random(len(masks)) * 0.002
+        futures = [self.pool.submit(lambda m, d: time.sleep(d) or onemax_sparse(m), m, d)
+                   for m, d in zip(masks, delays)]
+        return (future.result() for future in futures)
+
+
+@pytest.mark.parametrize("k", [2, 5])
+def test_pipelined_run_depends_only_on_seed_and_fitness(k):
+    serial = run(11, in_flight=k, n_bits=64, evaluations=80)
+    threaded = run(11, in_flight=k, n_bits=64, evaluations=80, evaluate_many=Eager(seed=3))
+    other_order = run(11, in_flight=k, n_bits=64, evaluations=80, evaluate_many=Eager(seed=4, workers=2))
+    assert trace(serial) == trace(threaded) == trace(other_order)
+    assert list(serial.logbook) == list(threaded.logbook)
+    assert serial.n_evaluations == 80 and len({e.mask.tobytes() for e in serial.history}) == 80
+    assert trace(serial) != trace(run(11, n_bits=64, evaluations=80))  # K changes the search
+
+
+def test_pair_s_is_bred_after_pair_s_minus_k_is_integrated():
+    events = []
+
+    class Results(Callback):
+        def on_evaluation(self, evaluation, state):
+            events.append("result")
+
+    def many(masks):
+        events.append("submit")
+        return [onemax_sparse(m) for m in masks]
+
+    k, population = 3, 8
+    run(2, n_bits=256, population=population, evaluations=40, in_flight=k, evaluate_many=many,
+        callbacks=[Results()])
+    steps = events[1 + population:]  # after the initial population's submit and results
+    submits = [i for i, event in enumerate(steps) if event == "submit"]
+    assert len(submits) == (40 - population) // 2
+    for s, position in enumerate(submits):  # pair s (0-based) waits for pairs up to s - k
+        assert steps[:position].count("result") == 2 * max(0, s - k + 1)
+
+
+def test_callback_stop_abandons_the_pairs_in_flight():
+    class StopAt(Callback):
+        def on_evaluation(self, evaluation, state):
+            return state.n_evaluations >= 15
+
+    state = run(0, in_flight=4, n_bits=64, callbacks=[StopAt()])
+    assert state.n_evaluations == 15 and state.stop_reason == "callback"

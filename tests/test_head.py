@@ -86,8 +86,7 @@ def test_paper_protocol_scores_on_test_and_honest_on_validation(faces_features):
     score = MaskFitness(faces_features, encoding, CONFIG, "honest", seed=0).score(mask, with_test=True)
     assert honest == info["val_accuracy"] == score.val_accuracy
     assert paper == score.test_accuracy
-    arrays = faces_features.arrays()
-    assert score.head.accuracy(*arrays["val"]) == honest and score.head.accuracy(*arrays["test"]) == paper
+    assert score.weights.dims == (faces_features.n_features, 32, 16, 2)
 
 
 @pytest.mark.parametrize("name", ["fc1", "fs"])

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evoprune_deap.errors import EvopruneError, RunDirectoryError
+from evoprune_deap.errors import RunDirectoryError
 from evoprune_deap.run import evaluation_log
 from evoprune_deap.run.directory import RunDirectory, RunLock
 from evoprune_deap.run.evaluation_log import read_log
@@ -196,23 +196,17 @@ def test_same_seed_same_files_on_this_cpu(real_uninterrupted, faces_cache, tmp_p
     assert np.isfinite(pd.read_csv(run_dir / "evaluations.csv")["fitness"]).all()
 
 
-class OutOfOrderPool:
-    """In-process stand-in for WorkerPool: every queued mask finishes, last queued first."""
+class OutOfOrder:
+    """In-process stand-in for ClusterFitness: every submitted mask finishes, last submitted first."""
 
     def __init__(self, fitness):
-        self.fitness, self.closed = fitness, False
+        self.fitness = fitness
 
-    def map(self, masks, on_result=None):
+    def evaluate_many(self, masks, on_result=None):
         results = [self.fitness(mask) for mask in masks]
         for mask, result in reversed(list(zip(masks, results))):
             on_result(mask, result)
         return iter(results)
-
-    def close(self):
-        self.closed = True
-
-    def terminate(self):
-        self.terminated = True
 
 
 class Crash(Exception):
@@ -236,10 +230,9 @@ class CrashAt:
 
 def test_results_finished_out_of_order_survive_a_crash(uninterrupted, tmp_path):
     """A crash after 2 logged evaluations keeps the other 4 finished ones of the initial population."""
-    pool = OutOfOrderPool(toy_run.fitness)
     with pytest.raises(Crash):
-        evolve(toy_run.fitness, 32, toy_run.GA, seed=7, run_dir=RunDirectory(tmp_path), callbacks=[CrashAt(2)], pool=pool)
-    assert pool.closed and pool.terminated
+        evolve(OutOfOrder(toy_run.fitness), 32, toy_run.GA, seed=7, run_dir=RunDirectory(tmp_path),
+               callbacks=[CrashAt(2)])
     assert _rows(tmp_path / "evaluations.csv") == 2
     assert _rows(tmp_path / "finished.csv") == toy_run.GA.population
     calls = []
@@ -248,28 +241,7 @@ def test_results_finished_out_of_order_survive_a_crash(uninterrupted, tmp_path):
         calls.append(mask)
         return toy_run.fitness(mask)
 
-    state = evolve(counted, 32, toy_run.GA, seed=7, run_dir=RunDirectory(tmp_path), pool=OutOfOrderPool(counted), resume=True)
+    state = evolve(OutOfOrder(counted), 32, toy_run.GA, seed=7, run_dir=RunDirectory(tmp_path), resume=True)
     assert sum(e.replayed for e in state.history) == toy_run.GA.population
     assert len(calls) == toy_run.GA.evaluations - toy_run.GA.population
     assert (tmp_path / "evaluations.csv").read_bytes() == uninterrupted[0]
-
-
-def test_worker_pool_runs_in_order_and_terminate_does_not_wait(tmp_path):
-    from evoprune_deap.run.workers import WorkerPool
-
-    finished = []
-    with WorkerPool(toy_run.Sleeper, (0.2, str(tmp_path)), 2) as pool:
-        results = list(pool.map([[1, 1], [1], [1, 1, 1]], on_result=lambda mask, result: finished.append(result)))
-        assert results == [2.0, 1.0, 3.0] and sorted(finished) == [1.0, 2.0, 3.0]
-    pool = WorkerPool(toy_run.Sleeper, (60, str(tmp_path / "long")), 2)
-    pending = pool.map([[1], [1, 1]])
-    deadline = time.time() + 120
-    while not (tmp_path / "long").exists() or len(os.listdir(tmp_path / "long")) < 2:
-        assert time.time() < deadline
-        time.sleep(0.05)  # until both workers are inside their 60 s evaluations
-    start = time.perf_counter()
-    pool.terminate()
-    pool.close()
-    assert time.perf_counter() - start < 10
-    with pytest.raises(EvopruneError, match="worker process died"):
-        next(pending)

@@ -3,7 +3,6 @@
     python tests/toy_run.py RUN_DIR RESUME(0|1) DELAY_SECONDS
 """
 
-import os
 import sys
 import time
 
@@ -13,6 +12,7 @@ from evoprune_deap.run.evolution import evolve
 
 GA = GAConfig(population=6, evaluations=40)
 CALLS = []
+DELAY = 0.0  # seconds per evaluation; the command line sets it
 
 
 def fitness(mask):
@@ -28,15 +28,30 @@ if __name__ == "__main__":
     print("".join(map(str, state.best)), f"calls={len(CALLS)}")
 
 
-class Sleeper:
-    """Picklable fitness factory for worker tests: each mask leaves a file in ``folder``, then sleeps."""
+class ToyFactory:
+    """Picklable fitness factory for cluster tests: ``factory(payload)`` builds a ToyFitness.
 
-    def __init__(self, seconds, folder):
-        self.seconds, self.folder = seconds, folder
+    The payload stands in for the features: it must reach the worker intact.
+    """
+
+    def __init__(self, delay=0.0, fail_on=None):
+        self.delay, self.fail_on = delay, fail_on
+
+    def __call__(self, payload):
+        return ToyFitness(self.delay, self.fail_on, payload)
+
+
+class ToyFitness:
+    def __init__(self, delay, fail_on, payload):
+        self.delay, self.fail_on, self.payload = delay, fail_on, payload
 
     def __call__(self, mask):
-        os.makedirs(self.folder, exist_ok=True)
-        with open(os.path.join(self.folder, f"{os.getpid()}-{sum(mask)}"), "w"):
-            pass
-        time.sleep(self.seconds)
-        return float(sum(mask))
+        if self.payload is not None and int(self.payload.sum()) != PAYLOAD_SUM:
+            raise ValueError("the payload was damaged on its way")
+        if self.fail_on is not None and int(mask.sum()) == self.fail_on:
+            raise ValueError(f"boom at {self.fail_on} active bits")
+        time.sleep(self.delay)
+        return float(mask[:8].mean()) - 0.25 * float(mask.mean())
+
+
+PAYLOAD_SUM = 499500  # sum(range(1000))

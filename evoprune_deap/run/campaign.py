@@ -11,19 +11,24 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 from ..config import ExperimentConfig
 from ..errors import DatasetError
 from .baselines import run_baselines
 from .directory import RunDirectory
-from .experiment import load_feature_set, run_experiment
+from .experiment import cluster_for, load_feature_set, run_experiment
 from ..search.encodings import Encoding
 
 logger = logging.getLogger(__name__)
 
 
-def run_combination(config, feature_set, run_dir: str, n_random: int) -> str:
-    """GA run (unless finished; resumed if started) then baselines (unless done) in ``run_dir``."""
+def run_combination(config, feature_set, run_dir: str, n_random: int, client=None) -> str:
+    """GA run (unless finished; resumed if started) then baselines (unless done) in ``run_dir``.
+
+    With ``client``, the heads and the baselines train on that Dask cluster.
+    """
     directory = RunDirectory(run_dir)
     if not directory.is_finished:
         resumable = directory.is_started
@@ -31,35 +36,51 @@ def run_combination(config, feature_set, run_dir: str, n_random: int) -> str:
             shutil.rmtree(run_dir)
         if resumable:
             logger.warning("Resuming unfinished run %s", run_dir)
-        run_experiment(config, feature_set, run_dir=run_dir, resume=resumable)
+        run_experiment(config, feature_set, run_dir=run_dir, resume=resumable, client=client)
     if not directory.has(RunDirectory.BASELINES):
         encoding = Encoding(config.ga.encoding, feature_set.n_features, config.hidden_units)
-        rows = run_baselines(feature_set, encoding, config.head, config.run.protocol, config.run.seed,
-                             directory.read_best_mask(), n_random=n_random)
+        args = (encoding, config.head, config.run.protocol, config.run.seed, directory.read_best_mask(), n_random)
+        if client is None:
+            rows = run_baselines(feature_set, *args)
+        else:
+            with warnings.catch_warnings():  # the features travel once with the task, on purpose
+                warnings.simplefilter("ignore", UserWarning)
+                rows = client.submit(run_baselines, feature_set, *args, pure=False).result()
         directory.write_baselines(rows)
     return run_dir
 
 
 def run_campaign(base: ExperimentConfig, seeds, encodings, out: str, n_random: int = 3,
-                 progress=print, name: str = "the dataset") -> list[str]:
+                 progress=print, name: str = "the dataset", parallel_runs: int = 0) -> list[str]:
     """Run every (encoding, seed) of a dataset; return the run directories.
 
     Each combination is ``base`` with ``[ga] encoding`` and ``[run] seed``
     replaced; the head and budget follow the encoding unless ``base`` sets
     them (``PAPER_HIDDEN_UNITS``, ``PAPER_EVALUATIONS``). ``name`` (the
     config's file name) picks the download hint when the images are missing.
+
+    On a cluster (``[run] workers`` > 1 or ``[run] scheduler``), up to
+    ``parallel_runs`` combinations run at once on the same workers (0: enough
+    to keep every worker busy, ``ceil(workers / (2 * in_flight))``); each keeps
+    its own log and resumes on its own.
     """
     _check_data(base, name)
     feature_set = load_feature_set(base)
-    run_dirs = []
+    plan = []
     for encoding in encodings:
         for seed in seeds:
-            config = base.replace(ga={"encoding": encoding}, run={"seed": seed})
             run_dir = os.path.join(out, encoding, f"seed{seed}")
-            done = RunDirectory(run_dir).has(RunDirectory.BASELINES)
-            progress(f"{'skip' if done else 'run '} {run_dir}")
-            run_dirs.append(run_combination(config, feature_set, run_dir, n_random))
-    return run_dirs
+            progress(f"{'skip' if RunDirectory(run_dir).has(RunDirectory.BASELINES) else 'run '} {run_dir}")
+            plan.append((base.replace(ga={"encoding": encoding}, run={"seed": seed}), run_dir))
+    with cluster_for(base) as client:
+        if client is None:
+            return [run_combination(config, feature_set, run_dir, n_random) for config, run_dir in plan]
+        n_workers = len(client.scheduler_info()["workers"])
+        at_once = parallel_runs or max(1, -(-n_workers // (2 * base.ga.in_flight)))
+        with ThreadPoolExecutor(at_once) as threads:
+            futures = [threads.submit(run_combination, config, feature_set, run_dir, n_random, client)
+                       for config, run_dir in plan]
+            return [future.result() for future in futures]
 
 
 DATA_HINTS = {

@@ -6,10 +6,11 @@ taking the logged fitness of each mask instead of retraining it. A resumed run
 therefore ends with exactly the evaluations and best mask of an uninterrupted
 one, and no pickled state is ever loaded.
 
-With worker processes, masks finish out of GA order (a free worker takes the
-next mask of the initial population), and the log stays in GA order, so each
-result is also written the moment it arrives to ``finished.csv``, a journal
-in finishing order; resuming reads both, so no finished evaluation is lost.
+On a cluster, masks finish out of GA order (a free worker takes the next
+mask of the initial population, or of a later pair in flight), and the log
+stays in GA order, so each result is also written the moment it arrives to
+``finished.csv``, a journal in finishing order; resuming reads both, so no
+finished evaluation is lost.
 """
 
 from __future__ import annotations
@@ -46,22 +47,25 @@ class FinishedJournal:
     """``finished.csv``: every result from the workers, in the order they finish.
 
     Same columns as ``evaluations.csv``, numbered in finishing order; called
-    from the pool's helper thread, so appends are serialised.
+    from the cluster client's helper thread, so appends are serialised. The
+    file is opened at the first result.
     """
 
     def __init__(self, path: str, n_existing: int):
-        self.log, self.count = EvaluationLog(path), n_existing
+        self.path, self.log, self.count = path, None, n_existing
         self._lock = threading.Lock()
 
     def __call__(self, mask, result) -> None:
         fitness, info = split_result(result)
         with self._lock:
+            self.log = self.log or EvaluationLog(self.path)
             self.count += 1
             self.log.append(log_row(self.count, mask, fitness, info))
 
     def close(self) -> None:
         with self._lock:
-            self.log.close()
+            if self.log is not None:
+                self.log.close()
 
 
 class StopOnInterrupt(Callback):
@@ -93,23 +97,22 @@ def _read_if_resuming(run_dir: RunDirectory, name: str, resume: bool) -> list[di
     return read_log(run_dir.file(name)) if resume and run_dir.has(name) else []
 
 
-def evolve(evaluate, n_bits: int, ga: GAConfig, seed: int, run_dir: RunDirectory, callbacks=(),
-           pool=None, resume: bool = False) -> GAState:
+def evolve(fitness, n_bits: int, ga: GAConfig, seed: int, run_dir: RunDirectory, callbacks=(),
+           resume: bool = False) -> GAState:
     """Run the steady-state GA, logging every evaluation to the run directory.
 
     Parameters
     ----------
-    evaluate : callable
-        ``mask -> fitness`` or ``-> (fitness, info)``, used when ``pool`` is None.
+    fitness : MaskFitness, ClusterFitness or callable
+        Anything with ``evaluate_many(masks, on_result)`` (results that may
+        finish out of order are journaled to ``finished.csv`` as they do), or a
+        plain ``mask -> fitness`` / ``-> (fitness, info)`` callable.
     n_bits : int
     ga : GAConfig
     seed : int
         The run seed; the GA's Generator derives from it.
     run_dir : RunDirectory
     callbacks : sequence of Callback
-    pool : WorkerPool or None
-        Trains masks in worker processes, the whole initial population queued
-        at once; closed (running masks finished and journaled) before returning.
     resume : bool
         Replay the evaluations already logged (a torn last line is dropped)
         and continue where the run stopped.
@@ -124,21 +127,18 @@ def evolve(evaluate, n_bits: int, ga: GAConfig, seed: int, run_dir: RunDirectory
     finished = _read_if_resuming(run_dir, RunDirectory.JOURNAL, resume)
     logged = _read_if_resuming(run_dir, RunDirectory.EVALUATIONS, resume)
     log = EvaluationLog(run_dir.file(RunDirectory.EVALUATIONS))
-    journal = FinishedJournal(run_dir.file(RunDirectory.JOURNAL), len(finished)) if pool is not None else None
+    journal = FinishedJournal(run_dir.file(RunDirectory.JOURNAL), len(finished))
     interrupt = StopOnInterrupt()
-    evaluate_many = one_by_one(evaluate) if pool is None else (lambda masks: pool.map(masks, on_result=journal))
+    if hasattr(fitness, "evaluate_many"):
+        evaluate_many = lambda masks: fitness.evaluate_many(masks, on_result=journal)  # noqa: E731
+    else:
+        evaluate_many = one_by_one(fitness)
     try:
         state = run_ga(evaluate_many, n_bits, ga, make_rng(derive_seed(seed, "ga")),
                        callbacks=[EvaluationWriter(log, len(logged)), interrupt, *callbacks],
                        known={**known_results(finished), **known_results(logged)})
-    except BaseException:  # a second Ctrl-C or an error: do not wait for the trainings in flight
-        if pool is not None:
-            pool.terminate()
-        raise
     finally:
-        if pool is not None:
-            pool.close()
-            journal.close()
+        journal.close()
         log.close()
     if interrupt.requested:
         raise RunInterrupted(

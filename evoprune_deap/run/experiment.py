@@ -5,7 +5,9 @@ See :mod:`evoprune_deap.run.directory` for the files a run writes.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
 from dataclasses import dataclass
 
@@ -16,13 +18,17 @@ from ..config import ExperimentConfig
 from ..data.features import FeatureSet
 from ..errors import FeatureCacheError
 from ..head.costs import count_flops, count_parameters
+from ..head.stack import deployable_head
 from ..search.encodings import Encoding
 from ..search.evaluator import GAState
 from .directory import RunDirectory
 from .evolution import evolve
 from .fitness import MaskFitness
 from .summary import RunSummary
-from .workers import WorkerPool, available_cores
+from .cluster import ClusterFitness, default_workers, open_client
+
+_CLIENT_SIDE_LOCK = threading.Lock()
+
 
 @dataclass
 class RunResult:
@@ -56,8 +62,8 @@ def load_feature_set(config: ExperimentConfig, progress=None, out: str | None = 
 
 
 def resolve_workers(workers: int) -> int:
-    """0 means one worker per available core, at most 2 (the two children of a step)."""
-    return workers if workers > 0 else max(1, min(2, len(available_cores())))
+    """0 means one worker per available core."""
+    return workers if workers > 0 else default_workers()
 
 
 def default_run_dir(config: ExperimentConfig, feature_set: FeatureSet) -> str:
@@ -66,7 +72,7 @@ def default_run_dir(config: ExperimentConfig, feature_set: FeatureSet) -> str:
 
 
 def run_experiment(config: ExperimentConfig, feature_set: FeatureSet | None = None,
-                   run_dir: str | None = None, callbacks=(), resume: bool = False) -> RunResult:
+                   run_dir: str | None = None, callbacks=(), resume: bool = False, client=None) -> RunResult:
     """Run EvoPruneDeepTL and write the run directory.
 
     Parameters
@@ -81,6 +87,10 @@ def run_experiment(config: ExperimentConfig, feature_set: FeatureSet | None = No
         Extra GA callbacks (e.g. a progress bar).
     resume : bool
         Continue the run in ``run_dir`` (see :func:`resume_run`).
+    client : distributed.Client or None
+        Train heads on this Dask cluster. Default: a LocalCluster of
+        ``[run] workers`` processes, or the cluster at ``[run] scheduler``;
+        with one local worker, heads train in this process.
 
     Raises
     ------
@@ -94,29 +104,47 @@ def run_experiment(config: ExperimentConfig, feature_set: FeatureSet | None = No
     directory = RunDirectory(run_dir or default_run_dir(config, feature_set))
     if not resume:
         directory.create()
-    seed, n_workers = config.run.seed, resolve_workers(config.run.workers)
     with directory.lock():
         if resume:
             directory.check_resumable(feature_set.metadata.get("key"))
-        else:
-            directory.write_config(config)
-            directory.write_environment(seed, workers=n_workers, features=feature_set.metadata)
-        fitness = MaskFitness(feature_set, encoding, config.head, config.run.protocol, seed)
-        pool = None
-        if n_workers > 1:
-            pool = WorkerPool(MaskFitness, (feature_set, encoding, config.head, config.run.protocol, seed),
-                              n_workers)
-        state = evolve(fitness, encoding.n_bits, config.ga, seed, directory, callbacks, pool=pool, resume=resume)
-        search_seconds = time.perf_counter() - started
-        summary, model = finish_run(config, feature_set, fitness, state, directory,
-                                    started, search_seconds)
+        with cluster_for(config, client) as client:
+            if not resume:
+                directory.write_config(config)
+                directory.write_environment(config.run.seed, features=feature_set.metadata,
+                                            **cluster_description(config, client))
+            args = (feature_set, encoding, config.head, config.run.protocol, config.run.seed)
+            fitness = MaskFitness(*args) if client is None else ClusterFitness.for_masks(client, *args)
+            state = evolve(fitness, encoding.n_bits, config.ga, config.run.seed, directory, callbacks,
+                           resume=resume)
+            summary, model = finish_run(config, fitness, state, directory, started,
+                                        search_seconds=time.perf_counter() - started)
     return RunResult(directory.path, state.best.mask, summary, directory.read_evaluations(), state, model)
 
 
-def resume_run(run_dir: str, callbacks=()) -> RunResult:
+@contextlib.contextmanager
+def cluster_for(config: ExperimentConfig, client=None):
+    """The given client; else a new one (local cluster or ``[run] scheduler``); None to train here."""
+    if client is not None:
+        yield client
+    elif config.run.scheduler is None and resolve_workers(config.run.workers) == 1:
+        yield None
+    else:
+        with open_client(config.run.scheduler, resolve_workers(config.run.workers)) as opened:
+            yield opened
+
+
+def cluster_description(config: ExperimentConfig, client) -> dict:
+    """How heads were trained, for environment.json (never changes the results)."""
+    if client is None:
+        return {"workers": 1, "scheduler": None}
+    return {"workers": len(client.scheduler_info()["workers"]), "scheduler": config.run.scheduler,
+            "in_flight": config.ga.in_flight}
+
+
+def resume_run(run_dir: str, callbacks=(), client=None) -> RunResult:
     """Continue a run killed or interrupted at any point, from its own config.toml."""
     config = RunDirectory(run_dir).read_config()
-    return run_experiment(config, run_dir=run_dir, callbacks=callbacks, resume=True)
+    return run_experiment(config, run_dir=run_dir, callbacks=callbacks, resume=True, client=client)
 
 
 def check_features(config: ExperimentConfig, feature_set: FeatureSet) -> None:
@@ -135,21 +163,22 @@ def check_features(config: ExperimentConfig, feature_set: FeatureSet) -> None:
         )
 
 
-def finish_run(config, feature_set, fitness: MaskFitness, state: GAState, directory: RunDirectory,
-               started: float, search_seconds: float):
+def finish_run(config, fitness, state: GAState, directory: RunDirectory, started: float, search_seconds: float):
     """Score the best and unpruned heads, save the best head, write the summary; return it and the head."""
     import keras
 
-    encoding = fitness.encoding
+    feature_set, encoding = fitness.feature_set, fitness.encoding
     best_mask = state.best.mask
     directory.write_logbook(state.logbook)
     directory.write_best_mask(encoding.name, best_mask)
     best = fitness.score(best_mask, with_test=True)
     unpruned = fitness.score(encoding.full_mask(), with_test=True)
-    model = best.head.to_keras() if best.head is not None else None  # scored and saved from the same weights
-    if model is not None:
-        model.save(directory.file(RunDirectory.BEST_HEAD))
     masks, full = encoding.head_masks(best_mask), encoding.head_masks(encoding.full_mask())
+    model = None
+    if best.weights is not None:  # scored and saved from the same weights
+        with _CLIENT_SIDE_LOCK:  # campaigns finish runs from several threads; Keras' naming is global
+            model = deployable_head(best.weights, masks, config.head)
+            model.save(directory.file(RunDirectory.BEST_HEAD))
     n_classes, bias = feature_set.n_classes, config.head.use_bias
     params, params_full = count_parameters(masks, n_classes, bias), count_parameters(full, n_classes, bias)
     flops, flops_full = count_flops(masks, n_classes), count_flops(full, n_classes)
@@ -170,6 +199,7 @@ def finish_run(config, feature_set, fitness: MaskFitness, state: GAState, direct
     directory.write_summary(summary)
     from ..report.plots import save_convergence
 
-    save_convergence(directory.read_evaluations(), directory.file(RunDirectory.CONVERGENCE),
-                     f"{summary.source} {encoding.name} seed {config.run.seed}")
+    with _CLIENT_SIDE_LOCK:  # pyplot is not thread-safe either
+        save_convergence(directory.read_evaluations(), directory.file(RunDirectory.CONVERGENCE),
+                         f"{summary.source} {encoding.name} seed {config.run.seed}")
     return summary, model

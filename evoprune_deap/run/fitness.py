@@ -16,7 +16,7 @@ import numpy as np
 
 from ..config import HeadConfig
 from ..data.features import FeatureSet
-from ..head.trained import TrainedHead
+from ..head.weights import HeadWeights
 from ..head.training import HeadTrainer
 from ..search.bits import mask_key
 from ..search.encodings import Encoding
@@ -33,14 +33,22 @@ training: strictly worse than any trained head, never a crash."""
 class HeadScore:
     """Accuracies of one mask's head (mean over folds where there are several).
 
-    ``head`` is the head trained on fold 0 (None for an empty mask).
+    ``weights`` are the trained weights of the head of fold 0 (None for an
+    empty mask): plain arrays, so a score computed on a worker travels back
+    whole; :func:`~evoprune_deap.head.stack.deployable_head` makes the Keras
+    head from them.
     """
 
     val_accuracy: float
     test_accuracy: float | None
     epochs: int
     seconds: float
-    head: TrainedHead | None = None
+    weights: HeadWeights | None = None
+
+    def result(self, protocol: str) -> tuple[float, dict]:
+        """``(fitness, info)`` for the GA: validation accuracy, or test under the paper protocol."""
+        fitness = self.test_accuracy if protocol == "paper" else self.val_accuracy
+        return fitness, {"val_accuracy": self.val_accuracy, "epochs": self.epochs, "seconds": self.seconds}
 
 
 class MaskFitness:
@@ -79,7 +87,7 @@ class MaskFitness:
         for fold in range(len(self.feature_set.splits)):
             arrays = self.feature_set.arrays(fold)
             head = self.trainer.train(masks, *arrays["train"], derive_seed(self.seed, "mask", key, fold))
-            first = first or head
+            first = head.weights if fold == 0 else first
             epochs += head.epochs
             if arrays["val"][0].shape[0]:
                 vals.append(head.accuracy(*arrays["val"]))
@@ -90,7 +98,15 @@ class MaskFitness:
                          time.perf_counter() - start, first)
 
     def __call__(self, mask) -> tuple[float, dict]:
-        paper = self.protocol == "paper"
-        score = self.score(mask, with_test=paper)
-        fitness = score.test_accuracy if paper else score.val_accuracy
-        return fitness, {"val_accuracy": score.val_accuracy, "epochs": score.epochs, "seconds": score.seconds}
+        return self.score(mask, with_test=self.protocol == "paper").result(self.protocol)
+
+    def evaluate_many(self, masks: list, on_result=None):
+        """``(fitness, info)`` of each mask, computed here one after the other as they are consumed.
+
+        Results come in order, so there is nothing to journal: ``on_result`` is not used.
+        """
+        return (self(mask) for mask in masks)
+
+    def call(self, fn, *args):
+        """``fn(feature_set, *args)`` in this process (the interface of ClusterFitness)."""
+        return fn(self.feature_set, *args)

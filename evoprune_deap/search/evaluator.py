@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 from deap import tools
@@ -64,6 +64,17 @@ class Evaluation:
 
 
 @dataclass
+class Pending:
+    """A submitted batch: its individuals, their keys, the keys it scores, and the results to come."""
+
+    individuals: list
+    keys: list
+    run_keys: list
+    first: dict
+    results: Iterator
+
+
+@dataclass
 class GAState:
     """What a run knows at any moment; passed to callbacks and returned at the end."""
 
@@ -107,14 +118,11 @@ class Evaluator:
         self.known = dict(known or {})
         self.callbacks = list(callbacks)
         self.memo: dict[bytes, float] = {}
+        self.in_flight: set[bytes] = set()  # keys submitted and not yet collected
+        self.reserved = 0  # budget held by the keys in flight
         logbook = tools.Logbook()
         logbook.header = LOGBOOK_HEADER
         self.state = GAState(population=[], history=[], logbook=logbook, max_evaluations=max_evaluations)
-
-    @property
-    def running(self) -> bool:
-        """Budget left and no stop requested."""
-        return not self.state.stop_reason and self.state.n_evaluations < self.state.max_evaluations
 
     @property
     def stopped(self) -> bool:
@@ -130,35 +138,68 @@ class Evaluator:
     def stop(self, reason: str) -> None:
         self.state.stop_reason = reason
 
-    def evaluate(self, individuals: list) -> bool:
-        """Give each individual its fitness, scoring new masks while the budget lasts.
+    @property
+    def can_submit(self) -> bool:
+        """No stop requested and budget left beyond the evaluations in flight."""
+        return not self.stopped and self.state.n_evaluations + self.reserved < self.state.max_evaluations
 
-        An individual whose mask is new but beyond the budget keeps an invalid
-        fitness. Returns True when at least one new mask was scored.
+    def submit(self, individuals: list) -> "Pending":
+        """Start scoring the new masks among ``individuals`` (within the budget); return the ticket.
+
+        Masks already scored, or in flight for an earlier ticket, are not sent
+        again: they get their fitness from the memo when this ticket is collected.
         """
-        state = self.state
         keys = [mask_key(individual.mask) for individual in individuals]
-        new_keys = list(dict.fromkeys(key for key in keys if key not in self.memo))
-        run_keys = new_keys[:max(0, state.max_evaluations - state.n_evaluations)]
+        new_keys = list(dict.fromkeys(key for key in keys if key not in self.memo and key not in self.in_flight))
+        room = self.state.max_evaluations - self.state.n_evaluations - self.reserved
+        run_keys = new_keys[:max(0, room)]
         first = {key: individual for key, individual in zip(reversed(keys), reversed(individuals))}
         fresh = [first[key].mask for key in run_keys if key not in self.known]
-        results = iter(self.evaluate_many(fresh) if fresh else ())
-        for key in run_keys:
+        self.reserved += len(run_keys)
+        self.in_flight.update(run_keys)
+        return Pending(individuals, keys, run_keys, first, iter(self.evaluate_many(fresh) if fresh else ()))
+
+    def collect(self, pending: "Pending") -> bool:
+        """Wait for a ticket's results, in order, and give each individual its fitness.
+
+        Each new result is recorded (history, Logbook) and passed to the
+        callbacks as it arrives; a callback asking to stop ends the collection
+        there. An individual whose mask was new but beyond the budget keeps an
+        invalid fitness. Returns True when at least one new mask was scored.
+        """
+        state = self.state
+        for key in pending.run_keys:
             replayed = key in self.known
-            fitness, info = split_result(self.known.pop(key) if replayed else next(results))
+            fitness, info = split_result(self.known.pop(key) if replayed else next(pending.results))
+            self.reserved -= 1
+            self.in_flight.discard(key)
             self.memo[key] = fitness
-            first[key].fitness.values = (fitness,)
-            evaluation = Evaluation(state.n_evaluations, first[key].mask, fitness, info, replayed)
+            individual = pending.first[key]
+            individual.fitness.values = (fitness,)
+            evaluation = Evaluation(state.n_evaluations, individual.mask, fitness, info, replayed)
             state.history.append(evaluation)
-            self._record(evaluation, first[key])
+            self._record(evaluation, individual)
             if any(callback.on_evaluation(evaluation, state) for callback in self.callbacks):
                 self.stop("callback")
                 return True
-        for key, individual in zip(keys, individuals):
+        for key, individual in zip(pending.keys, pending.individuals):
             if key in self.memo and not individual.fitness.valid:
                 state.cache_hits += 1
                 individual.fitness.values = (self.memo[key],)
-        return bool(run_keys)
+        return bool(pending.run_keys)
+
+    def evaluate(self, individuals: list) -> bool:
+        """:meth:`submit` then :meth:`collect`: score ``individuals`` now."""
+        return self.collect(self.submit(individuals))
+
+    def abandon(self, tickets) -> None:
+        """Drop tickets that will not be collected (the run stopped); their work is cancelled if possible."""
+        for pending in tickets:
+            close = getattr(pending.results, "close", None)
+            if close is not None:
+                close()
+            self.reserved -= len(pending.run_keys)
+            self.in_flight.difference_update(pending.run_keys)
 
     def _record(self, evaluation: Evaluation, individual: Individual) -> None:
         state = self.state

@@ -7,6 +7,7 @@ runs on toy fitness functions in milliseconds.
 
 from __future__ import annotations
 
+from collections import deque
 from functools import partial
 
 import numpy as np
@@ -40,30 +41,43 @@ def build_toolbox(n_bits: int, rng: np.random.Generator, ga: GAConfig) -> base.T
 
 
 def steady_state_ga(toolbox: base.Toolbox, ga: GAConfig, evaluator: Evaluator) -> GAState:
-    """Run EvoPruneDeepTL's steady-state GA until the budget, a stale population or a callback stops it.
+    """Run EvoPruneDeepTL's steady-state GA with ``ga.in_flight`` pairs of children in flight.
 
     The initial population is evaluated at once. Then each step selects two
-    parents (negative assortative mating), mates them (uniform crossover),
-    mutates the pair, evaluates the two children, and lets each replace the
-    current worst member if strictly better. After ``ga.max_stale_steps``
-    steps in a row with only memoised children, the run stops ("stale").
+    parents (negative assortative mating), mates them (uniform crossover) and
+    mutates the pair; its children are submitted for evaluation. Pair s is
+    bred from the population as it stands after pairs up to s - K have been
+    integrated (K = ``ga.in_flight``; K = 1 is the paper's GA), and pairs are
+    integrated strictly in breeding order: each child replaces the current
+    worst member if strictly better. So the run depends only on the seed and
+    the fitness values, never on how many workers there are or when results
+    arrive. After ``ga.max_stale_steps`` pairs in a row with only memoised
+    children, breeding stops ("stale").
     """
     population = toolbox.population(n=ga.population)
     evaluator.start(population)
     evaluator.evaluate(population)
     population[:] = [individual for individual in population if individual.fitness.valid]
-    stale = 0
-    while evaluator.running:
-        children = toolbox.mutate(toolbox.mate(*toolbox.select(population)))
-        new = evaluator.evaluate(children)
-        if evaluator.stopped:  # a callback asked to stop: the children stay out
-            break
-        for child in children:
-            if child.fitness.valid:
-                toolbox.replace(population, child)
-        stale = 0 if new else stale + 1
-        if stale >= ga.max_stale_steps:
-            evaluator.stop("stale")
+    in_flight, stale = deque(), 0
+    try:
+        while True:
+            while len(in_flight) < ga.in_flight and evaluator.can_submit:
+                children = toolbox.mutate(toolbox.mate(*toolbox.select(population)))
+                in_flight.append((children, evaluator.submit(children)))
+            if not in_flight:
+                break
+            children, pending = in_flight.popleft()
+            new = evaluator.collect(pending)
+            if evaluator.state.stop_reason == "callback":  # the children stay out
+                break
+            for child in children:
+                if child.fitness.valid:
+                    toolbox.replace(population, child)
+            stale = 0 if new else stale + 1
+            if stale >= ga.max_stale_steps:
+                evaluator.stop("stale")
+    finally:  # a stop, an error or a second Ctrl-C: cancel the work still in flight
+        evaluator.abandon(pending for _, pending in in_flight)
     return evaluator.finish()
 
 

@@ -1,0 +1,190 @@
+"""Training heads on Dask distributed: a LocalCluster on 127.0.0.1 by default, or any scheduler.
+
+:func:`open_client` starts (or connects to) the cluster. :class:`ClusterFitness`
+has the interface of :class:`~evoprune_deap.run.fitness.MaskFitness` (``score``,
+``evaluate_many``, ``call``) but trains on the workers: the features are put on
+the cluster once per run as the result of a task (so Dask can recompute them
+for a worker that joins or restarts, which data placed with ``scatter`` would
+not survive), and each worker builds the run's fitness once and keeps it.
+
+Fitness is a pure function of (run seed, mask), so which worker trains which
+mask, and in which order, never changes a run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import uuid
+import warnings
+from collections import OrderedDict
+
+import numpy as np
+
+from ..errors import EvopruneError
+from ..search.bits import mask_hash
+from .fitness import MaskFitness
+
+SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+LOCAL_HOST = "127.0.0.1"
+FITNESS_CACHE_SIZE = 4
+"""Runs whose compiled fitness a worker keeps at once (a campaign runs several)."""
+
+_fitness_cache: OrderedDict = OrderedDict()  # per worker process: run token -> MaskFitness
+
+
+def available_cores() -> list[int]:
+    """CPU cores this process may run on."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return list(range(os.cpu_count() or 1))
+
+
+def default_workers() -> int:
+    """One worker per available core."""
+    return len(available_cores())
+
+
+def _pin_worker(dask_worker) -> None:
+    """Pin a LocalCluster worker (named 0, 1, ...) to its own core; measured fastest here."""
+    cores = available_cores()
+    if isinstance(dask_worker.name, int) and len(cores) > 1 and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cores[dask_worker.name % len(cores)]})
+
+
+@contextlib.contextmanager
+def open_client(scheduler: str | None = None, n_workers: int = 0):
+    """A Dask client: connected to ``scheduler``, or to a new LocalCluster closed on exit.
+
+    The LocalCluster listens on 127.0.0.1 only (a scheduler runs what clients
+    send it), has ``n_workers`` process workers (0: one per core) of one
+    thread each, each pinned to a core with single-threaded XLA.
+
+    Raises
+    ------
+    EvopruneError
+        The scheduler cannot be reached.
+    """
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout="30s")
+        except (OSError, TimeoutError) as exc:
+            raise EvopruneError(f"Cannot reach the Dask scheduler at {scheduler!r} ({exc}); start it with "
+                                "`dask scheduler`, or leave out --scheduler for a local cluster.") from exc
+        with client:
+            yield client
+        return
+    env = {"XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " " + SINGLE_THREAD_XLA).strip(),
+           "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "jax"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    with LocalCluster(n_workers=n_workers or default_workers(), threads_per_worker=1, processes=True,
+                      host=LOCAL_HOST, dashboard_address=None, silence_logs=logging.ERROR, env=env) as cluster:
+        with Client(cluster) as client:
+            client.run(_pin_worker)
+            yield client
+
+
+def _hold(value):
+    return value
+
+
+def _fitness_on_worker(token: str, factory, feature_set):
+    if token not in _fitness_cache:
+        _fitness_cache[token] = factory(feature_set)
+        while len(_fitness_cache) > FITNESS_CACHE_SIZE:
+            _fitness_cache.popitem(last=False)
+    _fitness_cache.move_to_end(token)
+    return _fitness_cache[token]
+
+
+def _evaluate_task(token: str, factory, feature_set, mask):
+    return _fitness_on_worker(token, factory, feature_set)(mask)
+
+
+def _score_task(token: str, factory, feature_set, mask, with_test: bool):
+    return _fitness_on_worker(token, factory, feature_set).score(mask, with_test)
+
+
+def _call_task(fn, feature_set, args: tuple):
+    return fn(feature_set, *args)
+
+
+class ClusterFitness:
+    """A run's fitness, computed on a Dask cluster: the interface of
+    :class:`~evoprune_deap.run.fitness.MaskFitness` (``__call__``, ``score``,
+    ``evaluate_many``, ``call``).
+
+    Parameters
+    ----------
+    client : distributed.Client
+    feature_set : FeatureSet
+        Sent to the cluster once, as the result of a task.
+    factory : callable
+        Picklable; ``factory(feature_set)`` builds the fitness on a worker (a
+        MaskFitness, see :meth:`for_masks`); each worker builds it once per run.
+    encoding : Encoding or None
+    """
+
+    def __init__(self, client, feature_set, factory, encoding=None):
+        self.client, self.feature_set, self.factory, self.encoding = client, feature_set, factory, encoding
+        self._token = uuid.uuid4().hex
+        with warnings.catch_warnings():  # the features are large on purpose: sent once, kept as a task result
+            warnings.simplefilter("ignore", UserWarning)
+            self._features = client.submit(_hold, feature_set, pure=False, key=f"features-{self._token}")
+
+    @classmethod
+    def for_masks(cls, client, feature_set, encoding, head_config, protocol: str, seed: int) -> "ClusterFitness":
+        """The cluster form of ``MaskFitness(feature_set, encoding, head_config, protocol, seed)``."""
+        factory = functools.partial(MaskFitness, encoding=encoding, head_config=head_config, protocol=protocol,
+                                    seed=seed)
+        return cls(client, feature_set, factory, encoding)
+
+    def _task(self, task, *args):
+        return self.client.submit(task, self._token, self.factory, self._features, *args, pure=False)
+
+    def evaluate_many(self, masks: list, on_result=None):
+        """Start every mask now; return a generator of their results in order.
+
+        ``on_result(mask, result)``, if given, is called (in a helper thread)
+        as each mask finishes, in whatever order: the journal of finished
+        work. Closing the generator early cancels the masks not yet collected.
+        """
+        futures = [self._task(_evaluate_task, mask) for mask in masks]
+        if on_result is not None:
+            for mask, future in zip(masks, futures):
+                future.add_done_callback(
+                    lambda done, mask=mask: done.status == "finished" and on_result(mask, done.result()))
+        return self._in_order(masks, futures)
+
+    def _in_order(self, masks, futures):
+        try:
+            for mask, future in zip(masks, futures):
+                yield _result(mask, future)
+        finally:
+            self.client.cancel([future for future in futures if not future.done()])
+
+    def score(self, mask, with_test: bool):
+        """The fitness's ``score(mask, with_test)``, on a worker."""
+        return _result(mask, self._task(_score_task, mask, with_test))
+
+    def call(self, fn, *args):
+        """``fn(feature_set, *args)`` on a worker (e.g. the baselines of a run)."""
+        return self.client.submit(_call_task, fn, self._features, args, pure=False).result()
+
+    def __call__(self, mask):
+        return _result(mask, self._task(_evaluate_task, mask))
+
+
+def _result(mask, future):
+    try:
+        return future.result()
+    except EvopruneError:
+        raise
+    except Exception as exc:  # the fitness raised on the worker, or the worker kept dying
+        mask = np.asarray(mask, dtype=bool)
+        raise EvopruneError(f"Training the head of mask {mask_hash(mask)} ({int(mask.sum())} active of "
+                            f"{mask.shape[0]}) failed on the cluster: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,97 @@
+"""Dask: a real scheduler and workers on 127.0.0.1, a worker killed mid-run, errors that name the mask."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import toy_run  # noqa: E402
+from evoprune_deap.config import GAConfig  # noqa: E402
+from evoprune_deap.errors import EvopruneError  # noqa: E402
+from evoprune_deap.run.cluster import ClusterFitness  # noqa: E402
+from evoprune_deap.run.directory import RunDirectory  # noqa: E402
+from evoprune_deap.run.evolution import evolve  # noqa: E402
+from evoprune_deap.search.callbacks import Callback  # noqa: E402
+
+GA = GAConfig(population=6, evaluations=40, in_flight=2)
+PAYLOAD = np.arange(1000)
+
+
+def _dask(*args, env=None):
+    return subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "dask"), *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """`dask scheduler` and two `dask worker` processes on 127.0.0.1, stopped by pid at the end."""
+    from distributed import Client
+
+    folder = tmp_path_factory.mktemp("dask")
+    scheduler_file = str(folder / "scheduler.json")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")]))
+    processes = [_dask("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                       "--scheduler-file", scheduler_file, env=env)]
+    deadline = time.time() + 60
+    while not os.path.exists(scheduler_file):
+        assert time.time() < deadline, "the scheduler did not start"
+        time.sleep(0.1)
+    workers = [_dask("worker", "--scheduler-file", scheduler_file, "--nthreads", "1", "--no-nanny",
+                     "--host", "127.0.0.1", "--no-dashboard", "--name", f"w{i}", env=env) for i in range(2)]
+    processes += workers
+    client = Client(scheduler_file=scheduler_file, timeout="60s")
+    try:
+        yield client, workers
+    finally:
+        client.close()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+class KillAt(Callback):
+    def __init__(self, number, process):
+        self.number, self.process = number, process
+
+    def on_evaluation(self, evaluation, state):
+        if evaluation.index + 1 == self.number:
+            self.process.send_signal(signal.SIGKILL)
+
+
+def test_a_worker_killed_mid_run_changes_nothing(cluster, tmp_path):
+    client, workers = cluster
+    client.wait_for_workers(2, timeout=60)
+    serial = RunDirectory(tmp_path / "serial")
+    os.makedirs(serial.path)
+    want = evolve(toy_run.fitness, 32, GA, seed=7, run_dir=serial)
+
+    run_dir = RunDirectory(tmp_path / "cluster")
+    os.makedirs(run_dir.path)
+    fitness = ClusterFitness(client, PAYLOAD, toy_run.ToyFactory(delay=0.1))
+    got = evolve(fitness, 32, GA, seed=7, run_dir=run_dir, callbacks=[KillAt(12, workers[1])])
+    assert workers[1].wait(timeout=10) == -signal.SIGKILL  # it died mid-run...
+    assert len(client.scheduler_info()["workers"]) == 1
+    # ...and the run is the serial one, byte for byte.
+    with open(run_dir.file(RunDirectory.EVALUATIONS), "rb") as a, open(serial.file(RunDirectory.EVALUATIONS), "rb") as b:
+        assert a.read() == b.read()
+    assert np.array_equal(got.best.mask, want.best.mask)
+    assert os.path.getsize(run_dir.file(RunDirectory.JOURNAL)) > 0  # results journaled as they finished
+
+
+def test_a_fitness_that_raises_names_the_mask(cluster, tmp_path):
+    client, _ = cluster
+    fitness = ClusterFitness(client, PAYLOAD, toy_run.ToyFactory(fail_on=3))
+    mask = np.zeros(32, dtype=bool)
+    mask[:3] = True
+    with pytest.raises(EvopruneError, match=r"mask [0-9a-f]{16} \(3 active of 32\).*boom at 3 active bits"):
+        fitness(mask)
+    assert fitness(np.ones(32, dtype=bool)) == pytest.approx(0.75)
