@@ -82,3 +82,15 @@ def test_feature_selection_run_saves_a_head_taking_all_features(faces_features, 
 def test_existing_run_directory_is_refused(tiny_run, faces_features):
     with pytest.raises(RunDirectoryError, match="already holds files"):
         run_experiment(load_config(overrides=TINY), faces_features, run_dir=tiny_run.run_dir)
+
+
+def test_pipelined_run_on_a_local_cluster_equals_the_serial_one(faces_features, tmp_path):
+    overrides = {**TINY, "ga": {"population": 4, "evaluations": 10, "in_flight": 3}}
+    serial = run_experiment(load_config(overrides=overrides), faces_features, run_dir=str(tmp_path / "serial"))
+    cluster = run_experiment(load_config(overrides={**overrides, "run": {"workers": 2}}), faces_features,
+                             run_dir=str(tmp_path / "cluster"))
+    columns = ["mask_hash", "fitness", "val_accuracy", "epochs"]
+    pd.testing.assert_frame_equal(cluster.evaluations[columns], serial.evaluations[columns])
+    assert cluster.summary.test_accuracy == serial.summary.test_accuracy
+    env = RunDirectory(cluster.run_dir).read_environment()
+    assert env["workers"] == 2 and env["in_flight"] == 3

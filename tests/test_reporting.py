@@ -131,3 +131,20 @@ def test_paper_scripts_say_where_to_get_missing_data(name, hint, capsys, tmp_pat
     assert _run_script(name, *TINY) == 2
     err = capsys.readouterr().err
     assert "not found" in err and hint in err and "--images" in err
+
+
+def test_campaign_runs_combinations_concurrently_on_a_cluster_with_the_same_results(faces_features, faces_cache,
+                                                                                   tmp_path):
+    from evoprune_deap.cli import main
+
+    tiny = ["--seeds", "0", "1", "--encodings", "fc1", "--population", "4", "--evaluations", "4",
+            "--max-epochs", "2", "--random-draws", "1", "--features", faces_cache]
+    config = os.path.join(EXPERIMENTS, "elpv.toml")
+    assert main(["campaign", config, *tiny, "--workers", "1", "--out", str(tmp_path / "serial")]) == 0
+    assert main(["campaign", config, *tiny, "--workers", "2", "--parallel-runs", "2",
+                 "--out", str(tmp_path / "cluster")]) == 0
+    for seed in ("seed0", "seed1"):
+        for name in ("evaluations.csv", "baselines.csv"):
+            columns = ["mask_hash", "fitness"] if name == "evaluations.csv" else ["method", "test_accuracy"]
+            want = pd.read_csv(tmp_path / "serial" / "fc1" / seed / name)[columns]
+            pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "cluster" / "fc1" / seed / name)[columns], want)
