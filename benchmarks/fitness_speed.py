@@ -10,7 +10,7 @@ reused compiled models) on the default backend, in this process, with each of
 its two engines: ``keras-fit`` (Keras ``fit`` with whole-epoch
 ``steps_per_execution``) and ``compiled`` (the default: the whole protocol in
 one XLA program, :mod:`evoprune_deap.head.compiled`); and the default engine
-through a 2-worker core-pinned pool, as a run uses it.
+on the default 2-worker LocalCluster (pinned, single-threaded workers), as a run uses it.
 
 Every path trains the same masks from the same seed for a fixed number of
 epochs (early stopping off). Printed: seconds per individual-epoch, the ratio
@@ -119,7 +119,7 @@ def reference_worker(path: str, epochs: int) -> None:
     for name, mask in masks_for(feature_set.n_features):
         masks = Encoding(name, feature_set.n_features, config.hidden_units).head_masks(mask)
         model = _masked_reference(masks, feature_set, config)
-        keras.utils.set_random_seed(seed)
+        keras.utils.set_random_seed(1234)
         start = time.perf_counter()
         model.fit(x, y, batch_size=32, epochs=epochs, shuffle=True, verbose=0)
         seconds = time.perf_counter() - start
@@ -163,8 +163,19 @@ class _Trainer:
         return seconds / self.epochs, accuracy
 
 
+_trainers: dict = {}
+
+
+def _train_on_worker(path, name, epochs, mask):
+    """On a Dask worker: this worker's _Trainer for (path, name, epochs), timing one mask."""
+    key = (path, name, epochs)
+    if key not in _trainers:
+        _trainers[key] = _Trainer(path, name, epochs)
+    return _trainers[key](mask)
+
+
 def compare(feature_set: FeatureSet, label: str, epochs: int, peak: float, workdir: str) -> None:
-    from evoprune_deap.run.workers import WorkerPool
+    from evoprune_deap.run.cluster import open_client
 
     path = os.path.join(workdir, f"{label}.npz")
     feature_set.save(path)
@@ -179,9 +190,11 @@ def compare(feature_set: FeatureSet, label: str, epochs: int, peak: float, workd
     # Two workers, each training one copy of the mask at the same time: per individual-epoch, the
     # slower worker's seconds per epoch / 2 (each times its own training, after compiling the shape).
     pooled = []
-    for name, mask in cases:
-        with WorkerPool(_Trainer, (path, name, epochs), 2) as pool:
-            results = list(pool.map([mask, mask]))
+    with open_client(None, 2) as client:
+        workers = list(client.scheduler_info()["workers"])
+        for name, mask in cases:
+            results = client.gather([client.submit(_train_on_worker, path, name, epochs, mask, workers=[worker],
+                                                   pure=False) for worker in workers])
             pooled.append((max(seconds for seconds, _ in results) / 2, results[0][1]))
     n_train = feature_set.splits[0].train.size
     print(f"\n{label}: {n_train} training samples, {feature_set.n_features} features, "

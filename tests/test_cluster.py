@@ -95,3 +95,12 @@ def test_a_fitness_that_raises_names_the_mask(cluster, tmp_path):
     with pytest.raises(EvopruneError, match=r"mask [0-9a-f]{16} \(3 active of 32\).*boom at 3 active bits"):
         fitness(mask)
     assert fitness(np.ones(32, dtype=bool)) == pytest.approx(0.75)
+
+
+def test_the_local_cluster_listens_on_loopback_only():
+    from evoprune_deap.run.cluster import open_client
+
+    with open_client(None, 1) as client:
+        info = client.scheduler_info()
+        addresses = [info["address"], *info["workers"]]
+        assert len(addresses) == 2 and all(a.startswith("tcp://127.0.0.1:") for a in addresses), addresses
