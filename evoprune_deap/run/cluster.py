@@ -82,7 +82,7 @@ def open_client(scheduler: str | None = None, n_workers: int = 0):
     env = {"XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " " + SINGLE_THREAD_XLA).strip(),
            "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "jax"), "TF_CPP_MIN_LOG_LEVEL": "2"}
     with LocalCluster(n_workers=n_workers or default_workers(), threads_per_worker=1, processes=True,
-                      host=LOCAL_HOST, dashboard_address=None, silence_logs=logging.ERROR, env=env) as cluster:
+                      host=LOCAL_HOST, dashboard_address=f"{LOCAL_HOST}:0", silence_logs=logging.ERROR, env=env) as cluster:
         with Client(cluster) as client:
             client.run(_pin_worker)
             yield client

@@ -72,6 +72,7 @@ class Pending:
     run_keys: list
     first: dict
     results: Iterator
+    collected: bool = False
 
 
 @dataclass
@@ -168,6 +169,7 @@ class Evaluator:
         invalid fitness. Returns True when at least one new mask was scored.
         """
         state = self.state
+        pending.collected = True
         for key in pending.run_keys:
             replayed = key in self.known
             fitness, info = split_result(self.known.pop(key) if replayed else next(pending.results))
@@ -198,6 +200,7 @@ class Evaluator:
             close = getattr(pending.results, "close", None)
             if close is not None:
                 close()
+            pending.collected = True
             self.reserved -= len(pending.run_keys)
             self.in_flight.difference_update(pending.run_keys)
 

@@ -43,30 +43,27 @@ def build_toolbox(n_bits: int, rng: np.random.Generator, ga: GAConfig) -> base.T
 def steady_state_ga(toolbox: base.Toolbox, ga: GAConfig, evaluator: Evaluator) -> GAState:
     """Run EvoPruneDeepTL's steady-state GA with ``ga.in_flight`` pairs of children in flight.
 
-    The initial population is evaluated at once. Then each step selects two
-    parents (negative assortative mating), mates them (uniform crossover) and
-    mutates the pair; its children are submitted for evaluation. Pair s is
-    bred from the population as it stands after pairs up to s - K have been
-    integrated (K = ``ga.in_flight``; K = 1 is the paper's GA), and pairs are
-    integrated strictly in breeding order: each child replaces the current
-    worst member if strictly better. So the run depends only on the seed and
-    the fitness values, never on how many workers there are or when results
-    arrive. After ``ga.max_stale_steps`` pairs in a row with only memoised
-    children, breeding stops ("stale").
+    The initial population is submitted at once. Each step selects two parents
+    (negative assortative mating, which reads genomes only), mates them
+    (uniform crossover) and mutates the pair; its children are submitted for
+    evaluation. Pair s is bred from the population as it stands after pairs up
+    to s - K have been integrated (K = ``ga.in_flight``; K = 1 is the paper's
+    GA), so pairs 1..K are bred from the initial genomes while those are still
+    being scored. Pairs are integrated strictly in breeding order: each child
+    replaces the current worst member if strictly better. So the run depends
+    only on the seed and the fitness values, never on how many workers there
+    are or when results arrive. After ``ga.max_stale_steps`` pairs in a row
+    with only memoised children, breeding stops ("stale").
     """
     population = toolbox.population(n=ga.population)
     evaluator.start(population)
-    evaluator.evaluate(population)
-    population[:] = [individual for individual in population if individual.fitness.valid]
-    in_flight, stale = deque(), 0
+    initial, pairs, stale = evaluator.submit(population), deque(), 0
     try:
-        while True:
-            while len(in_flight) < ga.in_flight and evaluator.can_submit:
-                children = toolbox.mutate(toolbox.mate(*toolbox.select(population)))
-                in_flight.append((children, evaluator.submit(children)))
-            if not in_flight:
-                break
-            children, pending = in_flight.popleft()
+        _breed(toolbox, population, pairs, ga.in_flight, evaluator)
+        evaluator.collect(initial)
+        population[:] = [individual for individual in population if individual.fitness.valid]
+        while pairs and evaluator.state.stop_reason != "callback":
+            children, pending = pairs.popleft()
             new = evaluator.collect(pending)
             if evaluator.state.stop_reason == "callback":  # the children stay out
                 break
@@ -76,9 +73,17 @@ def steady_state_ga(toolbox: base.Toolbox, ga: GAConfig, evaluator: Evaluator) -
             stale = 0 if new else stale + 1
             if stale >= ga.max_stale_steps:
                 evaluator.stop("stale")
+            _breed(toolbox, population, pairs, ga.in_flight, evaluator)
     finally:  # a stop, an error or a second Ctrl-C: cancel the work still in flight
-        evaluator.abandon(pending for _, pending in in_flight)
+        evaluator.abandon([initial] * (not initial.collected) + [pending for _, pending in pairs])
     return evaluator.finish()
+
+
+def _breed(toolbox: base.Toolbox, population: list, pairs: deque, in_flight: int, evaluator: Evaluator) -> None:
+    """Breed and submit pairs until ``in_flight`` are in flight or the budget is spoken for."""
+    while len(pairs) < in_flight and evaluator.can_submit:
+        children = toolbox.mutate(toolbox.mate(*toolbox.select(population)))
+        pairs.append((children, evaluator.submit(children)))
 
 
 def run_ga(evaluate_many, n_bits: int, ga: GAConfig, rng: np.random.Generator, *, callbacks=(),
