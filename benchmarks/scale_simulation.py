@@ -5,8 +5,10 @@ the per-evaluation seconds and active units of a real run's ``evaluations.csv``,
 scaled by ``--time-scale``) and returns a synthetic landscape's value, so
 sleeping thread workers stand in for machines. Printed per (N, K): wall
 seconds, worker utilisation (busy time from Dask's task stream over N x wall),
-the speedup over N = 1, K = 1, and the bound a perfect cluster would reach on
-the same run (the limit set by the GA's schedule, without Dask's overhead).
+the speedup over N = 1, K = 1 (the first row), the speedup over a perfect
+single worker (the run's slept seconds over its wall: comparable when cells are
+run alone), and the bound a perfect cluster would reach on the same run (the
+limit set by the GA's schedule, without Dask's overhead).
 N = 1 runs K = 1 and 2 only: one worker is busy whatever K. Also, what K costs the search: the mean and
 spread of the final best (as a share of the known optimum) over 20 seeds per K
 at the same budget.
@@ -36,8 +38,8 @@ from synthetic import CostModel, Landscape, SleepingFactory  # noqa: E402
 N_BITS, POPULATION, EVALUATIONS = 512, 30, 200
 
 
-def simulate(client, factory, k: int, seed: int = 0) -> tuple[float, float, float]:
-    """(wall seconds, worker utilisation, final best) of one run on ``client``."""
+def simulate(client, factory, k: int, seed: int = 0) -> tuple[float, float, float, float]:
+    """(wall seconds, worker utilisation, final best, slept seconds in all) of one run on ``client``."""
     from distributed import get_task_stream
 
     fitness = ClusterFitness(client, None, factory)
@@ -49,7 +51,8 @@ def simulate(client, factory, k: int, seed: int = 0) -> tuple[float, float, floa
         wall = time.perf_counter() - start
     busy = sum(part["stop"] - part["start"] for task in stream.data for part in task["startstops"]
                if part["action"] == "compute")
-    return wall, busy / (n_workers * wall), state.best.fitness.values[0]
+    work = sum(factory.fitness.cost.seconds(e.mask) for e in state.history) * factory.fitness.time_scale
+    return wall, busy / (n_workers * wall), state.best.fitness.values[0], work
 
 
 def schedule_bound(cost: CostModel, landscape: Landscape, n: int, k: int, seed: int = 0) -> float:
@@ -87,18 +90,18 @@ def scale_table(cost: CostModel, landscape: Landscape, workers, ks, time_scale: 
 
     factory = SleepingFactory(landscape, cost, time_scale)
     print(f"cost model: {cost.describe()}; simulated at x{time_scale}")
-    print(f"{'N':>4}{'K':>5}{'wall s':>9}{'util %':>8}{'speedup':>9}{'bound':>7}")
+    print(f"{'N':>4}{'K':>5}{'wall s':>9}{'util %':>8}{'speedup':>9}{'x work':>8}{'bound':>7}")
     base = None
     for n in workers:
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=False,  # in-process workers: no network;
                           worker_dashboard_address="127.0.0.1:0",  # the HTTP servers on 127.0.0.1 only
                           dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
             for k in (ks if n > 1 else ks[:2]):  # one worker is busy whatever K
-                wall, utilisation, _ = simulate(client, factory, k)
-                base = base or wall  # N = 1, K = 1 comes first
+                wall, utilisation, _, work = simulate(client, factory, k)
+                base = base or wall  # the first row: N = 1, K = 1 unless --workers says otherwise
                 bound = schedule_bound(cost, landscape, n, k)
-                print(f"{n:>4}{k:>5}{wall:>9.2f}{100 * utilisation:>8.1f}{base / wall:>9.1f}{bound:>7.1f}",
-                      flush=True)
+                print(f"{n:>4}{k:>5}{wall:>9.2f}{100 * utilisation:>8.1f}{base / wall:>9.1f}{work / wall:>8.1f}"
+                      f"{bound:>7.1f}", flush=True)
 
 
 def search_cost(landscape: Landscape, ks, seeds: int = 20) -> None:

@@ -189,3 +189,16 @@ def test_callback_stop_abandons_the_pairs_in_flight():
 
     state = run(0, in_flight=4, n_bits=64, callbacks=[StopAt()])
     assert state.n_evaluations == 15 and state.stop_reason == "callback"
+
+
+def test_a_fitness_that_raises_is_one_clear_error_naming_the_mask():
+    from evoprune_deap.errors import EvopruneError
+
+    def broken(mask):
+        if mask.sum() > 20:
+            raise FloatingPointError("nan loss")
+        return onemax_sparse(mask)
+
+    with pytest.raises(EvopruneError, match=r"fitness of mask [0-9a-f]{16} \(\d+ active of 32\) failed: "
+                                            r"FloatingPointError: nan loss"):
+        run(0, broken)

@@ -74,14 +74,19 @@ def test_truncated_cache(tmp_path):
         FeatureSet.load(str(path))
 
 
-def test_tampered_cache(tmp_path):
+@pytest.mark.parametrize("name", ["labels", "features"])
+def test_tampered_cache(tmp_path, name):
     path = tmp_path / "a.npz"
     _small_set().save(path)
     with np.load(path) as data:
         arrays = {k: data[k] for k in data.files}
-    arrays["labels"] = arrays["labels"][::-1].copy()
+    if name == "labels":
+        arrays["labels"] = arrays["labels"][::-1].copy()
+    else:
+        arrays["features"] = arrays["features"].copy()
+        arrays["features"][7, 2] += 1e-3  # one value, slightly: still finite, still the right shape
     np.savez(path, **arrays)
-    with pytest.raises(FeatureCacheError, match="'labels' fails its checksum"):
+    with pytest.raises(FeatureCacheError, match=f"'{name}' fails its checksum"):
         FeatureSet.load(str(path))
 
 
@@ -124,3 +129,22 @@ def test_different_image_size_rebuilds(faces_folder, tmp_path):
     assert not second.metadata["cache_hit"]
     assert FeatureSet.load(out).metadata["image_size"] == 40
     assert not np.allclose(first.features, second.features)
+
+
+@pytest.mark.parametrize("change", [{"split_seed": 1}, {"backbone": "vgg19", "weights": "none"}, "source"])
+def test_a_cache_made_differently_is_rebuilt(faces_folder, digits_folder, tmp_path, change):
+    """Another split seed, backbone or source at the same path: the cache is rebuilt, never reused."""
+    out = str(tmp_path / "c.npz")
+    first = extract_features(load_source(images=faces_folder), image_size=32, out=out, split_seed=0)
+    if change == "source":
+        second = extract_features(load_source(images=digits_folder), image_size=32, out=out, split_seed=0)
+        assert second.class_names != first.class_names
+    else:
+        second = extract_features(load_source(images=faces_folder), image_size=32, out=out,
+                                  **{"split_seed": 0, **change})
+        if "split_seed" in change:
+            assert not np.array_equal(second.splits[0].train, first.splits[0].train)
+        else:
+            assert second.n_features == 512 and second.metadata["backbone"] == "vgg19"
+    assert not second.metadata["cache_hit"]
+    assert FeatureSet.load(out).metadata["key"] == second.metadata["key"] != first.metadata["key"]

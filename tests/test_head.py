@@ -99,3 +99,25 @@ def test_mask_with_no_active_unit_gets_the_documented_fitness(faces_features, na
 def test_parameter_count():
     masks = Encoding("fc1", 10, (4, 3)).head_masks(np.array([1, 0, 1, 0]))
     assert count_parameters(masks, 2, use_bias=False) == 10 * 2 + 2 * 3 + 3 * 2 + 2
+
+
+def test_paper_protocol_selects_on_test_and_honest_on_validation_with_data_where_they_disagree():
+    """Validation labels are the truth, test labels are flipped: honest fitness is high, paper's low."""
+    from evoprune_deap.data.features import FeatureSet
+    from evoprune_deap.data.splits import Split
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 60)
+    features = (rng.normal(size=(120, 8)) + 3.0 * labels[:, None]).astype(np.float32)
+    order = rng.permutation(120)
+    train, val, test = np.sort(order[:60]), np.sort(order[60:90]), np.sort(order[90:])
+    shown = labels.copy()
+    shown[test] = 1 - shown[test]
+    data = FeatureSet(features, shown, ("a", "b"), (Split(train, val, test),))
+    config = HeadConfig(hidden_units=(8, 8), max_epochs=30, learning_rate=0.05)
+    encoding = Encoding("fc1", 8, config.hidden_units)
+    mask = np.ones(8, dtype=bool)
+    honest, _ = MaskFitness(data, encoding, config, "honest", seed=0)(mask)
+    paper, info = MaskFitness(data, encoding, config, "paper", seed=0)(mask)
+    assert honest > 0.9 and paper < 0.1
+    assert info["val_accuracy"] == honest  # the paper protocol still reports validation accuracy

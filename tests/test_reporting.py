@@ -148,3 +148,27 @@ def test_campaign_runs_combinations_concurrently_on_a_cluster_with_the_same_resu
             columns = ["mask_hash", "fitness"] if name == "evaluations.csv" else ["method", "test_accuracy"]
             want = pd.read_csv(tmp_path / "serial" / "fc1" / seed / name)[columns]
             pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "cluster" / "fc1" / seed / name)[columns], want)
+
+
+def test_campaign_resumes_an_unfinished_run(faces_features, faces_cache, tmp_path, caplog):
+    from evoprune_deap.cli import main
+    from evoprune_deap.run.directory import RunDirectory
+
+    args = ["campaign", os.path.join(EXPERIMENTS, "elpv.toml"), "--seeds", "0", "--encodings", "fc1",
+            "--population", "4", "--evaluations", "8", "--max-epochs", "2", "--random-draws", "1",
+            "--workers", "1", "--features", faces_cache, "--out", str(tmp_path / "c")]
+    assert main(args) == 0
+    run = RunDirectory(tmp_path / "c" / "fc1" / "seed0")
+    finished = pd.read_csv(run.file(RunDirectory.EVALUATIONS))
+    # Make it a run killed after 3 evaluations: no summary, no baselines, a short log.
+    for name in (RunDirectory.SUMMARY, RunDirectory.BASELINES, RunDirectory.BEST_MASK, RunDirectory.BEST_HEAD):
+        os.remove(run.file(name))
+    lines = open(run.file(RunDirectory.EVALUATIONS)).read().splitlines(keepends=True)
+    open(run.file(RunDirectory.EVALUATIONS), "w").write("".join(lines[:4]))
+    with caplog.at_level("WARNING"):
+        assert main(args) == 0
+    assert "Resuming unfinished run" in caplog.text
+    resumed = pd.read_csv(run.file(RunDirectory.EVALUATIONS))
+    pd.testing.assert_frame_equal(resumed[["mask_hash", "fitness"]], finished[["mask_hash", "fitness"]])
+    assert list(resumed["seconds"][:3]) == list(finished["seconds"][:3])  # replayed, not retrained
+    assert run.is_finished and run.has(RunDirectory.BASELINES)

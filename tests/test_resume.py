@@ -245,3 +245,23 @@ def test_results_finished_out_of_order_survive_a_crash(uninterrupted, tmp_path):
     assert sum(e.replayed for e in state.history) == toy_run.GA.population
     assert len(calls) == toy_run.GA.evaluations - toy_run.GA.population
     assert (tmp_path / "evaluations.csv").read_bytes() == uninterrupted[0]
+
+
+def test_a_second_ctrl_c_stops_at_once(faces_cache, faces_features, tmp_path):
+    run_dir = tmp_path / "run"
+    (tmp_path / "slow.toml").write_text("[head]\nmax_epochs = 100000\npatience = 100000\nmin_delta = 0.0\n")
+    slow = ["--config", str(tmp_path / "slow.toml"), "--population", "4", "--evaluations", "8", "--workers", "1",
+            "--features", faces_cache, "--run-dir", str(run_dir)]
+    process = _evoprune("run", *slow)
+    deadline = time.time() + 240
+    while not (run_dir / "evaluations.csv").exists():  # the GA has started: a head is training
+        assert time.time() < deadline and process.poll() is None
+        time.sleep(0.1)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    start = time.perf_counter()
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "--resume" in err
+    assert time.perf_counter() - start < 20  # not the 100000 epochs the head was going to train

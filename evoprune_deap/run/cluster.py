@@ -48,11 +48,22 @@ def default_workers() -> int:
     return len(available_cores())
 
 
-def _pin_worker(dask_worker) -> None:
-    """Pin a LocalCluster worker (named 0, 1, ...) to its own core; measured fastest here."""
+def _prepare_worker(dask_worker) -> None:
+    """Pin a LocalCluster worker (named 0, 1, ...) to its own core, then import the training stack.
+
+    Linux affinity is per thread, and threads inherit it from the thread that
+    creates them: every thread the worker has now (its event loop, its task
+    thread) is pinned, so the XLA threads its task thread starts later are too.
+    Importing Keras and JAX here makes the start-up visible as start-up, not
+    as the first head's training time.
+    """
     cores = available_cores()
-    if isinstance(dask_worker.name, int) and len(cores) > 1 and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {cores[dask_worker.name % len(cores)]})
+    if isinstance(dask_worker.name, int) and len(cores) > 1 and os.path.isdir("/proc/self/task"):
+        core = cores[dask_worker.name % len(cores)]
+        for thread in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                os.sched_setaffinity(int(thread), {core})
+    import keras  # noqa: F401
 
 
 @contextlib.contextmanager
@@ -68,6 +79,7 @@ def open_client(scheduler: str | None = None, n_workers: int = 0):
     EvopruneError
         The scheduler cannot be reached.
     """
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
@@ -81,10 +93,14 @@ def open_client(scheduler: str | None = None, n_workers: int = 0):
         return
     env = {"XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " " + SINGLE_THREAD_XLA).strip(),
            "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "jax"), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    with LocalCluster(n_workers=n_workers or default_workers(), threads_per_worker=1, processes=True,
-                      host=LOCAL_HOST, dashboard_address=f"{LOCAL_HOST}:0", silence_logs=logging.ERROR, env=env) as cluster:
+    # Dask's nanny sets MALLOC_TRIM_THRESHOLD_, which turns off glibc's adaptive mmap threshold: every
+    # large buffer of the head's training loop then costs an mmap and page faults (measured slower here).
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}), \
+            LocalCluster(n_workers=n_workers or default_workers(), threads_per_worker=1, processes=True,
+                         memory_limit=0, host=LOCAL_HOST, dashboard_address=f"{LOCAL_HOST}:0",
+                         silence_logs=logging.ERROR, env=env) as cluster:
         with Client(cluster) as client:
-            client.run(_pin_worker)
+            client.run(_prepare_worker)
             yield client
 
 
@@ -135,6 +151,10 @@ class ClusterFitness:
         with warnings.catch_warnings():  # the features are large on purpose: sent once, kept as a task result
             warnings.simplefilter("ignore", UserWarning)
             self._features = client.submit(_hold, feature_set, pure=False, key=f"features-{self._token}")
+        # A copy on every worker, so Dask places each head on any free worker rather than beside the
+        # one copy; a worker that joins later fetches it from a peer, and if every copy is lost Dask
+        # recomputes it from its task.
+        client.replicate([self._features])
 
     @classmethod
     def for_masks(cls, client, feature_set, encoding, head_config, protocol: str, seed: int) -> "ClusterFitness":

@@ -16,7 +16,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 from deap import tools
 
-from .bits import mask_key
+from ..errors import EvopruneError
+from .bits import mask_hash, mask_key
 from .callbacks import Callback
 from .individual import Individual, sort_key
 
@@ -61,6 +62,18 @@ class Evaluation:
     @property
     def n_active(self) -> int:
         return int(self.mask.sum())
+
+
+def _next_result(pending: "Pending", key: bytes):
+    """The next result of a ticket; a fitness that raises becomes one clear error naming the mask."""
+    try:
+        return next(pending.results)
+    except EvopruneError:
+        raise
+    except Exception as exc:
+        mask = pending.first[key].mask
+        raise EvopruneError(f"The fitness of mask {mask_hash(mask)} ({int(mask.sum())} active of {mask.shape[0]}) "
+                            f"failed: {type(exc).__name__}: {exc}") from exc
 
 
 @dataclass
@@ -172,7 +185,7 @@ class Evaluator:
         pending.collected = True
         for key in pending.run_keys:
             replayed = key in self.known
-            fitness, info = split_result(self.known.pop(key) if replayed else next(pending.results))
+            fitness, info = split_result(self.known.pop(key) if replayed else _next_result(pending, key))
             self.reserved -= 1
             self.in_flight.discard(key)
             self.memo[key] = fitness
