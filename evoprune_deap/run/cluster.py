@@ -32,6 +32,16 @@ LOCAL_HOST = "127.0.0.1"
 FITNESS_CACHE_SIZE = 4
 """Runs whose compiled fitness a worker keeps at once (a campaign runs several)."""
 
+LOCAL_WORKER_CONFIG = {
+    # Each worker trains one head at a time on its own core: its statistical profiler (a stack sample
+    # every 10 ms) and GIL monitor would take that core's time; the nanny's MALLOC_TRIM_THRESHOLD_
+    # turns off glibc's adaptive mmap threshold, so every large buffer of a training step costs page
+    # faults. benchmarks/cluster_speed.py measures the result against the former process pool.
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.gil.enabled": False,
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+}
+
 _fitness_cache: OrderedDict = OrderedDict()  # per worker process: run token -> MaskFitness
 
 
@@ -93,9 +103,7 @@ def open_client(scheduler: str | None = None, n_workers: int = 0):
         return
     env = {"XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " " + SINGLE_THREAD_XLA).strip(),
            "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "jax"), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    # Dask's nanny sets MALLOC_TRIM_THRESHOLD_, which turns off glibc's adaptive mmap threshold: every
-    # large buffer of the head's training loop then costs an mmap and page faults (measured slower here).
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}), \
+    with dask.config.set(LOCAL_WORKER_CONFIG), \
             LocalCluster(n_workers=n_workers or default_workers(), threads_per_worker=1, processes=True,
                          memory_limit=0, host=LOCAL_HOST, dashboard_address=f"{LOCAL_HOST}:0",
                          silence_logs=logging.ERROR, env=env) as cluster:

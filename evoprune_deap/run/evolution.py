@@ -52,18 +52,21 @@ class FinishedJournal:
     """
 
     def __init__(self, path: str, n_existing: int):
-        self.path, self.log, self.count = path, None, n_existing
+        self.path, self.log, self.count, self.closed = path, None, n_existing, False
         self._lock = threading.Lock()
 
     def __call__(self, mask, result) -> None:
         fitness, info = split_result(result)
         with self._lock:
+            if self.closed:  # a late callback: the run has already logged or abandoned this result
+                return
             self.log = self.log or EvaluationLog(self.path)
             self.count += 1
             self.log.append(log_row(self.count, mask, fitness, info))
 
     def close(self) -> None:
         with self._lock:
+            self.closed = True
             if self.log is not None:
                 self.log.close()
 
