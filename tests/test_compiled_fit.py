@@ -69,30 +69,27 @@ def test_unknown_engine_is_refused():
         HeadConfig(engine="torch")
 
 
-def test_keras_fit_engine_on_the_tensorflow_backend_trains_like_on_jax(tmp_path):
-    """`auto` picks keras-fit on TensorFlow; same epochs and predictions as keras-fit on JAX."""
+def test_keras_fit_engine_on_the_tensorflow_backend(tmp_path):
+    """`auto` picks keras-fit on TensorFlow, and it trains (its shuffles are TensorFlow's, so its numbers
+    are not JAX's: only the engine and the protocol are the same)."""
+    import os
     import subprocess
     import sys
 
     code = """
-import sys, numpy as np, evoprune_deap, keras
+import numpy as np, evoprune_deap, keras
 from evoprune_deap.config import HeadConfig
 from evoprune_deap.head.masks import HeadMasks
 from evoprune_deap.head.training import HeadTrainer
 rng = np.random.default_rng(0)
 y = np.repeat([0, 1], 40)
-x = (rng.normal(size=(80, 8)) + y[:, None]).astype(np.float32)
-trainer = HeadTrainer(8, 2, HeadConfig(hidden_units=(8,), max_epochs=6, engine=sys.argv[1]))
+x = (rng.normal(size=(80, 8)) + 2 * y[:, None]).astype(np.float32)
+trainer = HeadTrainer(8, 2, HeadConfig(hidden_units=(8,), max_epochs=40, learning_rate=0.05))
 head = trainer.train(HeadMasks.full(8, (8,)), x, y, seed=3)
-np.save(sys.argv[2], head.predict_proba(x))
-print(keras.backend.backend(), trainer.engine, head.epochs)
+print(keras.backend.backend(), trainer.engine, head.epochs, head.losses[-1] < head.losses[0], head.accuracy(x, y))
 """
-    outputs = {}
-    for backend, engine in (("tensorflow", "auto"), ("jax", "keras-fit")):
-        path = str(tmp_path / f"{backend}.npy")
-        env = {**__import__("os").environ, "KERAS_BACKEND": backend}
-        out = subprocess.run([sys.executable, "-c", code, engine, path], env=env, capture_output=True, text=True,
-                             check=True, timeout=300).stdout.split()
-        assert out == [backend, "keras-fit", "6"]
-        outputs[backend] = np.load(path)
-    np.testing.assert_allclose(outputs["tensorflow"], outputs["jax"], atol=1e-4)
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         timeout=300).stdout.split()
+    assert out[:4] == ["tensorflow", "keras-fit", "40", "True"]
+    assert float(out[4]) > 0.8

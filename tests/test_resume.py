@@ -229,12 +229,14 @@ class CrashAt:
 
 
 def test_results_finished_out_of_order_survive_a_crash(uninterrupted, tmp_path):
-    """A crash after 2 logged evaluations keeps the other 4 finished ones of the initial population."""
+    """A crash after 2 logged evaluations keeps the other finished ones: the rest of the initial
+    population and the first pair, which is bred from the initial genomes and in flight with them."""
     with pytest.raises(Crash):
         evolve(OutOfOrder(toy_run.fitness), 32, toy_run.GA, seed=7, run_dir=RunDirectory(tmp_path),
                callbacks=[CrashAt(2)])
+    finished = toy_run.GA.population + 2
     assert _rows(tmp_path / "evaluations.csv") == 2
-    assert _rows(tmp_path / "finished.csv") == toy_run.GA.population
+    assert _rows(tmp_path / "finished.csv") == finished
     calls = []
 
     def counted(mask):
@@ -242,8 +244,8 @@ def test_results_finished_out_of_order_survive_a_crash(uninterrupted, tmp_path):
         return toy_run.fitness(mask)
 
     state = evolve(OutOfOrder(counted), 32, toy_run.GA, seed=7, run_dir=RunDirectory(tmp_path), resume=True)
-    assert sum(e.replayed for e in state.history) == toy_run.GA.population
-    assert len(calls) == toy_run.GA.evaluations - toy_run.GA.population
+    assert sum(e.replayed for e in state.history) == finished
+    assert len(calls) == toy_run.GA.evaluations - finished
     assert (tmp_path / "evaluations.csv").read_bytes() == uninterrupted[0]
 
 
