@@ -131,20 +131,24 @@ def test_different_image_size_rebuilds(faces_folder, tmp_path):
     assert not np.allclose(first.features, second.features)
 
 
-@pytest.mark.parametrize("change", [{"split_seed": 1}, {"backbone": "vgg19", "weights": "none"}, "source"])
-def test_a_cache_made_differently_is_rebuilt(faces_folder, digits_folder, tmp_path, change):
+def test_a_cache_made_differently_is_rebuilt(tmp_path):
     """Another split seed, backbone or source at the same path: the cache is rebuilt, never reused."""
+    from conftest import write_digits_folder
+
+    digits = write_digits_folder(tmp_path / "digits", n_per_class=8)
+    other = write_digits_folder(tmp_path / "other", n_per_class=8, classes=(3, 4, 5))
     out = str(tmp_path / "c.npz")
-    first = extract_features(load_source(images=faces_folder), image_size=32, out=out, split_seed=0)
-    if change == "source":
-        second = extract_features(load_source(images=digits_folder), image_size=32, out=out, split_seed=0)
-        assert second.class_names != first.class_names
-    else:
-        second = extract_features(load_source(images=faces_folder), image_size=32, out=out,
-                                  **{"split_seed": 0, **change})
+    options = dict(image_size=32, out=out, split_seed=0, val_fraction=0.25, test_fraction=0.25)
+    previous = extract_features(load_source(images=digits), **options)
+    for folder, change in ((digits, {"split_seed": 1}), (digits, {"backbone": "vgg19", "weights": "none"}),
+                           (other, {})):
+        rebuilt = extract_features(load_source(images=folder), **{**options, **change})
+        assert not rebuilt.metadata["cache_hit"], change
+        assert FeatureSet.load(out).metadata["key"] == rebuilt.metadata["key"] != previous.metadata["key"]
         if "split_seed" in change:
-            assert not np.array_equal(second.splits[0].train, first.splits[0].train)
+            assert not np.array_equal(rebuilt.splits[0].train, previous.splits[0].train)
+        elif "backbone" in change:
+            assert rebuilt.n_features == 512 and rebuilt.metadata["backbone"] == "vgg19"
         else:
-            assert second.n_features == 512 and second.metadata["backbone"] == "vgg19"
-    assert not second.metadata["cache_hit"]
-    assert FeatureSet.load(out).metadata["key"] == second.metadata["key"] != first.metadata["key"]
+            assert rebuilt.metadata["key"]["source_fingerprint"] != previous.metadata["key"]["source_fingerprint"]
+        previous = rebuilt

@@ -189,10 +189,6 @@ def test_same_seed_same_files_on_this_cpu(real_uninterrupted, faces_cache, tmp_p
     process = _evoprune("run", "--features", faces_cache, *REAL, "--run-dir", str(run_dir))
     assert process.wait(timeout=600) == 0
     _compare(run_dir, real_uninterrupted)
-    different = _evoprune("run", "--features", faces_cache, *REAL[:-1], "3", "--run-dir", str(tmp_path / "d"))
-    assert different.wait(timeout=600) == 0
-    a = pd.read_csv(tmp_path / "d" / "evaluations.csv")["mask_hash"]
-    assert list(a) != list(pd.read_csv(run_dir / "evaluations.csv")["mask_hash"])
     assert np.isfinite(pd.read_csv(run_dir / "evaluations.csv")["fitness"]).all()
 
 
