@@ -57,14 +57,6 @@ def test_keras_applications_missing_weights_file_names_the_file(tmp_path):
         build_backbone("resnet50", 32, weights=missing)
 
 
-@pytest.mark.skipif(os.path.exists(os.path.expanduser(
-    "~/.keras/models/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5")),
-                    reason="a keras weights cache exists, so the download path would not be tried")
-def test_keras_applications_imagenet_download_fails_clearly_offline():
-    with pytest.raises(BackboneError, match="--weights PATH"):
-        build_backbone("vgg19", 32, weights="imagenet")
-
-
 def test_unknown_backbone_and_bad_image_size():
     with pytest.raises(ConfigError, match="Unknown backbone 'alexnet'"):
         build_backbone("alexnet")
@@ -96,3 +88,20 @@ def test_legacy_reader_detects_truncation():
         head = stream.read(os.path.getsize(path) // 2)
     with pytest.raises(BackboneError, match="Truncated"):
         load_legacy_state_dict(io.BytesIO(head))
+
+
+def test_imagenet_download_failure_is_a_clear_error_with_or_without_internet(tmp_path):
+    """The download is sent to a closed port on 127.0.0.1 (a proxy that is not there), and Keras' cache is
+    empty, so the test never depends on, nor uses, the network."""
+    import subprocess
+    import sys
+
+    code = ("from evoprune_deap.data.backbones import build_backbone\n"
+            "from evoprune_deap.errors import BackboneError\n"
+            "try:\n    build_backbone('vgg19', 32, weights='imagenet')\n"
+            "except BackboneError as exc:\n    print('refused:', exc)\n")
+    env = {**os.environ, "KERAS_HOME": str(tmp_path / "keras"), "HTTPS_PROXY": "http://127.0.0.1:9",
+           "HTTP_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9",
+           "NO_PROXY": "", "no_proxy": ""}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert "refused:" in out.stdout and "--weights PATH" in out.stdout, out.stderr[-2000:]

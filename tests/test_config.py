@@ -86,3 +86,4 @@ def test_defaults_are_the_papers():
     assert config.head.batch_size == 32 and config.head.max_epochs == 600
     assert config.head.patience == 10 and config.head.min_delta == 1e-5
     assert config.run.protocol == "honest"
+    assert config.head.use_bias is False  # the paper's pruned layers have no bias

@@ -94,3 +94,34 @@ def test_pipelined_run_on_a_local_cluster_equals_the_serial_one(faces_features, 
     assert cluster.summary.test_accuracy == serial.summary.test_accuracy
     env = RunDirectory(cluster.run_dir).read_environment()
     assert env["workers"] == 2 and env["in_flight"] == 3
+
+
+def test_paper_protocol_end_to_end_scores_the_mean_test_accuracy_over_folds(tmp_path):
+    from conftest import write_digits_folder
+    from evoprune_deap.cli import main
+    from evoprune_deap.data.features import FeatureSet
+    from evoprune_deap.head.training import HeadTrainer
+    from evoprune_deap.search.bits import mask_from_hex, mask_key
+    from evoprune_deap.search.encodings import Encoding
+    from evoprune_deap.seeding import derive_seed
+
+    for fold in range(3):
+        write_digits_folder(tmp_path / "folds" / str(fold), n_per_class=6)
+    cache = str(tmp_path / "folds.npz")
+    assert main(["extract", "--images", str(tmp_path / "folds"), "--image-size", "32", "--out", cache]) == 0
+    assert main(["run", "--features", cache, "--protocol", "paper", "--population", "4", "--evaluations", "4",
+                 "--max-epochs", "3", "--workers", "1", "--seed", "1", "--run-dir", str(tmp_path / "run")]) == 0
+    run = RunDirectory(tmp_path / "run")
+    summary, features = run.read_summary(), FeatureSet.load(cache)
+    assert summary.protocol == "paper" and summary.n_folds == 3
+    config = run.read_config()
+    row = run.read_evaluations().iloc[0]
+    mask = mask_from_hex(row["mask"])
+    encoding = Encoding("fc1", features.n_features, config.hidden_units)
+    masks, trainer = encoding.head_masks(mask), HeadTrainer(features.n_features, features.n_classes, config.head)
+    per_fold = []
+    for fold in range(3):  # each fold's head, trained from its own seed, scored on that fold's test part
+        arrays = features.arrays(fold)
+        head = trainer.train(masks, *arrays["train"], derive_seed(1, "mask", mask_key(mask), fold))
+        per_fold.append(head.accuracy(*arrays["test"]))
+    assert row["fitness"] == pytest.approx(np.mean(per_fold), abs=1e-12)
