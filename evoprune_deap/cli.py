@@ -238,6 +238,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("distributed").setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
         return args.handler(args)
     except RunInterrupted as exc:
