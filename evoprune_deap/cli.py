@@ -238,7 +238,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("distributed").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    # Dask sets its own logger levels when it is first imported, from its configuration.
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "info" if args.verbose else "warning")
     try:
         return args.handler(args)
     except RunInterrupted as exc:
