@@ -23,8 +23,24 @@ from .errors import (  # noqa: E402
     RunInterrupted,
 )
 
+
+
+def load_head(path: str):
+    """Load a saved head (``best_head.keras``): a Keras model taking the full feature vector.
+
+    Imports the layers a saved head may use (``SelectFeatures`` for ``fs``
+    heads) so Keras can rebuild it; ``import evoprune_deap`` alone stays light.
+    """
+    import keras
+
+    from .head import layers  # noqa: F401  (registers the custom layers with Keras)
+
+    return keras.saving.load_model(path)
+
+
 __all__ = [
     "__version__",
+    "load_head",
     "BackboneError",
     "ConfigError",
     "DatasetError",

@@ -45,8 +45,8 @@ def test_saved_head_reloads_in_a_fresh_process_with_same_predictions(tiny_run, f
     x = faces_features.arrays()["test"][0]
     np.save(tmp_path / "x.npy", x)
     script = (
-        "import sys, numpy as np, evoprune_deap, keras\n"
-        f"model = keras.saving.load_model({os.path.join(tiny_run.run_dir, 'best_head.keras')!r})\n"
+        "import sys, numpy as np, evoprune_deap\n"
+        f"model = evoprune_deap.load_head({os.path.join(tiny_run.run_dir, 'best_head.keras')!r})\n"
         f"np.save({str(tmp_path / 'p.npy')!r}, model.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0))\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=300)
@@ -76,6 +76,12 @@ def test_feature_selection_run_saves_a_head_taking_all_features(faces_features, 
                                     "head": {"hidden_units": [16], "max_epochs": 2}})
     result = run_experiment(config, faces_features, run_dir=str(tmp_path / "fs"))
     assert result.model.input_shape == (None, faces_features.n_features)
+    x = faces_features.arrays()["test"][0]
+    code = ("import sys, numpy as np, evoprune_deap\n"
+            f"print(evoprune_deap.load_head({os.path.join(result.run_dir, 'best_head.keras')!r}).input_shape)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    assert out.stdout.strip().endswith(f"(None, {faces_features.n_features})")
+    assert x.shape[1] == faces_features.n_features
     assert result.summary.n_bits == faces_features.n_features
 
 
