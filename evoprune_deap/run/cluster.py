@@ -21,10 +21,8 @@ import uuid
 import warnings
 from collections import OrderedDict
 
-import numpy as np
-
 from ..errors import EvopruneError
-from ..search.bits import mask_hash
+from ..search.evaluator import fitness_failure
 from .fitness import MaskFitness
 
 SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
@@ -133,14 +131,10 @@ def _score_task(token: str, factory, feature_set, mask, with_test: bool):
     return _fitness_on_worker(token, factory, feature_set).score(mask, with_test)
 
 
-def _call_task(fn, feature_set, args: tuple):
-    return fn(feature_set, *args)
-
-
 class ClusterFitness:
     """A run's fitness, computed on a Dask cluster: the interface of
     :class:`~evoprune_deap.run.fitness.MaskFitness` (``__call__``, ``score``,
-    ``evaluate_many``, ``call``).
+    ``evaluate_many``).
 
     Parameters
     ----------
@@ -199,10 +193,6 @@ class ClusterFitness:
         """The fitness's ``score(mask, with_test)``, on a worker."""
         return _result(mask, self._task(_score_task, mask, with_test))
 
-    def call(self, fn, *args):
-        """``fn(feature_set, *args)`` on a worker (e.g. the baselines of a run)."""
-        return self.client.submit(_call_task, fn, self._features, args, pure=False).result()
-
     def __call__(self, mask):
         return _result(mask, self._task(_evaluate_task, mask))
 
@@ -213,6 +203,4 @@ def _result(mask, future):
     except EvopruneError:
         raise
     except Exception as exc:  # the fitness raised on the worker, or the worker kept dying
-        mask = np.asarray(mask, dtype=bool)
-        raise EvopruneError(f"Training the head of mask {mask_hash(mask)} ({int(mask.sum())} active of "
-                            f"{mask.shape[0]}) failed on the cluster: {type(exc).__name__}: {exc}") from exc
+        raise fitness_failure(mask, exc) from exc

@@ -106,7 +106,3 @@ class MaskFitness:
         Results come in order, so there is nothing to journal: ``on_result`` is not used.
         """
         return (self(mask) for mask in masks)
-
-    def call(self, fn, *args):
-        """``fn(feature_set, *args)`` in this process (the interface of ClusterFitness)."""
-        return fn(self.feature_set, *args)

@@ -71,9 +71,14 @@ def _next_result(pending: "Pending", key: bytes):
     except EvopruneError:
         raise
     except Exception as exc:
-        mask = pending.first[key].mask
-        raise EvopruneError(f"The fitness of mask {mask_hash(mask)} ({int(mask.sum())} active of {mask.shape[0]}) "
-                            f"failed: {type(exc).__name__}: {exc}") from exc
+        raise fitness_failure(pending.first[key].mask, exc) from exc
+
+
+def fitness_failure(mask, exc: Exception) -> EvopruneError:
+    """The one error for a fitness that raised (here or on a worker): names the mask and the cause."""
+    mask = np.asarray(mask, dtype=bool)
+    return EvopruneError(f"The fitness of mask {mask_hash(mask)} ({int(mask.sum())} active of {mask.shape[0]}) "
+                         f"failed: {type(exc).__name__}: {exc}")
 
 
 @dataclass
@@ -202,10 +207,6 @@ class Evaluator:
                 state.cache_hits += 1
                 individual.fitness.values = (self.memo[key],)
         return bool(pending.run_keys)
-
-    def evaluate(self, individuals: list) -> bool:
-        """:meth:`submit` then :meth:`collect`: score ``individuals`` now."""
-        return self.collect(self.submit(individuals))
 
     def abandon(self, tickets) -> None:
         """Drop tickets that will not be collected (the run stopped); their work is cancelled if possible."""
