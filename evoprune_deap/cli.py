@@ -32,6 +32,9 @@ CONFIG_OPTIONS = {  # command-line option -> (config table, key, type, help)
     "split_seed": ("data", "split_seed", int, "seed of the stratified train/validation/test splits"),
     "val_fraction": ("data", "val_fraction", float, "validation share carved from train"),
     "test_fraction": ("data", "test_fraction", float, "test share when the source has no test split"),
+    "train_subset": ("data", "train_subset", int, "use a stratified subset of this many training images"),
+    "holdout_fraction": ("data", "holdout_fraction", float, "share of train held out from selection and "
+                         "training, to measure optimism (default 0)"),
     "encoding": ("ga", "encoding", str, f"one of {', '.join(ENCODINGS)} (default fc1)"),
     "population": ("ga", "population", int, "GA population size"),
     "evaluations": ("ga", "evaluations", int, "budget of new evaluations (paper: 200, 300 for both)"),
@@ -48,7 +51,7 @@ CONFIG_OPTIONS = {  # command-line option -> (config table, key, type, help)
                   "tls://10.0.0.5:8786 (default: a local cluster on 127.0.0.1)"),
 }
 SOURCE_OPTIONS = ("dataset", "images", "test_images", "backbone", "weights", "image_size", "split_seed",
-                  "val_fraction", "test_fraction")
+                  "val_fraction", "test_fraction", "train_subset")
 
 
 def _add_config_options(parser: argparse.ArgumentParser, names) -> None:
@@ -156,7 +159,9 @@ def _print_result(result) -> None:
         f"  best head: {s.n_active}/{s.n_bits} active ({s.active_percent:.1f}%), "
         f"val {s.val_accuracy:.4f}, test {s.test_accuracy:.4f}\n"
         f"  unpruned : val {s.unpruned_val_accuracy:.4f}, test {s.unpruned_test_accuracy:.4f}\n"
-        f"  {s.evaluations} evaluations ({s.stop_reason}), {s.wall_seconds:.0f} s, "
+        + (f"  hold-out : best {s.holdout_accuracy:.4f}, unpruned {s.unpruned_holdout_accuracy:.4f} "
+           f"(optimism of the reported test accuracy: {s.optimism:+.4f})\n" if s.holdout_accuracy is not None else "")
+        + f"  {s.evaluations} evaluations ({s.stop_reason}), {s.wall_seconds:.0f} s, "
         f"parameters -{s.parameter_reduction_percent:.1f}%"
     )
 
@@ -167,7 +172,7 @@ def _campaign(args) -> int:
     name = os.path.splitext(os.path.basename(args.campaign_config))[0]
     base = config_from_args(args, config_path=args.campaign_config)
     run_campaign(base, args.seeds, args.encodings, args.out or os.path.join("results", name),
-                 n_random=args.random_draws, name=name, parallel_runs=args.parallel_runs)
+                 n_random=args.random_draws, name=name, parallel_runs=args.parallel_runs, protocols=args.protocols)
     return 0
 
 
@@ -216,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.add_argument("--encodings", nargs="+", default=list(ENCODINGS), choices=ENCODINGS)
     campaign.add_argument("--out", default=None, help="campaign folder (default results/<config name>)")
     campaign.add_argument("--random-draws", type=int, default=3, help="random-mask baseline draws per run")
+    campaign.add_argument("--protocols", nargs="+", choices=PROTOCOLS, default=None,
+                          help="run every combination under each protocol (<out>/<protocol>/...), with a "
+                          "hold-out carved from train first: the optimism audit")
     campaign.add_argument("--parallel-runs", type=int, default=0,
                           help="runs at once on the cluster (default 0: enough to keep every worker busy)")
     campaign.set_defaults(handler=_campaign)

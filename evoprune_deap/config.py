@@ -59,8 +59,14 @@ class DataConfig:
     val_fraction: float = 0.15
     test_fraction: float = 0.2
     split_seed: int = 0
+    train_subset: int | None = None  # a stratified subset of this many training images (None: all)
+    holdout_fraction: float = 0.0  # share of train held out from every run, for the optimism audit
 
     def __post_init__(self):
+        _check(self.train_subset is None or (_is_int(self.train_subset) and self.train_subset >= 10),
+               "train_subset", self.train_subset, "an integer >= 10, or absent for every training image")
+        _check(_is_number(self.holdout_fraction) and 0 <= self.holdout_fraction < 1, "holdout_fraction",
+               self.holdout_fraction, "a number in [0, 1) (0: no hold-out)")
         _check(_is_int(self.split_seed) and 0 <= self.split_seed < 2**31, "split_seed", self.split_seed,
                "an integer in [0, 2**31)")
         _check(self.backbone in BACKBONES, "backbone", self.backbone, f"one of {BACKBONES}")

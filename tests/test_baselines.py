@@ -55,7 +55,7 @@ def test_baselines_reach_the_target_sparsity_under_the_same_protocol(faces_featu
     best[: encoding.n_bits // 4] = True
     rows = {row["method"]: row for row in run_baselines(faces_features, encoding, config, "honest", 0, best,
                                                          n_random=2)}
-    assert set(rows) == {"unpruned", "random", "weight_magnitude", "neuron_l2", "polynomial_decay"}
+    assert set(rows) == {"unpruned", "linear_probe", "random", "weight_magnitude", "neuron_l2", "polynomial_decay"}
     active_fc1 = encoding.head_masks(best).n_active[1]
     for method in ("weight_magnitude", "neuron_l2", "polynomial_decay"):
         sparsity = rows[method]["weight_sparsity_fc1"]

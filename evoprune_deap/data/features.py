@@ -18,7 +18,8 @@ import numpy as np
 
 from ..storage import atomic_write
 from ..errors import FeatureCacheError
-from .splits import Split
+from ..seeding import derive_seed, make_rng
+from .splits import Split, carve_holdout
 
 CACHE_FORMAT = 1
 
@@ -105,6 +106,9 @@ class FeatureSet:
                     raise FeatureCacheError(f"Split {k} has an empty {part} part.")
                 if index.size and (index.min() < 0 or index.max() >= features.shape[0]):
                     raise FeatureCacheError(f"Split {k} {part} indices fall outside the {features.shape[0]} samples.")
+            if split.holdout.size and (split.holdout.min() < 0 or split.holdout.max() >= features.shape[0]
+                                       or np.intersect1d(split.holdout, split.train).size):
+                raise FeatureCacheError(f"Split {k} hold-out indices fall outside the samples or overlap training.")
             if np.intersect1d(split.train, split.test).size or np.intersect1d(split.train, split.val).size:
                 raise FeatureCacheError(f"Split {k} reuses samples across train, validation and test.")
             if np.unique(labels[split.train]).size < 2:
@@ -119,9 +123,28 @@ class FeatureSet:
                 )
 
     def arrays(self, fold: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Return ``{"train": (X, y), "val": (X, y), "test": (X, y)}`` for one split."""
+        """Return ``{"train": (X, y), "val": (X, y), "test": (X, y), "holdout": (X, y)}`` for one split.
+
+        ``holdout`` is empty unless :meth:`with_holdout` carved one.
+        """
         split = self.splits[fold]
-        return {part: (self.features[i], self.labels[i]) for part, i in split.parts().items()}
+        parts = {**split.parts(), "holdout": split.holdout}
+        return {part: (self.features[i], self.labels[i]) for part, i in parts.items()}
+
+    def with_holdout(self, fraction: float, seed: int) -> "FeatureSet":
+        """This set with ``fraction`` of each split's training part held out (stratified, drawn with ``seed``).
+
+        The hold-out is carved before anything trains, so runs of both
+        protocols on the returned set see the same training data. The cache
+        key records the carve: a run cannot resume on differently carved data.
+        """
+        if fraction == 0:
+            return self
+        rng = make_rng(derive_seed(seed, "holdout"))
+        splits = tuple(carve_holdout(split, self.labels, fraction, rng, self.class_names) for split in self.splits)
+        key = {**self.metadata.get("key", {}), "holdout_fraction": fraction}
+        return FeatureSet(self.features, self.labels, self.class_names, splits,
+                          {**self.metadata, "key": key, "holdout_fraction": fraction})
 
     # ------------------------------------------------------------------ cache
     def save(self, path: str) -> None:

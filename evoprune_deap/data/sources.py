@@ -74,6 +74,41 @@ class ImageSource:
         """Return uint8 RGB images of shape (len(indices), image_size, image_size, 3)."""
         return self.loader(np.asarray(indices, dtype=np.int64), image_size)
 
+    def train_subset(self, n_train: int, seed: int) -> "ImageSource":
+        """This source with a stratified draw of ``n_train`` training images (test images all kept).
+
+        Training images are those outside the given test partition (all of
+        them for sources without one). The draw takes the same share of every
+        class, with at least 2 images per class; the name gains ``-<n_train>``
+        so caches and result tables tell the subset from the whole.
+
+        Raises
+        ------
+        DatasetError
+            ``n_train`` is not below the number of training images.
+        """
+        is_train = self.partition == 0 if self.partition_kind == "train_test" else np.ones(self.n_samples, bool)
+        train = np.flatnonzero(is_train)
+        if not 2 * self.n_classes <= n_train < train.size:
+            raise DatasetError(
+                f"train_subset={n_train} must lie in [{2 * self.n_classes}, {train.size}) for {self.name!r} "
+                f"({train.size} training images, {self.n_classes} classes); lower it or leave it out."
+            )
+        rng = np.random.default_rng(seed)
+        chosen = []
+        for label in range(self.n_classes):
+            members = train[self.labels[train] == label]
+            share = max(2, round(n_train * members.size / train.size))
+            chosen.append(rng.permutation(members)[:share])
+        keep = np.sort(np.concatenate([*chosen, np.flatnonzero(~is_train)]))
+        base_loader = self.loader
+        return ImageSource(
+            f"{self.name}-{n_train}", self.class_names, self.labels[keep], self.partition[keep],
+            self.partition_kind, _fingerprint([self.fingerprint, "train_subset", n_train, seed]),
+            lambda indices, image_size: base_loader(keep[indices], image_size),
+            {**self.spec, "train_subset": n_train, "subset_seed": seed},
+        )
+
 
 def to_rgb_uint8(image, image_size: int) -> np.ndarray:
     """Convert a PIL image of any mode (L, RGBA, P, I;16...) to resized RGB uint8."""
@@ -323,11 +358,14 @@ def folder_source(images: str, test_images: str | None = None) -> ImageSource:
 
 
 def load_source(dataset: str | None = None, images: str | None = None,
-                test_images: str | None = None) -> ImageSource:
+                test_images: str | None = None, train_subset: int | None = None,
+                subset_seed: int = 0) -> ImageSource:
     """Return the image source named by ``dataset`` or found at ``images``.
 
-    The returned source records these arguments as ``spec``, so a worker
-    process can open the same source.
+    With ``train_subset``, a stratified draw of that many training images
+    (seeded by ``subset_seed``; see :meth:`ImageSource.train_subset`). The
+    returned source records these arguments as ``spec``, so a worker process
+    can open the same source.
 
     Raises
     ------
@@ -336,7 +374,8 @@ def load_source(dataset: str | None = None, images: str | None = None,
     """
     source = _open_source(dataset, images, test_images)
     spec = {"dataset": dataset, "images": images, "test_images": test_images}
-    return ImageSource(**{**source.__dict__, "spec": spec})
+    source = ImageSource(**{**source.__dict__, "spec": spec})
+    return source if train_subset is None else source.train_subset(train_subset, subset_seed)
 
 
 def _open_source(dataset, images, test_images) -> ImageSource:

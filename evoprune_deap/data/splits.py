@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import DatasetError
 
 
+def _no_samples() -> np.ndarray:
+    return np.empty(0, dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class Split:
-    """Index arrays of one train/validation/test split (sorted, disjoint)."""
+    """Index arrays of one train/validation/test split (sorted, disjoint).
+
+    ``holdout`` (empty unless carved by :func:`carve_holdout`) is training
+    data set aside before anything else: no head trains on it and no fitness
+    reads it, under either protocol, so it measures how optimistic a
+    reported accuracy is.
+    """
 
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
+    holdout: np.ndarray = field(default_factory=_no_samples)
 
     def parts(self) -> dict[str, np.ndarray]:
+        """The parts every split has (the cache stores these)."""
         return {"train": self.train, "val": self.val, "test": self.test}
 
 
@@ -93,3 +105,10 @@ def make_splits(labels: np.ndarray, partition: np.ndarray, partition_kind: str,
         train, val = stratified_carve(rest, labels, val_fraction, rng, "validation", class_names)
         splits.append(Split(train=train, val=val, test=np.sort(test)))
     return tuple(splits)
+
+
+def carve_holdout(split: Split, labels: np.ndarray, fraction: float, rng: np.random.Generator,
+                  class_names) -> Split:
+    """``split`` with ``fraction`` of its training part (per class) moved to ``holdout``."""
+    train, holdout = stratified_carve(split.train, np.asarray(labels), fraction, rng, "hold-out", class_names)
+    return Split(train=train, val=split.val, test=split.test, holdout=holdout)

@@ -19,8 +19,9 @@ from ..run.baselines import METHODS
 from ..run.directory import RunDirectory
 from ..search.ranking import best_index
 
-KEYS = ["dataset", "encoding", "method"]
-METRICS = ["test_accuracy", "val_accuracy", "fitness", "active_percent", "evaluations", "wall_seconds"]
+KEYS = ["dataset", "protocol", "encoding", "method"]
+METRICS = ["test_accuracy", "val_accuracy", "holdout_accuracy", "optimism", "fitness", "active_percent",
+           "evaluations", "wall_seconds"]
 
 
 def find_run_dirs(paths) -> list[str]:
@@ -58,18 +59,23 @@ def collect(paths) -> pd.DataFrame:
                 "seed": summary.seed, "protocol": summary.protocol}
         evaluations = directory.read_evaluations()
         best = best_evaluation(evaluations)
+        holdout = np.nan if summary.holdout_accuracy is None else summary.holdout_accuracy
         rows.append({**base, "method": "ga", "test_accuracy": summary.test_accuracy,
-                     "val_accuracy": summary.val_accuracy, "fitness": best["fitness"],
-                     "active_percent": best["active_percent"], "evaluations": len(evaluations),
-                     "wall_seconds": summary.wall_seconds})
+                     "val_accuracy": summary.val_accuracy, "holdout_accuracy": holdout,
+                     "fitness": best["fitness"], "active_percent": best["active_percent"],
+                     "evaluations": len(evaluations), "wall_seconds": summary.wall_seconds})
         baselines = directory.read_baselines()
         if baselines is not None:
             for method, group in baselines.groupby("method", sort=False):
                 rows.append({**base, "method": method, "test_accuracy": group["test_accuracy"].mean(),
                              "val_accuracy": group["val_accuracy"].mean(),
+                             "holdout_accuracy": group["holdout_accuracy"].mean() if "holdout_accuracy" in group
+                             else np.nan,
                              "fitness": np.nan, "active_percent": group["active_percent"].mean(),
                              "evaluations": np.nan, "wall_seconds": np.nan})
-    return pd.DataFrame(rows)
+    runs = pd.DataFrame(rows)
+    runs["optimism"] = runs["test_accuracy"] - runs["holdout_accuracy"]
+    return runs
 
 
 def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
@@ -81,26 +87,82 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
+def _mean_std(mean: float, std: float) -> str:
+    return f"{mean:.3f} ± {0.0 if np.isnan(std) else std:.3f}"
+
+
 def paper_table(summary: pd.DataFrame, method: str = "ga") -> pd.DataFrame:
-    """Rows = datasets, columns = encodings, cells "acc +- std (active %)", as in the paper."""
+    """Rows = datasets, columns = encodings, cells "acc +- std (active %)", as in the paper.
+
+    Runs under the paper protocol get their own row, "<dataset> (paper protocol)".
+    """
     chosen = summary[summary["method"] == method]
     cells = {}
     for _, row in chosen.iterrows():
-        std = 0.0 if np.isnan(row["test_accuracy_std"]) else row["test_accuracy_std"]
-        cells.setdefault(row["dataset"], {})[row["encoding"]] = (
-            f"{row['test_accuracy_mean']:.3f} ± {std:.3f} ({row['active_percent_mean']:.0f}%)")
+        name = row["dataset"] if row["protocol"] == "honest" else f"{row['dataset']} ({row['protocol']} protocol)"
+        cells.setdefault(name, {})[row["encoding"]] = (
+            f"{_mean_std(row['test_accuracy_mean'], row['test_accuracy_std'])} ({row['active_percent_mean']:.0f}%)")
     order = [e for e in ENCODINGS if e in set(chosen["encoding"])]
     return pd.DataFrame.from_dict(cells, orient="index")[order].rename_axis("dataset")
 
 
-def method_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Rows = dataset x encoding, columns = methods, cells "test acc +- std"."""
+def method_table(summary: pd.DataFrame, differences: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Rows = dataset x protocol x encoding, columns = methods, cells "test acc +- std".
+
+    With ``differences`` (:func:`~evoprune_deap.report.statistics.paired_differences`),
+    each baseline's cell adds the GA's paired difference to it in accuracy
+    points, its 95% t interval and the paired t-test p-value, and a last
+    column says which baselines the GA differs from detectably.
+    """
+    from .statistics import NO_DIFFERENCE, TOO_FEW, difference_cell
+
+    index = ["dataset", "protocol", "encoding"]
     frame = summary.copy()
-    frame["cell"] = [f"{m:.3f} ± {0.0 if np.isnan(s) else s:.3f}"
-                     for m, s in zip(frame["test_accuracy_mean"], frame["test_accuracy_std"])]
-    table = frame.pivot(index=["dataset", "encoding"], columns="method", values="cell")
-    order = [m for m in METHODS if m in table.columns]
-    return table[order]
+    frame["cell"] = [_mean_std(m, s) for m, s in zip(frame["test_accuracy_mean"], frame["test_accuracy_std"])]
+    if differences is not None and len(differences):
+        paired = differences.set_index([*index, "method"])
+        for i, row in frame.iterrows():
+            key = tuple(row[k] for k in index) + (row["method"],)
+            if key in paired.index:
+                frame.loc[i, "cell"] += f" ({difference_cell(paired.loc[key])})"
+    table = frame.pivot(index=index, columns="method", values="cell")
+    table = table[[m for m in METHODS if m in table.columns]]
+    if differences is not None and len(differences):
+        detected = {}
+        for key, group in differences.groupby(index, sort=False):
+            found = [f"{m}: {v}" for m, v in zip(group["method"], group["verdict"]) if v != NO_DIFFERENCE]
+            if set(group["verdict"]) == {TOO_FEW}:
+                found = [TOO_FEW]
+            detected[key] = "; ".join(found) or f"{NO_DIFFERENCE} from any baseline"
+        table["paired verdict (95%)"] = [detected.get(key, "") for key in table.index]
+    return table
+
+
+def optimism_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """The optimism audit: the GA's reported test accuracy against a hold-out no selection saw.
+
+    Rows = dataset x encoding x protocol (runs with a hold-out only); columns:
+    reported test accuracy, hold-out accuracy, optimism (their difference)
+    as mean ± std over seeds, the number of seeds, and the unpruned head's
+    optimism as the noise level of the same two sets.
+    """
+    audited = runs[runs["holdout_accuracy"].notna()]
+    rows = []
+    for (dataset, encoding, protocol), group in audited.groupby(["dataset", "encoding", "protocol"], sort=True):
+        ga, unpruned = group[group["method"] == "ga"], group[group["method"] == "unpruned"]
+        if ga.empty:
+            continue
+        rows.append({"dataset": dataset, "encoding": encoding, "protocol": protocol, "seeds": len(ga),
+                     "reported test": _mean_std(ga["test_accuracy"].mean(), ga["test_accuracy"].std()),
+                     "hold-out": _mean_std(ga["holdout_accuracy"].mean(), ga["holdout_accuracy"].std()),
+                     "optimism": _signed(ga["optimism"]),
+                     "unpruned optimism": _signed(unpruned["optimism"]) if len(unpruned) else ""})
+    return pd.DataFrame(rows).set_index(["dataset", "encoding", "protocol"]) if rows else pd.DataFrame()
+
+
+def _signed(values: pd.Series) -> str:
+    std = values.std()
+    return f"{100 * values.mean():+.1f} ± {0.0 if np.isnan(std) else 100 * std:.1f} pt"
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -133,17 +195,25 @@ def _cell(value) -> str:
 
 
 def write_report(paths, out: str, caption: str = "") -> dict:
-    """Write runs.csv, summary.csv and the paper/method tables as .md/.csv/.tex under ``out``."""
+    """Write runs.csv, summary.csv, differences.csv and the paper, method (and, where runs hold data
+    out, optimism) tables as .md/.csv/.tex under ``out``."""
     os.makedirs(out, exist_ok=True)
+    from .statistics import paired_differences
+
     runs = collect(paths)
     summary = aggregate(runs)
+    differences = paired_differences(runs)
     runs.to_csv(os.path.join(out, "runs.csv"), index=False)
     summary.to_csv(os.path.join(out, "summary.csv"), index=False)
-    tables = {"paper_table": paper_table(summary), "method_table": method_table(summary)}
+    differences.to_csv(os.path.join(out, "differences.csv"), index=False)
+    tables = {"paper_table": paper_table(summary), "method_table": method_table(summary, differences)}
+    audit = optimism_table(runs)
+    if len(audit):
+        tables["optimism_table"] = audit
     for name, table in tables.items():
         table.to_csv(os.path.join(out, f"{name}.csv"))
         with open(os.path.join(out, f"{name}.md"), "w") as stream:
             stream.write(to_markdown(table))
         with open(os.path.join(out, f"{name}.tex"), "w") as stream:
             stream.write(to_latex(table, caption))
-    return {"runs": runs, "summary": summary, **tables}
+    return {"runs": runs, "summary": summary, "differences": differences, **tables}

@@ -4,6 +4,9 @@ For a GA result (an encoding and its best mask), each baseline keeps the same
 share of the same layer(s):
 
 - ``unpruned``: the full head;
+- ``linear_probe``: no head at all, a multinomial logistic regression on the
+  standardised features (scikit-learn), its L2 strength chosen on validation
+  accuracy from :data:`LINEAR_PROBE_C`: what a user would try first;
 - ``random``: random masks with the same number of active units per layer;
 - ``weight_magnitude``: one-shot pruning of the smallest-magnitude weights of the
   pruned layer(s) of the trained unpruned head, then fine-tuning;
@@ -37,7 +40,9 @@ POLY_POWER = 3
 POLY_END_EPOCH = 25
 POLY_FREQUENCY = 5
 POLY_EXTRA_EPOCHS = 26
-METHODS = ("ga", "unpruned", "random", "weight_magnitude", "neuron_l2", "polynomial_decay")
+LINEAR_PROBE_C = tuple(float(c) for c in 10.0 ** np.arange(-3, 3))
+"""Inverse regularisation strengths the linear probe chooses from on validation accuracy."""
+METHODS = ("ga", "unpruned", "linear_probe", "random", "weight_magnitude", "neuron_l2", "polynomial_decay")
 """Every method of a campaign's tables, the GA first (the order of the table columns)."""
 
 
@@ -124,22 +129,47 @@ class PrunableHead:
     def set_kernel_mask(self, layer: int, mask: np.ndarray) -> None:
         self.hidden_layers()[layer].kernel_mask.assign(mask.astype(np.float32))
 
-    def scores(self) -> tuple[float, float]:
-        accuracies = []
-        for part in ("val", "test"):
-            x, y = self.arrays[part]
-            if len(y):
-                predicted = np.argmax(np.asarray(self.model.predict(x, batch_size=1024, verbose=0)), axis=1)
-                accuracies.append(float(np.mean(predicted == y)))
-            else:
-                accuracies.append(float("nan"))
-        return tuple(accuracies)
+    def scores(self) -> tuple[float, float, float]:
+        """Validation, test and hold-out accuracy (NaN for an empty part)."""
+        return tuple(_accuracy(lambda x: np.asarray(self.model.predict(x, batch_size=1024, verbose=0)),
+                               *self.arrays[part]) for part in SCORED_PARTS)
 
     def fine_tune(self, epochs: int | None = None) -> None:
         fit_head(self.model, *self.arrays["train"], self.config, derive_seed(self.seed, "fine-tune"), epochs)
 
     def weight_sparsity(self, layer: int) -> float:
         return float(1 - np.asarray(self.hidden_layers()[layer].kernel_mask).mean())
+
+
+SCORED_PARTS = ("val", "test", "holdout")
+
+
+def _accuracy(predict_scores, x: np.ndarray, y: np.ndarray) -> float:
+    if not len(y):
+        return float("nan")
+    return float(np.mean(np.argmax(predict_scores(x), axis=1) == y))
+
+
+def linear_probe(feature_set: FeatureSet, fold: int = 0) -> dict:
+    """Logistic regression on one split's features; C chosen on validation (ties: the stronger penalty).
+
+    Returns the C chosen and the validation, test and hold-out accuracies
+    (NaN for an empty part). Without a validation part C = 1.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    arrays = feature_set.arrays(fold)
+    has_val = len(arrays["val"][1]) > 0
+    best = None
+    for c in LINEAR_PROBE_C if has_val else (1.0,):
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
+        model.fit(*arrays["train"])
+        scores = {f"{part}_accuracy": _accuracy(model.predict_proba, *arrays[part]) for part in SCORED_PARTS}
+        if best is None or scores["val_accuracy"] > best["val_accuracy"]:
+            best = {"C": c, **scores}
+    return best
 
 
 def _layer_sparsities(encoding: Encoding, mask: np.ndarray, targets: list) -> dict:
@@ -157,21 +187,24 @@ def run_baselines(feature_set: FeatureSet, encoding: Encoding, config: HeadConfi
     -------
     list of dict
         One row per (method, draw): method, draw, val_accuracy, test_accuracy,
-        active_percent (of the encoding's units) and, for weight methods, the
-        weight sparsity reached in each pruned layer.
+        holdout_accuracy (NaN without a hold-out), active_percent (of the
+        encoding's units), ``C`` for the linear probe and, for weight methods,
+        the weight sparsity reached in each pruned layer.
     """
     best_mask = encoding.check_mask(best_mask)
     active_percent = 100.0 * float(best_mask.mean())
     fitness = MaskFitness(feature_set, encoding, config, protocol, derive_seed(seed, "baselines"))
     rows = []
     full = fitness.score(encoding.full_mask(), with_test=True)
-    rows.append({"method": "unpruned", "draw": 0, "val_accuracy": full.val_accuracy,
-                 "test_accuracy": full.test_accuracy, "active_percent": 100.0})
+    rows.append({"method": "unpruned", "draw": 0, **_score_columns(full), "active_percent": 100.0})
+    probes = [linear_probe(feature_set, fold) for fold in range(len(feature_set.splits))]
+    rows.append({"method": "linear_probe", "draw": 0, "active_percent": 100.0,
+                 **{name: float(np.mean([p[name] for p in probes])) for name in probes[0]}})
     rng = make_rng(derive_seed(seed, "random-baseline"))
     for draw, mask in enumerate(random_masks(encoding, best_mask, n_random, rng)):
         score = fitness.score(mask, with_test=True)
-        rows.append({"method": "random", "draw": draw, "val_accuracy": score.val_accuracy,
-                     "test_accuracy": score.test_accuracy, "active_percent": 100.0 * float(mask.mean())})
+        rows.append({"method": "random", "draw": draw, **_score_columns(score),
+                     "active_percent": 100.0 * float(mask.mean())})
 
     per_fold = {m: [] for m in ("weight_magnitude", "neuron_l2", "polynomial_decay")}
     reached = {m: {} for m in per_fold}
@@ -197,11 +230,15 @@ def run_baselines(feature_set: FeatureSet, encoding: Encoding, config: HeadConfi
             per_fold[method].append(head.scores())
             reached[method] = {f"fc{layer + 1}": head.weight_sparsity(layer) for layer in sparsity}
     for method, scores in per_fold.items():
-        val, test = np.mean(scores, axis=0)
-        rows.append({"method": method, "draw": 0, "val_accuracy": float(val), "test_accuracy": float(test),
-                     "active_percent": active_percent,
+        rows.append({"method": method, "draw": 0, "active_percent": active_percent,
+                     **{f"{part}_accuracy": float(value) for part, value in zip(SCORED_PARTS, np.mean(scores, axis=0))},
                      **{f"weight_sparsity_{k}": v for k, v in reached[method].items()}})
     return rows
+
+
+def _score_columns(score) -> dict:
+    holdout = float("nan") if score.holdout_accuracy is None else score.holdout_accuracy
+    return {"val_accuracy": score.val_accuracy, "test_accuracy": score.test_accuracy, "holdout_accuracy": holdout}
 
 
 def _polynomial_decay(head: PrunableHead, sparsity: dict) -> None:

@@ -50,8 +50,13 @@ def run_combination(config, feature_set, run_dir: str, n_random: int, client=Non
     return run_dir
 
 
+AUDIT_HOLDOUT_FRACTION = 0.15
+"""Share of train held out when a campaign compares protocols and the config sets none."""
+
+
 def run_campaign(base: ExperimentConfig, seeds, encodings, out: str, n_random: int = 3,
-                 progress=print, name: str = "the dataset", parallel_runs: int = 0) -> list[str]:
+                 progress=print, name: str = "the dataset", parallel_runs: int = 0,
+                 protocols=None) -> list[str]:
     """Run every (encoding, seed) of a dataset; return the run directories.
 
     Each combination is ``base`` with ``[ga] encoding`` and ``[run] seed``
@@ -59,19 +64,31 @@ def run_campaign(base: ExperimentConfig, seeds, encodings, out: str, n_random: i
     them (``PAPER_HIDDEN_UNITS``, ``PAPER_EVALUATIONS``). ``name`` (the
     config's file name) picks the download hint when the images are missing.
 
+    ``protocols`` (e.g. ``["honest", "paper"]``) runs every combination under
+    each protocol, in ``<out>/<protocol>/<encoding>/seed<k>``: the optimism
+    audit. Both see the same training data, from which a hold-out
+    (``[data] holdout_fraction``, :data:`AUDIT_HOLDOUT_FRACTION` if the config
+    sets none) is carved first; every head is scored on it too. Without
+    ``protocols``, runs go to ``<out>/<encoding>/seed<k>`` under ``[run] protocol``.
+
     On a cluster (``[run] workers`` > 1 or ``[run] scheduler``), up to
     ``parallel_runs`` combinations run at once on the same workers (0: enough
     to keep every worker busy, ``ceil(workers / (2 * in_flight))``); each keeps
     its own log and resumes on its own.
     """
     _check_data(base, name)
+    if protocols and base.data.holdout_fraction == 0:
+        base = base.replace(data={"holdout_fraction": AUDIT_HOLDOUT_FRACTION})
+        progress(f"holding out {AUDIT_HOLDOUT_FRACTION:.0%} of train from every run, for the optimism audit")
     feature_set = load_feature_set(base)
     plan = []
-    for encoding in encodings:
-        for seed in seeds:
-            run_dir = os.path.join(out, encoding, f"seed{seed}")
-            progress(f"{'skip' if RunDirectory(run_dir).has(RunDirectory.BASELINES) else 'run '} {run_dir}")
-            plan.append((base.replace(ga={"encoding": encoding}, run={"seed": seed}), run_dir))
+    for protocol in protocols or [None]:
+        for encoding in encodings:
+            for seed in seeds:
+                run_dir = os.path.join(out, *([protocol] if protocol else []), encoding, f"seed{seed}")
+                progress(f"{'skip' if RunDirectory(run_dir).has(RunDirectory.BASELINES) else 'run '} {run_dir}")
+                changes = {"seed": seed, **({"protocol": protocol} if protocol else {})}
+                plan.append((base.replace(ga={"encoding": encoding}, run=changes), run_dir))
     with cluster_for(base) as client:
         if client is None:
             return [run_combination(config, feature_set, run_dir, n_random) for config, run_dir in plan]

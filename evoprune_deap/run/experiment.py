@@ -51,14 +51,17 @@ def load_feature_set(config: ExperimentConfig, progress=None, out: str | None = 
     """
     data = config.data
     if data.features is not None:
-        return FeatureSet.load(data.features)
-    from ..data.extraction import extract_features
-    from ..data.sources import load_source
+        feature_set = FeatureSet.load(data.features)
+    else:
+        from ..data.extraction import extract_features
+        from ..data.sources import load_source
 
-    source = load_source(data.dataset, data.images, data.test_images)
-    return extract_features(source, backbone=data.backbone, image_size=data.image_size,
-                            weights=data.weights, split_seed=data.split_seed, val_fraction=data.val_fraction,
-                            test_fraction=data.test_fraction, out=out, reuse=reuse, progress=progress)
+        source = load_source(data.dataset, data.images, data.test_images, data.train_subset, data.split_seed)
+        feature_set = extract_features(source, backbone=data.backbone, image_size=data.image_size,
+                                       weights=data.weights, split_seed=data.split_seed,
+                                       val_fraction=data.val_fraction, test_fraction=data.test_fraction,
+                                       out=out, reuse=reuse, progress=progress)
+    return feature_set.with_holdout(data.holdout_fraction, data.split_seed)
 
 
 def resolve_workers(workers: int) -> int:
@@ -195,6 +198,7 @@ def finish_run(config, fitness, state: GAState, directory: RunDirectory, started
         evaluations=state.n_evaluations, cache_hits=state.cache_hits, stop_reason=state.stop_reason,
         search_seconds=search_seconds, wall_seconds=time.perf_counter() - started,
         keras_backend=keras.backend.backend(),
+        holdout_accuracy=best.holdout_accuracy, unpruned_holdout_accuracy=unpruned.holdout_accuracy,
     )
     directory.write_summary(summary)
     from ..report.plots import save_convergence

@@ -44,6 +44,7 @@ class HeadScore:
     epochs: int
     seconds: float
     weights: HeadWeights | None = None
+    holdout_accuracy: float | None = None  # with the test score, where the features hold out data
 
     def result(self, protocol: str) -> tuple[float, dict]:
         """``(fitness, info)`` for the GA: validation accuracy, or test under the paper protocol."""
@@ -79,23 +80,24 @@ class MaskFitness:
         """Train the head of ``mask`` (bits) on every fold; mean validation (and test) accuracy."""
         start = time.perf_counter()
         masks = self.encoding.head_masks(mask)
+        held_out = with_test and self.feature_set.splits[0].holdout.size > 0
         if masks.is_empty():
             test = EMPTY_MASK_FITNESS if with_test else None
-            return HeadScore(EMPTY_MASK_FITNESS, test, 0, time.perf_counter() - start)
+            return HeadScore(EMPTY_MASK_FITNESS, test, 0, time.perf_counter() - start,
+                             holdout_accuracy=EMPTY_MASK_FITNESS if held_out else None)
         key = mask_key(mask)
-        vals, tests, epochs, first = [], [], 0, None
+        scores, epochs, first = {"val": [], "test": [], "holdout": []}, 0, None
         for fold in range(len(self.feature_set.splits)):
             arrays = self.feature_set.arrays(fold)
             head = self.trainer.train(masks, *arrays["train"], derive_seed(self.seed, "mask", key, fold))
             first = head.weights if fold == 0 else first
             epochs += head.epochs
-            if arrays["val"][0].shape[0]:
-                vals.append(head.accuracy(*arrays["val"]))
-            if with_test:
-                tests.append(head.accuracy(*arrays["test"]))
-        return HeadScore(float(np.mean(vals)) if vals else float("nan"),
-                         float(np.mean(tests)) if with_test else None, epochs,
-                         time.perf_counter() - start, first)
+            for part in ("val", "test", "holdout") if with_test else ("val",):
+                if arrays[part][0].shape[0]:
+                    scores[part].append(head.accuracy(*arrays[part]))
+        mean = {part: float(np.mean(values)) if values else None for part, values in scores.items()}
+        return HeadScore(float("nan") if mean["val"] is None else mean["val"], mean["test"], epochs,
+                         time.perf_counter() - start, first, mean["holdout"])
 
     def __call__(self, mask) -> tuple[float, dict]:
         return self.score(mask, with_test=self.protocol == "paper").result(self.protocol)

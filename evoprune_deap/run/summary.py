@@ -44,6 +44,13 @@ class RunSummary:
     search_seconds: float
     wall_seconds: float
     keras_backend: str
+    holdout_accuracy: float | None = None  # where the run's features hold out training data
+    unpruned_holdout_accuracy: float | None = None
+
+    @property
+    def optimism(self) -> float | None:
+        """Reported (test) accuracy minus accuracy on the hold-out no selection saw; None without one."""
+        return None if self.holdout_accuracy is None else self.test_accuracy - self.holdout_accuracy
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -58,8 +65,9 @@ class RunSummary:
             A field is missing.
         """
         names = [field.name for field in dataclasses.fields(cls)]
-        missing = [name for name in names if name not in data]
+        required = [field.name for field in dataclasses.fields(cls) if field.default is dataclasses.MISSING]
+        missing = [name for name in required if name not in data]
         if missing:
             raise RunDirectoryError(f"{where} lacks {', '.join(missing)}; it was not written by this "
                                     "version of evoprune-deap or was edited.")
-        return cls(**{name: data[name] for name in names})
+        return cls(**{name: data[name] for name in names if name in data})

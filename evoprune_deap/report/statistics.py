@@ -1,0 +1,92 @@
+"""Paired comparisons of the GA with each baseline, seed by seed (scipy.stats).
+
+A campaign runs the GA and every baseline on the same seeds, splits and head
+settings, so each seed gives one difference ``GA - baseline``. Over the seeds
+:func:`paired_differences` reports the mean difference, a two-sided Student-t
+confidence interval of the mean (``CONFIDENCE``), the paired t-test p-value
+(``scipy.stats.ttest_rel``), the Wilcoxon signed-rank p-value as a check that
+does not assume normal differences, and a verdict: an interval that covers
+zero is "no detectable difference".
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from ..run.baselines import METHODS
+
+CONFIDENCE = 0.95
+GROUP = ["dataset", "protocol", "encoding"]
+NO_DIFFERENCE = "no detectable difference"
+TOO_FEW = "too few seeds"
+
+
+def paired_differences(runs: pd.DataFrame, metric: str = "test_accuracy", reference: str = "ga") -> pd.DataFrame:
+    """GA minus each other method, paired by seed, per dataset x protocol x encoding.
+
+    Parameters
+    ----------
+    runs : DataFrame
+        One row per (run, method), as :func:`evoprune_deap.report.tables.collect`
+        gives: ``dataset``, ``protocol``, ``encoding``, ``seed``, ``method``
+        and ``metric``.
+    metric : str
+        The column compared (test accuracy by default).
+    reference : str
+        The method the others are subtracted from.
+
+    Returns
+    -------
+    DataFrame
+        One row per group and method: ``n_seeds``, ``mean_difference``,
+        ``ci_low``, ``ci_high`` (t interval), ``p_value`` (paired t),
+        ``p_wilcoxon`` and ``verdict``. Seeds where either side is missing
+        are left out; fewer than 2 seeds give NaN statistics.
+    """
+    from scipy import stats
+
+    rows = []
+    for key, group in runs.groupby(GROUP, sort=False):
+        wide = group.pivot_table(index="seed", columns="method", values=metric, aggfunc="mean")
+        if reference not in wide.columns:
+            continue
+        for method in [m for m in METHODS if m != reference and m in wide.columns]:
+            pair = wide[[reference, method]].dropna()
+            difference = (pair[reference] - pair[method]).to_numpy(dtype=float)
+            n = difference.size
+            mean = float(difference.mean()) if n else float("nan")
+            low = high = p_t = p_w = float("nan")
+            if n >= 2:
+                spread = stats.sem(difference)
+                low, high = (mean, mean) if spread == 0 else stats.t.interval(CONFIDENCE, n - 1, loc=mean,
+                                                                               scale=spread)
+                with warnings.catch_warnings():  # identical differences: no variance, p is NaN
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    p_t = float(stats.ttest_rel(pair[reference], pair[method]).pvalue)
+                    p_w = float(stats.wilcoxon(difference).pvalue) if np.any(difference != 0) else 1.0
+            rows.append({**dict(zip(GROUP, key)), "method": method, "metric": metric, "n_seeds": n,
+                         "mean_difference": mean, "ci_low": float(low), "ci_high": float(high),
+                         "p_value": p_t, "p_wilcoxon": p_w, "verdict": verdict(low, high, reference)})
+    return pd.DataFrame(rows, columns=[*GROUP, "method", "metric", "n_seeds", "mean_difference", "ci_low",
+                                       "ci_high", "p_value", "p_wilcoxon", "verdict"])
+
+
+def verdict(low: float, high: float, reference: str = "ga") -> str:
+    """What a confidence interval of ``reference - other`` says."""
+    if np.isnan(low) or np.isnan(high):
+        return TOO_FEW
+    if low <= 0 <= high:
+        return NO_DIFFERENCE
+    return f"{reference} higher" if low > 0 else f"{reference} lower"
+
+
+def difference_cell(row) -> str:
+    """``"Δ +0.3 pt [-0.5, +1.1], p=0.41"`` (accuracy points) for a table cell."""
+    if row["n_seeds"] < 2:
+        return f"Δ {100 * row['mean_difference']:+.1f} pt (n={row['n_seeds']})"
+    p = "" if np.isnan(row["p_value"]) else f", p={row['p_value']:.2g}"
+    return (f"Δ {100 * row['mean_difference']:+.1f} pt "
+            f"[{100 * row['ci_low']:+.1f}, {100 * row['ci_high']:+.1f}]{p}")

@@ -1,0 +1,133 @@
+"""Issue 15: the linear probe, the hold-out of the optimism audit, and paired statistics."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from evoprune_deap.config import HeadConfig
+from evoprune_deap.report.statistics import NO_DIFFERENCE, paired_differences
+from evoprune_deap.report.tables import method_table, optimism_table
+from evoprune_deap.run.baselines import LINEAR_PROBE_C, linear_probe
+from evoprune_deap.run.fitness import MaskFitness
+from evoprune_deap.search.bits import mask_key
+from evoprune_deap.search.encodings import Encoding
+from evoprune_deap.seeding import derive_seed
+
+
+def test_holdout_is_carved_from_train_stratified_and_seen_by_nothing(faces_features):
+    held = faces_features.with_holdout(0.2, seed=3)
+    before, after = faces_features.splits[0], held.splits[0]
+    assert np.array_equal(after.val, before.val) and np.array_equal(after.test, before.test)
+    assert np.array_equal(np.sort(np.concatenate([after.train, after.holdout])), before.train)
+    assert not np.intersect1d(after.train, after.holdout).size
+    labels = faces_features.labels
+    for label in np.unique(labels[before.train]):  # every class keeps its share, within one image
+        share = np.mean(labels[after.holdout] == label) - np.mean(labels[before.train] == label)
+        assert abs(share) < 2 / after.holdout.size
+    assert np.array_equal(held.with_holdout(0.2, 3).splits[0].holdout, faces_features.with_holdout(0.2, 3)
+                          .with_holdout(0.2, 3).splits[0].holdout)
+    assert held.metadata["key"] != faces_features.metadata.get("key")  # a run cannot resume across carves
+    assert faces_features.with_holdout(0.0, 3) is faces_features
+
+
+def test_a_head_is_scored_on_the_holdout_only_with_the_test(faces_features):
+    held = faces_features.with_holdout(0.2, seed=0)
+    encoding = Encoding("fc1", held.n_features, (16,))
+    config = HeadConfig(hidden_units=(16,), max_epochs=2)
+    fitness = MaskFitness(held, encoding, config, "honest", 0)
+    mask = encoding.full_mask()
+    assert fitness.score(mask, with_test=False).holdout_accuracy is None
+    score = fitness.score(mask, with_test=True)
+    arrays = held.arrays()
+    head = fitness.trainer.train(encoding.head_masks(mask), *arrays["train"],
+                                 derive_seed(0, "mask", mask_key(mask), 0))  # the same head, by hand
+    assert score.holdout_accuracy == pytest.approx(head.accuracy(*arrays["holdout"]))
+    assert score.test_accuracy == pytest.approx(head.accuracy(*arrays["test"]))
+    plain = MaskFitness(faces_features, encoding, config, "honest", 0)
+    assert plain.score(mask, with_test=True).holdout_accuracy is None
+
+
+def test_linear_probe_picks_the_strength_with_the_best_validation_accuracy(faces_features):
+    held = faces_features.with_holdout(0.2, seed=0)
+    probe = linear_probe(held)
+    arrays = held.arrays()
+    val = {}
+    for c in LINEAR_PROBE_C:
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000)).fit(*arrays["train"])
+        val[c] = model.score(*arrays["val"])
+    assert probe["C"] == max(LINEAR_PROBE_C, key=lambda c: (val[c], -c))  # ties: the stronger penalty
+    assert probe["val_accuracy"] == pytest.approx(val[probe["C"]])
+    chosen = make_pipeline(StandardScaler(), LogisticRegression(C=probe["C"], max_iter=2000)).fit(*arrays["train"])
+    assert probe["test_accuracy"] == pytest.approx(chosen.score(*arrays["test"]))
+    assert probe["holdout_accuracy"] == pytest.approx(chosen.score(*arrays["holdout"]))
+
+
+def _campaign(gap: float, n_seeds: int = 5, noise: float = 0.005, seed: int = 0) -> pd.DataFrame:
+    """Synthetic runs table: the GA = unpruned + gap, each seed with its own level and noise."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(n_seeds):
+        level = 0.8 + rng.normal(0, 0.02)  # seeds differ a lot; pairing removes it
+        for method, value in (("ga", level + gap + rng.normal(0, noise)), ("unpruned", level),
+                              ("linear_probe", level + rng.normal(0, noise))):
+            rows.append({"dataset": "toy", "protocol": "honest", "encoding": "fc1", "seed": s,
+                         "method": method, "test_accuracy": value})
+    return pd.DataFrame(rows)
+
+
+def test_a_planted_two_point_gap_is_detected_and_a_zero_gap_is_not():
+    planted = paired_differences(_campaign(0.02)).set_index("method")
+    row = planted.loc["unpruned"]
+    assert row["n_seeds"] == 5 and row["mean_difference"] == pytest.approx(0.02, abs=0.01)
+    assert row["ci_low"] > 0 and row["p_value"] < 0.05 and row["verdict"] == "ga higher"
+    # the probe has the same level as the GA minus the gap: the GA is also detectably higher
+    assert planted.loc["linear_probe", "verdict"] == "ga higher"
+    for seed in range(5):
+        none = paired_differences(_campaign(0.0, seed=seed)).set_index("method")
+        assert none.loc["unpruned", "ci_low"] <= 0 <= none.loc["unpruned", "ci_high"]
+        assert none.loc["unpruned", "verdict"] == NO_DIFFERENCE
+    lower = paired_differences(_campaign(-0.03)).set_index("method")
+    assert lower.loc["unpruned", "verdict"] == "ga lower" and lower.loc["unpruned", "ci_high"] < 0
+
+
+def test_the_interval_is_the_t_interval_of_the_paired_differences():
+    runs = _campaign(0.01, n_seeds=4)
+    row = paired_differences(runs).set_index("method").loc["unpruned"]
+    wide = runs.pivot(index="seed", columns="method", values="test_accuracy")
+    d = (wide["ga"] - wide["unpruned"]).to_numpy()
+    half = 3.182446305284263 * d.std(ddof=1) / np.sqrt(4)  # t(0.975, 3)
+    assert row["ci_low"] == pytest.approx(d.mean() - half) and row["ci_high"] == pytest.approx(d.mean() + half)
+    one = paired_differences(_campaign(0.01, n_seeds=1)).set_index("method").loc["unpruned"]
+    assert one["n_seeds"] == 1 and np.isnan(one["ci_low"]) and one["verdict"] == "too few seeds"
+
+
+def test_method_table_carries_the_differences_and_the_verdict():
+    runs = _campaign(0.02)
+    summary = runs.groupby(["dataset", "protocol", "encoding", "method"], sort=False)["test_accuracy"].agg(
+        ["mean", "std"]).add_prefix("test_accuracy_").reset_index()
+    table = method_table(summary, paired_differences(runs))
+    cell = table.loc[("toy", "honest", "fc1"), "unpruned"]
+    assert cell.startswith(f"{summary.iloc[1]['test_accuracy_mean']:.3f}") and "(Δ +" in cell and "p=" in cell
+    assert "unpruned: ga higher" in table.loc[("toy", "honest", "fc1"), "paired verdict (95%)"]
+    quiet = method_table(summary.assign(test_accuracy_mean=0.8), paired_differences(_campaign(0.0)))
+    assert quiet.iloc[0]["paired verdict (95%)"] == f"{NO_DIFFERENCE} from any baseline"
+
+
+def test_optimism_is_reported_minus_holdout_per_run_and_averaged():
+    rows = []
+    for protocol, bias in (("honest", 0.0), ("paper", 0.03)):
+        for s in range(3):
+            for method in ("ga", "unpruned"):
+                test = 0.8 + (bias if method == "ga" else 0) + s / 100
+                rows.append({"dataset": "toy", "protocol": protocol, "encoding": "fc1", "seed": s,
+                             "method": method, "test_accuracy": test, "holdout_accuracy": 0.8 + s / 100})
+    runs = pd.DataFrame(rows)
+    runs["optimism"] = runs["test_accuracy"] - runs["holdout_accuracy"]
+    table = optimism_table(runs)
+    assert table.loc[("toy", "fc1", "paper"), "optimism"] == "+3.0 ± 0.0 pt"
+    assert table.loc[("toy", "fc1", "honest"), "optimism"] == "+0.0 ± 0.0 pt"
+    assert table.loc[("toy", "fc1", "paper"), "seeds"] == 3
+    assert optimism_table(runs.assign(holdout_accuracy=np.nan)).empty
