@@ -18,10 +18,11 @@ from .errors import ConfigError
 ENCODINGS = ("fc1", "fc2", "both", "fs")
 PROTOCOLS = ("honest", "paper")
 MUTATIONS = ("one_bit", "per_bit")
-ENGINES = ("auto", "compiled", "keras-fit")
+ENGINES = ("auto", "compiled", "batched", "keras-fit")
 """How heads are trained: ``compiled`` runs the whole protocol in one JAX program
-(JAX backend only), ``keras-fit`` is Keras' ``fit`` (any backend), ``auto``
-picks ``compiled`` on JAX."""
+per head (JAX backend only), ``batched`` trains many heads in one JAX program (for
+GPUs), ``keras-fit`` is Keras' ``fit`` (any backend); ``auto`` picks ``batched``
+on a JAX GPU, ``compiled`` on a JAX CPU, else ``keras-fit``."""
 BACKBONES = ("efficientnet_lite0", "resnet50", "densenet121", "vgg19")
 MIN_IMAGE_SIZE = 32
 

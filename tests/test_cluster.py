@@ -97,6 +97,17 @@ def test_a_fitness_that_raises_names_the_mask(cluster, tmp_path):
     assert fitness(np.ones(32, dtype=bool)) == pytest.approx(0.75)
 
 
+def test_batched_evaluation_on_a_cluster_keeps_the_order_and_journals_every_mask(cluster):
+    client, _ = cluster
+    masks = [np.random.default_rng(i).random(32) < 0.5 for i in range(7)]
+    fitness = ClusterFitness(client, PAYLOAD, toy_run.ToyFactory(), batched=True)
+    journal = []
+    got = list(fitness.evaluate_many(masks, on_result=lambda mask, result: journal.append(result)))
+    serial = toy_run.ToyFactory()(PAYLOAD)
+    assert got == [serial(mask) for mask in masks]
+    assert sorted(journal) == sorted(got)
+
+
 def test_the_local_cluster_listens_on_loopback_only():
     from evoprune_deap.run.cluster import open_client
 

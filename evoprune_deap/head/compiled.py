@@ -30,16 +30,16 @@ SEGMENT_EPOCHS = 50
 """Epochs per call of the compiled program (a few seconds of work)."""
 
 
-def epoch_orders(seed: int, n_samples: int, n_epochs: int) -> np.ndarray:
-    """Sample order of each epoch, shape (n_epochs, n_samples).
+def epoch_orders(seed: int, n_samples: int, n_epochs: int, first: int = 0) -> np.ndarray:
+    """Sample order of epochs ``first .. first + n_epochs - 1``, shape (n_epochs, n_samples).
 
     Epoch ``e`` is ``np.random.permutation(n_samples)`` right after numpy's
     global generator is seeded with ``derive_seed(seed, "epoch", e)``: what
     :func:`evoprune_deap.head.training.fit_head` makes Keras' ``fit`` draw.
     """
     orders = np.empty((n_epochs, n_samples), dtype=np.int32)
-    for epoch in range(n_epochs):
-        orders[epoch] = np.random.RandomState(derive_seed(seed, "epoch", epoch)).permutation(n_samples)
+    for row, epoch in enumerate(range(first, first + n_epochs)):
+        orders[row] = np.random.RandomState(derive_seed(seed, "epoch", epoch)).permutation(n_samples)
     return orders
 
 
@@ -64,6 +64,76 @@ def is_available() -> bool:
     return keras.backend.backend() == "jax"
 
 
+def protocol_program(model, config: HeadConfig):
+    """The paper's protocol for one head, as a pure function of arrays (to jit, or to vmap over heads).
+
+    ``program(state, non_trainable, x, y, columns, indices, weights, first, until)``
+    runs epochs from ``state`` until epoch ``until`` or early stopping and
+    returns the new state: (epoch number, weights, optimizer state, best loss,
+    best weights, epochs without improvement, stopped, loss of each epoch).
+    ``indices`` (epochs, steps, batch) holds the batches of epochs
+    ``first, first + 1, ...``; ``weights`` (steps, batch) marks their real
+    samples. ``columns`` (or None) picks the head's inputs from each batch of
+    ``x``, where a column index past the real ones reads zeros.
+    """
+    import jax
+    import jax.numpy as jnp
+    import keras
+
+    optimizer = model.optimizer
+    min_delta = jnp.float32(config.min_delta)
+    patience = config.patience
+
+    def program(state, non_trainable, x, y, columns, indices, weights, first, until):
+        n_samples = jnp.sum(weights)
+        if columns is not None:  # a zero column for the padding inputs
+            x = jnp.concatenate([x, jnp.zeros((x.shape[0], 1), x.dtype)], axis=1)
+
+        def batch_loss(trainable, xb, yb, wb):
+            probabilities, _ = model.stateless_call(trainable, non_trainable, xb, training=True)
+            per_sample = keras.losses.sparse_categorical_crossentropy(yb, probabilities)
+            return jnp.sum(per_sample * wb) / jnp.sum(wb)
+
+        gradient = jax.value_and_grad(batch_loss)
+
+        def step(carry, batch):
+            trainable, optimizer_state, total = carry
+            index, wb = batch
+            xb = x[index] if columns is None else x[index][:, columns]
+            loss, grads = gradient(trainable, xb, y[index], wb)
+            trainable, optimizer_state = optimizer.stateless_apply(optimizer_state, grads, trainable)
+            return (trainable, optimizer_state, total + loss * jnp.sum(wb)), None
+
+        def epoch(state):
+            number, trainable, optimizer_state, best_loss, best, wait, _, losses = state
+            (trainable, optimizer_state, total), _ = jax.lax.scan(
+                step, (trainable, optimizer_state, jnp.float32(0.0)), (indices[number - first], weights))
+            loss = total / n_samples
+            # keras.callbacks.EarlyStopping: the first epoch always counts as an improvement.
+            improved = (number == 0) | (loss + min_delta < best_loss)
+            best_loss = jnp.where(improved, loss, best_loss)
+            best = jax.tree_util.tree_map(lambda new, old: jnp.where(improved, new, old), trainable, best)
+            wait = jnp.where(improved, 0, wait + 1)
+            stop = ~improved & (wait >= patience) & (number > 0)
+            losses = losses.at[number].set(loss)
+            return number + 1, trainable, optimizer_state, best_loss, best, wait, stop, losses
+
+        def running(state):
+            return (state[0] < until) & ~state[6]
+
+        return jax.lax.while_loop(running, epoch, state)
+
+    return program
+
+
+def initial_state(trainable: list, optimizer_state: list, n_epochs: int) -> tuple:
+    """The state :func:`protocol_program` starts from."""
+    import jax.numpy as jnp
+
+    return (jnp.int32(0), trainable, optimizer_state, jnp.float32(jnp.inf), trainable, jnp.int32(0),
+            jnp.bool_(False), jnp.full(n_epochs, jnp.nan, jnp.float32))
+
+
 class CompiledFit:
     """Train one compiled Keras model with the paper's protocol in one call.
 
@@ -83,56 +153,8 @@ class CompiledFit:
         self.model, self.config = model, config
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        self._run = jax.jit(self._program)
+        self._run = jax.jit(protocol_program(model, config))
         self.history: list[float] = []
-
-    def _program(self, state, non_trainable, x, y, indices, weights, until):
-        """Run epochs from ``state`` until epoch ``until`` or early stopping; return the new state.
-
-        state: (epoch number, weights, optimizer state, best loss, best weights,
-        epochs without improvement, stopped, loss of each epoch).
-        """
-        import jax
-        import jax.numpy as jnp
-        import keras
-
-        model, optimizer = self.model, self.model.optimizer
-        n_samples = jnp.sum(weights)
-        min_delta = jnp.float32(self.config.min_delta)
-        patience = self.config.patience
-
-        def batch_loss(trainable, xb, yb, wb):
-            probabilities, _ = model.stateless_call(trainable, non_trainable, xb, training=True)
-            per_sample = keras.losses.sparse_categorical_crossentropy(yb, probabilities)
-            return jnp.sum(per_sample * wb) / jnp.sum(wb)
-
-        gradient = jax.value_and_grad(batch_loss)
-
-        def step(carry, batch):
-            trainable, optimizer_state, total = carry
-            index, wb = batch
-            loss, grads = gradient(trainable, x[index], y[index], wb)
-            trainable, optimizer_state = optimizer.stateless_apply(optimizer_state, grads, trainable)
-            return (trainable, optimizer_state, total + loss * jnp.sum(wb)), None
-
-        def epoch(state):
-            number, trainable, optimizer_state, best_loss, best, wait, _, losses = state
-            (trainable, optimizer_state, total), _ = jax.lax.scan(
-                step, (trainable, optimizer_state, jnp.float32(0.0)), (indices[number], weights))
-            loss = total / n_samples
-            # keras.callbacks.EarlyStopping: the first epoch always counts as an improvement.
-            improved = (number == 0) | (loss + min_delta < best_loss)
-            best_loss = jnp.where(improved, loss, best_loss)
-            best = jax.tree_util.tree_map(lambda new, old: jnp.where(improved, new, old), trainable, best)
-            wait = jnp.where(improved, 0, wait + 1)
-            stop = ~improved & (wait >= patience) & (number > 0)
-            losses = losses.at[number].set(loss)
-            return number + 1, trainable, optimizer_state, best_loss, best, wait, stop, losses
-
-        def running(state):
-            return (state[0] < until) & ~state[6]
-
-        return jax.lax.while_loop(running, epoch, state)
 
     def __call__(self, x: np.ndarray, y: np.ndarray, seed: int, max_epochs: int | None = None) -> int:
         """Train on (x, y) from the model's current weights; return the epochs run.
@@ -147,11 +169,10 @@ class CompiledFit:
         model = self.model
         n_epochs = max_epochs or self.config.max_epochs
         indices, weights = batched(epoch_orders(seed, x.shape[0], n_epochs), self.config.batch_size)
-        trainable = [v.value for v in model.trainable_variables]
-        state = (jnp.int32(0), trainable, [v.value for v in model.optimizer.variables], jnp.float32(jnp.inf),
-                 trainable, jnp.int32(0), jnp.bool_(False), jnp.full(n_epochs, jnp.nan, jnp.float32))
+        state = initial_state([v.value for v in model.trainable_variables],
+                              [v.value for v in model.optimizer.variables], n_epochs)
         data = ([v.value for v in model.non_trainable_variables], jnp.asarray(x, jnp.float32),
-                jnp.asarray(y, jnp.int32), jnp.asarray(indices), jnp.asarray(weights))
+                jnp.asarray(y, jnp.int32), None, jnp.asarray(indices), jnp.asarray(weights), jnp.int32(0))
         for until in range(SEGMENT_EPOCHS, n_epochs + SEGMENT_EPOCHS, SEGMENT_EPOCHS):
             state = self._run(state, *data, jnp.int32(min(until, n_epochs)))
             if bool(state[6]):

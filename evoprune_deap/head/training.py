@@ -75,16 +75,20 @@ def masked_reference_head(masks: HeadMasks, n_classes: int, config: HeadConfig, 
 
 
 def resolve_engine(engine: str) -> str:
-    """``auto`` -> ``compiled`` on the JAX backend, else ``keras-fit``; check the others."""
+    """``auto`` -> ``batched`` on a JAX GPU, ``compiled`` on a JAX CPU, else ``keras-fit``; check the others."""
     from .compiled import is_available
 
     if engine not in ENGINES:
         raise ConfigError(f"Invalid value for `engine`: expected one of {ENGINES}. Received: engine={engine!r}.")
-    if engine == "compiled" and not is_available():
-        raise ConfigError("engine 'compiled' needs the JAX Keras backend; set KERAS_BACKEND=jax "
+    if engine in ("compiled", "batched") and not is_available():
+        raise ConfigError(f"engine {engine!r} needs the JAX Keras backend; set KERAS_BACKEND=jax "
                           "or use engine 'keras-fit'.")
     if engine == "auto":
-        return "compiled" if is_available() else "keras-fit"
+        if not is_available():
+            return "keras-fit"
+        import jax
+
+        return "batched" if jax.default_backend() == "gpu" else "compiled"
     return engine
 
 
@@ -104,11 +108,15 @@ class PaddedHead:
         steps = -(-n_samples // config.batch_size) if engine == "keras-fit" else 1
         model = build_stack(shape[0], shape[1:], n_classes, config, unit_masks=True, name="padded_head")
         self.model = compile_head(model, config, steps_per_execution=steps)
-        self._fit = None
+        self._fit = self.batched_fit = None
         if engine == "compiled":
             from .compiled import CompiledFit
 
             self._fit = CompiledFit(self.model, config)
+        elif engine == "batched":
+            from .batched import BatchedFit
+
+            self.batched_fit = BatchedFit(self.model, config)
 
     def pad_inputs(self, x: np.ndarray, masks: HeadMasks) -> np.ndarray:
         """The active columns of x (n, n_features), zero-padded to the padded input width."""
@@ -171,6 +179,65 @@ class HeadTrainer:
             self._programs[key] = PaddedHead(shape, self.n_classes, self.config, self.engine, n_samples)
         return self._programs[key]
 
+    def train_many(self, masks: list, x: np.ndarray, y: np.ndarray, seeds: list) -> list[TrainedHead]:
+        """Train the heads of several masks on (x, y), each from its seed; the same heads as :meth:`train`.
+
+        With the ``batched`` engine, heads of the same batch shape train
+        together (in batches capped by memory, see
+        :mod:`evoprune_deap.head.batched`); otherwise one by one.
+        """
+        if self.engine != "batched":
+            return [self.train(m, x, y, seed) for m, seed in zip(masks, seeds)]
+        from .batched import head_bytes, memory_budget, split_batches
+
+        groups: dict[tuple, list[int]] = {}
+        for i, m in enumerate(masks):
+            groups.setdefault(self.batch_shape(m), []).append(i)
+        heads = [None] * len(masks)
+        for shape, members in groups.items():
+            per_head = head_bytes((*shape, self.n_classes), x.shape[0], self.config.batch_size)
+            for part in split_batches(len(members), per_head, memory_budget()):
+                chosen = [members[k] for k in part]
+                trained = self._train_batch(shape, [masks[i] for i in chosen], x, y, [seeds[i] for i in chosen])
+                for i, head in zip(chosen, trained):
+                    heads[i] = head
+        return heads
+
+    def batch_shape(self, masks: HeadMasks) -> tuple:
+        """The padded shape ``masks``' head trains at under the ``batched`` engine (a power of two per layer).
+
+        It depends on the head only, never on the other heads of its batch,
+        so a mask's training does not depend on its batch.
+        """
+        from .batched import bucket_width
+
+        return tuple(bucket_width(width, total) for width, total in zip(self.padded_shape(masks), masks.n_total))
+
+    def _train_batch(self, shape: tuple, masks: list, x: np.ndarray, y: np.ndarray, seeds: list) -> list[TrainedHead]:
+        if shape not in self._programs:
+            self._programs[shape] = PaddedHead(shape, self.n_classes, self.config, "batched", x.shape[0])
+        program = self._programs[shape]
+        starts, unit_masks, initial = [], [], []
+        for m, seed in zip(masks, seeds):
+            initial.append(self.initial_weights(m, seed))
+            program.load(initial[-1], m)
+            starts.append([v.value for v in program.model.trainable_variables])
+            unit_masks.append([v.value for v in program.model.non_trainable_variables])
+        columns = None
+        if any(not m.inputs.all() for m in masks):
+            columns = [np.pad(np.flatnonzero(m.inputs), (0, shape[0] - int(m.inputs.sum())),
+                              constant_values=x.shape[1]) for m in masks]
+        reset_optimizer(program.model)
+        heads = []
+        for m, start, (epochs, best, losses) in zip(masks, initial, program.batched_fit(
+                x, y, starts, unit_masks, columns, seeds)):
+            for variable, value in zip(program.model.trainable_variables, best):
+                variable.assign(value)
+            weights = HeadWeights.from_model(program.model, len(shape) - 1).resize(start.dims)
+            heads.append(TrainedHead(masks=m, weights=weights, losses=tuple(losses), config=self.config,
+                                     runner=program))
+        return heads
+
     def initial_weights(self, masks: HeadMasks, seed: int) -> HeadWeights:
         """The physical head's initial weights: sliced from the full-width draw of ``seed``."""
         dims = (self.n_features, *masks.n_total[1:], self.n_classes)
@@ -178,6 +245,8 @@ class HeadTrainer:
 
     def train(self, masks: HeadMasks, x: np.ndarray, y: np.ndarray, seed: int) -> TrainedHead:
         """Train the head of ``masks`` on (x, y), x of shape (n, n_features), from seed ``seed``."""
+        if self.engine == "batched":
+            return self._train_batch(self.batch_shape(masks), [masks], x, y, [seed])[0]
         program = self.program(masks, x.shape[0])
         weights, losses = program.fit(self.initial_weights(masks, seed), masks, x, y, seed)
         return TrainedHead(masks=masks, weights=weights, losses=tuple(losses), config=self.config, runner=program)

@@ -127,6 +127,11 @@ def _evaluate_task(token: str, factory, feature_set, mask):
     return _fitness_on_worker(token, factory, feature_set)(mask)
 
 
+def _evaluate_batch_task(token: str, factory, feature_set, masks: list) -> list:
+    fitness = _fitness_on_worker(token, factory, feature_set)
+    return list(fitness.evaluate_many(masks)) if hasattr(fitness, "evaluate_many") else [fitness(m) for m in masks]
+
+
 def _score_task(token: str, factory, feature_set, mask, with_test: bool):
     return _fitness_on_worker(token, factory, feature_set).score(mask, with_test)
 
@@ -147,8 +152,9 @@ class ClusterFitness:
     encoding : Encoding or None
     """
 
-    def __init__(self, client, feature_set, factory, encoding=None):
+    def __init__(self, client, feature_set, factory, encoding=None, batched: bool = False):
         self.client, self.feature_set, self.factory, self.encoding = client, feature_set, factory, encoding
+        self.batched = batched
         self._token = uuid.uuid4().hex
         with warnings.catch_warnings():  # the features are large on purpose: sent once, kept as a task result
             warnings.simplefilter("ignore", UserWarning)
@@ -163,7 +169,7 @@ class ClusterFitness:
         """The cluster form of ``MaskFitness(feature_set, encoding, head_config, protocol, seed)``."""
         factory = functools.partial(MaskFitness, encoding=encoding, head_config=head_config, protocol=protocol,
                                     seed=seed)
-        return cls(client, feature_set, factory, encoding)
+        return cls(client, feature_set, factory, encoding, batched=head_config.engine == "batched")
 
     def _task(self, task, *args):
         return self.client.submit(task, self._token, self.factory, self._features, *args, pure=False)
@@ -171,21 +177,28 @@ class ClusterFitness:
     def evaluate_many(self, masks: list, on_result=None):
         """Start every mask now; return a generator of their results in order.
 
+        Each mask is one task, or, with the ``batched`` engine, the masks are
+        split into one batch per worker, each trained as one batch there.
         ``on_result(mask, result)``, if given, is called (in a helper thread)
-        as each mask finishes, in whatever order: the journal of finished
-        work. Closing the generator early cancels the masks not yet collected.
+        as each task finishes, in whatever order: the journal of finished
+        work. Closing the generator early cancels the tasks not yet collected.
         """
-        futures = [self._task(_evaluate_task, mask) for mask in masks]
+        size = 1
+        if self.batched:
+            size = -(-len(masks) // max(1, len(self.client.scheduler_info()["workers"])))
+        groups = [masks[i:i + size] for i in range(0, len(masks), size)]
+        futures = [self._task(_evaluate_batch_task, group) for group in groups]
         if on_result is not None:
-            for mask, future in zip(masks, futures):
+            for group, future in zip(groups, futures):
                 future.add_done_callback(
-                    lambda done, mask=mask: done.status == "finished" and on_result(mask, done.result()))
-        return self._in_order(masks, futures)
+                    lambda done, group=group: done.status == "finished"
+                    and [on_result(mask, result) for mask, result in zip(group, done.result())])
+        return self._in_order(groups, futures)
 
-    def _in_order(self, masks, futures):
+    def _in_order(self, groups, futures):
         try:
-            for mask, future in zip(masks, futures):
-                yield _result(mask, future)
+            for group, future in zip(groups, futures):
+                yield from _result(group[0], future)
         finally:
             self.client.cancel([future for future in futures if not future.done()])
 

@@ -9,6 +9,7 @@ any order or worker, and memoising by bitstring is sound.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -75,36 +76,83 @@ class MaskFitness:
         self.protocol = protocol
         self.seed = seed
         self.trainer = HeadTrainer(feature_set.n_features, feature_set.n_classes, head_config)
+        self._queued, self._done = {}, {}  # the batched engine's masks waiting / results not yet taken
+        self._tickets = itertools.count()
 
     def score(self, mask, with_test: bool) -> HeadScore:
         """Train the head of ``mask`` (bits) on every fold; mean validation (and test) accuracy."""
+        return self.score_many([mask], with_test)[0]
+
+    def score_many(self, masks: list, with_test: bool) -> list[HeadScore]:
+        """:meth:`score` of each mask; with the ``batched`` engine their heads train together.
+
+        With the test score comes the hold-out score, where the features hold
+        data out (:meth:`~evoprune_deap.data.features.FeatureSet.with_holdout`).
+        ``seconds`` of each score is its share of the time the masks took.
+        """
         start = time.perf_counter()
-        masks = self.encoding.head_masks(mask)
-        held_out = with_test and self.feature_set.splits[0].holdout.size > 0
-        if masks.is_empty():
-            test = EMPTY_MASK_FITNESS if with_test else None
-            return HeadScore(EMPTY_MASK_FITNESS, test, 0, time.perf_counter() - start,
-                             holdout_accuracy=EMPTY_MASK_FITNESS if held_out else None)
-        key = mask_key(mask)
-        scores, epochs, first = {"val": [], "test": [], "holdout": []}, 0, None
+        all_masks = [self.encoding.head_masks(mask) for mask in masks]
+        live = [i for i, m in enumerate(all_masks) if not m.is_empty()]
+        parts = ("val", "test", "holdout") if with_test else ("val",)
+        scores = {i: {part: [] for part in parts} for i in live}
+        epochs, first = dict.fromkeys(live, 0), {}
         for fold in range(len(self.feature_set.splits)):
             arrays = self.feature_set.arrays(fold)
-            head = self.trainer.train(masks, *arrays["train"], derive_seed(self.seed, "mask", key, fold))
-            first = head.weights if fold == 0 else first
-            epochs += head.epochs
-            for part in ("val", "test", "holdout") if with_test else ("val",):
-                if arrays[part][0].shape[0]:
-                    scores[part].append(head.accuracy(*arrays[part]))
-        mean = {part: float(np.mean(values)) if values else None for part, values in scores.items()}
-        return HeadScore(float("nan") if mean["val"] is None else mean["val"], mean["test"], epochs,
-                         time.perf_counter() - start, first, mean["holdout"])
+            seeds = [derive_seed(self.seed, "mask", mask_key(masks[i]), fold) for i in live]
+            heads = self.trainer.train_many([all_masks[i] for i in live], *arrays["train"], seeds)
+            for i, head in zip(live, heads):
+                first.setdefault(i, head.weights)
+                epochs[i] += head.epochs
+                for part in parts:
+                    if arrays[part][0].shape[0]:
+                        scores[i][part].append(head.accuracy(*arrays[part]))
+        seconds = (time.perf_counter() - start) / max(len(masks), 1)
+        held_out = with_test and self.feature_set.splits[0].holdout.size > 0
+        results = []
+        for i in range(len(masks)):
+            if i not in scores:  # an empty mask: no head to train
+                results.append(HeadScore(EMPTY_MASK_FITNESS, EMPTY_MASK_FITNESS if with_test else None, 0, seconds,
+                                         holdout_accuracy=EMPTY_MASK_FITNESS if held_out else None))
+                continue
+            mean = {part: float(np.mean(values)) if values else None for part, values in scores[i].items()}
+            results.append(HeadScore(float("nan") if mean["val"] is None else mean["val"], mean.get("test"),
+                                     epochs[i], seconds, first[i], mean.get("holdout")))
+        return results
 
     def __call__(self, mask) -> tuple[float, dict]:
         return self.score(mask, with_test=self.protocol == "paper").result(self.protocol)
 
     def evaluate_many(self, masks: list, on_result=None):
-        """``(fitness, info)`` of each mask, computed here one after the other as they are consumed.
+        """``(fitness, info)`` of each mask, computed here, in order, as they are consumed.
 
-        Results come in order, so there is nothing to journal: ``on_result`` is not used.
+        One by one with the ``compiled`` and ``keras-fit`` engines. With the
+        ``batched`` engine, the first result asked for trains every mask
+        submitted and not yet trained (the initial population; the children
+        of every pair in flight) in one batch, and ``on_result(mask, result)``
+        journals each as the batch ends. A mask's fitness never depends on
+        its batch.
         """
-        return (self(mask) for mask in masks)
+        if self.trainer.engine != "batched":
+            return (self(mask) for mask in masks)
+        tickets = [next(self._tickets) for _ in masks]
+        self._queued.update(zip(tickets, masks))
+        return self._batched_results(tickets, on_result)
+
+    def _batched_results(self, tickets: list, on_result):
+        try:
+            for ticket in tickets:
+                if ticket not in self._done:
+                    self._train_queued(on_result)
+                yield self._done.pop(ticket)
+        finally:  # collected, or abandoned: forget what is left
+            for ticket in tickets:
+                self._queued.pop(ticket, None)
+                self._done.pop(ticket, None)
+
+    def _train_queued(self, on_result) -> None:
+        queued, self._queued = self._queued, {}
+        scores = self.score_many(list(queued.values()), with_test=self.protocol == "paper")
+        for (ticket, mask), score in zip(queued.items(), scores):
+            self._done[ticket] = score.result(self.protocol)
+            if on_result is not None:
+                on_result(mask, self._done[ticket])

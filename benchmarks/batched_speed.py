@@ -1,0 +1,78 @@
+"""Heads per second against batch size P: the compiled engine (one head per program call) and the
+batched engine (P heads in one program), side by side in one process.
+
+Both engines train the same P masks (fc1, densities spread like a GA population, each with its own
+seed) on the cached ELPV features for a fixed number of epochs (early stopping off), after one
+warm-up call per shape so compile time is not counted. Printed per P: heads/s of each engine, their
+ratio, and that every head reached the same epoch count and validation accuracy under both.
+
+    python benchmarks/batched_speed.py                         # P = 1 2 4 ... 64, 10 epochs (CPU)
+    python benchmarks/batched_speed.py --heads 1 4 16 64 256 --epochs 20   # on a GPU
+
+On a GPU, the end-to-end figure of issue 12 (the paper's fc1 budget, K = 16 pairs in flight) is:
+
+    evoprune extract --preset paper                             # 224 px features (on any machine)
+    time evoprune run --preset paper --encoding fc1 --engine batched --in-flight 16 --workers 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import numpy as np
+
+import evoprune_deap  # noqa: F401  (sets the Keras backend)
+from evoprune_deap.config import HeadConfig, from_dict
+from evoprune_deap.head.training import HeadTrainer
+from evoprune_deap.run.experiment import load_feature_set
+from evoprune_deap.search.encodings import Encoding
+
+
+def population_masks(encoding: Encoding, n: int, seed: int) -> list:
+    """``n`` fc1 masks with densities spread over [0.5, 1) like an initial population's dense half."""
+    rng = np.random.default_rng(seed)
+    return [encoding.head_masks(rng.random(encoding.n_bits) < rng.uniform(0.5, 1.0)) for _ in range(n)]
+
+
+def timed(trainer: HeadTrainer, masks: list, x, y, seeds: list) -> tuple[float, list]:
+    start = time.perf_counter()
+    heads = trainer.train_many(masks, x, y, seeds)
+    return time.perf_counter() - start, heads
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--heads", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--image-size", type=int, default=128, help="ELPV feature cache to use")
+    args = parser.parse_args(argv)
+
+    import jax
+
+    features = load_feature_set(from_dict({"data": {"dataset": "elpv", "image_size": args.image_size}}))
+    arrays = features.arrays()
+    (x, y), (xv, yv) = arrays["train"], arrays["val"]
+    config = HeadConfig(hidden_units=(512, 512), max_epochs=args.epochs, patience=args.epochs)
+    encoding = Encoding("fc1", features.n_features, config.hidden_units)
+    trainers = {engine: HeadTrainer(features.n_features, features.n_classes, dataclasses.replace(config, engine=engine))
+                for engine in ("compiled", "batched")}
+    print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}); ELPV {args.image_size} px, "
+          f"{x.shape[0]} training rows x {x.shape[1]} features; fc1 heads 1280-512-512-4, {args.epochs} epochs each")
+    print(f"{'P':>5} {'compiled heads/s':>17} {'batched heads/s':>16} {'batched/compiled':>17}  same epochs & val acc")
+    for n in args.heads:
+        masks = population_masks(encoding, n, seed=n)
+        seeds = list(range(1000 * n, 1000 * n + n))
+        rates, results = {}, {}
+        for engine, trainer in trainers.items():
+            timed(trainer, masks, x, y, seeds)  # warm-up: compile every shape this P needs
+            seconds, heads = timed(trainer, masks, x, y, seeds)
+            rates[engine], results[engine] = n / seconds, [(h.epochs, h.accuracy(xv, yv)) for h in heads]
+        same = results["compiled"] == results["batched"]
+        print(f"{n:>5} {rates['compiled']:>17.2f} {rates['batched']:>16.2f} "
+              f"{rates['batched'] / rates['compiled']:>17.2f}  {'yes' if same else 'NO'}")
+
+
+if __name__ == "__main__":
+    main()
