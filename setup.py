@@ -14,5 +14,7 @@ setup(
     packages=find_packages(include=["evoprune_deap", "evoprune_deap.*"]),
     python_requires=">=3.10",
     install_requires=requirements,
+    # `pip install -e .[gpu]`: JAX with CUDA 12 (NVIDIA GPUs), for `[head] engine = "batched"`
+    extras_require={"gpu": ["jax[cuda12]>=0.4.30,<0.13"]},
     entry_points={"console_scripts": ["evoprune=evoprune_deap.cli:main"]},
 )

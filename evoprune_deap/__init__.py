@@ -24,6 +24,35 @@ from .errors import (  # noqa: E402
 )
 
 
+_PUBLIC = {  # name -> module that defines it, imported on first use so `import evoprune_deap` stays light
+    "ExperimentConfig": ".config",
+    "load_config": ".config",
+    "FeatureSet": ".data.features",
+    "load_source": ".data.sources",
+    "extract_features": ".data.extraction",
+    "load_feature_set": ".run.experiment",
+    "run_experiment": ".run.experiment",
+    "resume_run": ".run.experiment",
+    "run_campaign": ".run.campaign",
+    "write_report": ".report.tables",
+    "EvoPruneClassifier": ".estimators",
+    "EvoPruneFeatureSelector": ".estimators",
+}
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        import importlib
+
+        value = getattr(importlib.import_module(_PUBLIC[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_PUBLIC))
+
 
 def load_head(path: str):
     """Load a saved head (``best_head.keras``): a Keras model taking the full feature vector.
@@ -41,6 +70,7 @@ def load_head(path: str):
 __all__ = [
     "__version__",
     "load_head",
+    *_PUBLIC,
     "BackboneError",
     "ConfigError",
     "DatasetError",

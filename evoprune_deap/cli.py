@@ -180,9 +180,11 @@ def _report(args) -> int:
     from .report.tables import to_markdown, write_report
 
     tables = write_report(args.run_dirs, args.out, args.caption)
-    print(to_markdown(tables["paper_table"]))
-    print(to_markdown(tables["method_table"]))
-    print(f"tables written to {args.out}/ (runs.csv, summary.csv, paper_table.*, method_table.*)")
+    names = [name for name in ("paper_table", "method_table", "optimism_table") if name in tables]
+    for name in names:
+        print(to_markdown(tables[name]))
+    print(f"tables written to {args.out}/ (runs.csv, summary.csv, differences.csv, "
+          f"{', '.join(name + '.*' for name in names)})")
     return 0
 
 

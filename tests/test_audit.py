@@ -131,3 +131,14 @@ def test_optimism_is_reported_minus_holdout_per_run_and_averaged():
     assert table.loc[("toy", "fc1", "honest"), "optimism"] == "+0.0 ± 0.0 pt"
     assert table.loc[("toy", "fc1", "paper"), "seeds"] == 3
     assert optimism_table(runs.assign(holdout_accuracy=np.nan)).empty
+
+
+def test_the_difference_plot_draws_each_mean_and_interval():
+    from evoprune_deap.report.plots import plot_differences
+
+    differences = paired_differences(_campaign(0.02))
+    fig = plot_differences(differences)
+    (ax,) = fig.axes
+    drawn = ax.lines[0].get_xdata()  # the markers: mean differences in points, in the table's order
+    np.testing.assert_allclose(drawn, 100 * differences["mean_difference"].to_numpy())
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(differences["method"])

@@ -51,9 +51,38 @@ def save_convergence(evaluations: pd.DataFrame, path: str, title: str = "") -> N
 
 
 def _panels(runs: pd.DataFrame):
-    """(dataset, encoding) -> list of GA run directories."""
+    """(dataset, encoding) -> list of GA run directories; "<encoding> (paper)" for paper-protocol runs."""
     ga = runs[runs["method"] == "ga"]
-    return {key: list(group["run_dir"]) for key, group in ga.groupby(["dataset", "encoding"], sort=True)}
+    panels = {}
+    for (dataset, protocol, encoding), group in ga.groupby(["dataset", "protocol", "encoding"], sort=True):
+        name = encoding if protocol == "honest" else f"{encoding} ({protocol})"
+        panels[dataset, name] = list(group["run_dir"])
+    return panels
+
+
+def plot_differences(differences: pd.DataFrame):
+    """GA minus each baseline in accuracy points, mean and 95% interval, one panel per dataset x protocol x encoding.
+
+    ``differences`` is :func:`~evoprune_deap.report.statistics.paired_differences`;
+    an interval crossing the dashed zero line is "no detectable difference".
+    """
+    plt = _pyplot()
+    groups = list(differences.groupby(["dataset", "protocol", "encoding"], sort=True))
+    fig, axes = plt.subplots(1, max(len(groups), 1), figsize=(3.6 * max(len(groups), 1), 3.2),
+                             squeeze=False, sharex=True)
+    for ax, ((dataset, protocol, encoding), group) in zip(axes[0], groups):
+        y = np.arange(len(group))
+        mean = 100 * group["mean_difference"].to_numpy()
+        error = np.abs(100 * group[["ci_low", "ci_high"]].to_numpy().T - mean)
+        ax.errorbar(mean, y, xerr=np.nan_to_num(error), fmt="o", capsize=3)
+        ax.axvline(0, color="grey", linestyle="--", linewidth=1)
+        ax.set_yticks(y, group["method"], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(f"{dataset} {encoding}" + ("" if protocol == "honest" else f" ({protocol})"), fontsize=9)
+        ax.set_xlabel("GA - baseline, test acc. (points)")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
 
 
 def plot_campaign_convergence(runs: pd.DataFrame, column: str = "fitness"):
@@ -95,7 +124,7 @@ def plot_kept_units(masks: dict, title: str = ""):
 
 
 def write_plots(paths, out: str) -> list[str]:
-    """Convergence, active % and kept-unit heatmaps for the runs under ``paths``."""
+    """Convergence, active %, paired differences and kept-unit heatmaps for the runs under ``paths``."""
     import os
 
     from .tables import collect
@@ -109,12 +138,20 @@ def write_plots(paths, out: str) -> list[str]:
         fig.savefig(os.path.join(out, name), dpi=120)
         plt.close(fig)
         written.append(os.path.join(out, name))
+    from .statistics import paired_differences
+
+    differences = paired_differences(runs)
+    if len(differences):
+        fig = plot_differences(differences)
+        fig.savefig(os.path.join(out, "differences.png"), dpi=120)
+        plt.close(fig)
+        written.append(os.path.join(out, "differences.png"))
     for (dataset, encoding), run_dirs in _panels(runs).items():
         masks = {}
         for run_dir in run_dirs:
             masks[os.path.basename(run_dir.rstrip("/"))] = RunDirectory(run_dir).read_best_mask()
         fig = plot_kept_units(masks, f"{dataset} {encoding}: units kept by the best masks")
-        path = os.path.join(out, f"kept_units_{dataset}_{encoding}.png")
+        path = os.path.join(out, f"kept_units_{dataset}_{encoding.replace(' (', '_').rstrip(')')}.png")
         fig.savefig(path, dpi=120)
         plt.close(fig)
         written.append(path)

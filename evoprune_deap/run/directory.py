@@ -225,9 +225,15 @@ def environment(seed: int) -> dict:
                                 cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         commit = None
+    devices = None
+    if keras.backend.backend() == "jax":
+        import jax
+
+        devices = [f"{d.platform}:{d.device_kind}" for d in jax.devices()]
     return {
         "seed": seed,
         "keras_backend": keras.backend.backend(),
+        "jax_devices": devices,  # where heads train in this process ("gpu:..." with the [gpu] extra)
         "python": platform.python_version(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
