@@ -25,6 +25,13 @@ from .data.splits import Split, stratified_carve
 from .seeding import make_rng
 
 
+def _store_params(estimator, arguments: dict) -> None:
+    """Keep every ``__init__`` argument as is, under its own name (scikit-learn's convention)."""
+    for name, value in arguments.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
 class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
     """EvoPruneDeepTL as a scikit-learn classifier: a pruned dense head evolved on features.
 
@@ -69,16 +76,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, encoding="fc1", population=10, evaluations=40, max_epochs=60, hidden_units=None,
                  validation_fraction=0.15, in_flight=1, engine="auto", random_state=None, run_dir=None):
-        self.encoding = encoding
-        self.population = population
-        self.evaluations = evaluations
-        self.max_epochs = max_epochs
-        self.hidden_units = hidden_units
-        self.validation_fraction = validation_fraction
-        self.in_flight = in_flight
-        self.engine = engine
-        self.random_state = random_state
-        self.run_dir = run_dir
+        _store_params(self, locals())
 
     def fit(self, X, y):
         """Evolve a pruned head on (X, y); returns self."""
@@ -151,15 +149,7 @@ class EvoPruneFeatureSelector(SelectorMixin, BaseEstimator):
 
     def __init__(self, population=10, evaluations=40, max_epochs=60, hidden_units=None,
                  validation_fraction=0.15, in_flight=1, engine="auto", random_state=None, run_dir=None):
-        self.population = population
-        self.evaluations = evaluations
-        self.max_epochs = max_epochs
-        self.hidden_units = hidden_units
-        self.validation_fraction = validation_fraction
-        self.in_flight = in_flight
-        self.engine = engine
-        self.random_state = random_state
-        self.run_dir = run_dir
+        _store_params(self, locals())
 
     def fit(self, X, y):
         validate_data(self, X, y, dtype=np.float32)
