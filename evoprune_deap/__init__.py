@@ -63,6 +63,9 @@ def load_head(path: str):
     import keras
 
     from .head import layers  # noqa: F401  (registers the custom layers with Keras)
+    from .quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # Keras may import it to load; without its start-up lines
 
     return keras.saving.load_model(path)
 

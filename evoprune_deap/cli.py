@@ -16,6 +16,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 
 from .config import ENCODINGS, ENGINES, PRESETS, PROTOCOLS, load_config
 from .errors import EvopruneError, RunInterrupted
@@ -32,6 +33,8 @@ CONFIG_OPTIONS = {  # command-line option -> (config table, key, type, help)
     "split_seed": ("data", "split_seed", int, "seed of the stratified train/validation/test splits"),
     "val_fraction": ("data", "val_fraction", float, "validation share carved from train"),
     "test_fraction": ("data", "test_fraction", float, "test share when the source has no test split"),
+    "name": ("data", "name", str, "the dataset's name in run directories and tables (default: the dataset's, "
+             "or its folder's; the parent's for a folder called train)"),
     "train_subset": ("data", "train_subset", int, "use a stratified subset of this many training images"),
     "holdout_fraction": ("data", "holdout_fraction", float, "share of train held out from selection and "
                          "training, to measure optimism (default 0)"),
@@ -51,7 +54,7 @@ CONFIG_OPTIONS = {  # command-line option -> (config table, key, type, help)
                   "tls://10.0.0.5:8786 (default: a local cluster on 127.0.0.1)"),
 }
 SOURCE_OPTIONS = ("dataset", "images", "test_images", "backbone", "weights", "image_size", "split_seed",
-                  "val_fraction", "test_fraction", "train_subset")
+                  "val_fraction", "test_fraction", "name", "train_subset")
 
 
 def _add_config_options(parser: argparse.ArgumentParser, names) -> None:
@@ -77,6 +80,9 @@ def config_from_args(args, config_path: str | None = None, **fixed):
     return load_config(config_path or args.config, preset=args.preset, overrides=overrides)
 
 
+_BARS_OFF = None  # tqdm's `disable`: None = off when stderr is not a terminal; True with -q
+
+
 class ProgressBar(Callback):
     """GA callback drawing a tqdm bar: evaluations, best fitness, best active %, workers connected."""
 
@@ -86,7 +92,7 @@ class ProgressBar(Callback):
     def on_start(self, state):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=state.max_evaluations, unit="eval", desc="evolve", file=sys.stderr, disable=None)
+        self.bar = tqdm(total=state.max_evaluations, unit="eval", desc="evolve", file=sys.stderr, disable=_BARS_OFF)
 
     def on_evaluation(self, evaluation, state):
         record = state.logbook[-1]
@@ -105,7 +111,7 @@ def _extraction_bar(config, total=None):
 
     if config.data.features is not None:
         return None
-    return tqdm(total=total, unit="img", desc="extract", file=sys.stderr, disable=None)
+    return tqdm(total=total, unit="img", desc="extract", file=sys.stderr, disable=_BARS_OFF)
 
 
 def _load_features(config, out: str | None = None, force: bool = False):
@@ -140,13 +146,20 @@ def _run(args) -> int:
         config, run_dir = RunDirectory(args.resume).read_config(), args.resume
     else:
         config, run_dir = config_from_args(args, run={"out": args.out} if args.out else {}), args.run_dir
-    if args.resume is None and args.preset == "quick" and args.config is None:
+    if args.resume is None and args.preset == "quick" and args.config is None and not args.quiet:
         print(f"evoprune: quick preset (reduced budget: population {config.ga.population}, "
               f"{config.ga.budget} evaluations, at most {config.head.max_epochs} epochs); "
               "use --preset paper for the paper's budget", file=sys.stderr)
     features = _load_features(config)
+    callbacks = []
+    if args.tensorboard:
+        from .run.experiment import default_run_dir
+        from .run.tracking import TensorBoardLogger
+
+        name = os.path.basename(os.path.normpath(run_dir or default_run_dir(config, features)))
+        callbacks.append(TensorBoardLogger(os.path.join(args.tensorboard, name)))
     with cluster_for(config) as client:
-        result = run_experiment(config, features, run_dir=run_dir, callbacks=[ProgressBar(client)],
+        result = run_experiment(config, features, run_dir=run_dir, callbacks=[ProgressBar(client), *callbacks],
                                 resume=args.resume is not None, client=client)
     _print_result(result)
     return 0
@@ -172,13 +185,19 @@ def _campaign(args) -> int:
     name = os.path.splitext(os.path.basename(args.campaign_config))[0]
     base = config_from_args(args, config_path=args.campaign_config)
     run_campaign(base, args.seeds, args.encodings, args.out or os.path.join("results", name),
-                 n_random=args.random_draws, name=name, parallel_runs=args.parallel_runs, protocols=args.protocols)
+                 n_random=args.random_draws, name=name, progress=(lambda line: None) if args.quiet else print, parallel_runs=args.parallel_runs, protocols=args.protocols)
     return 0
+
+
+def _beside_runs(run_dirs: list, folder: str) -> str:
+    """``folder`` inside the one directory given, or inside the directory the given ones share."""
+    return os.path.join(os.path.commonpath([os.path.abspath(p) for p in run_dirs]), folder)
 
 
 def _report(args) -> int:
     from .report.tables import to_markdown, write_report
 
+    args.out = args.out or _beside_runs(args.run_dirs, "report")
     tables = write_report(args.run_dirs, args.out, args.caption)
     names = [name for name in ("paper_table", "method_table", "optimism_table") if name in tables]
     for name in names:
@@ -191,6 +210,7 @@ def _report(args) -> int:
 def _plot(args) -> int:
     from .report.plots import write_plots
 
+    args.out = args.out or _beside_runs(args.run_dirs, "plots")
     for path in write_plots(args.run_dirs, args.out):
         print(path)
     return 0
@@ -199,7 +219,10 @@ def _plot(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evoprune", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    loudness.add_argument("-q", "--quiet", action="store_true", help="errors and results only: no progress bars, "
+                          "notices or warnings")
     commands = parser.add_subparsers(dest="command", required=True)
 
     extract = commands.add_parser("extract", help="turn an image dataset into a cached FeatureSet")
@@ -213,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=None, help="parent folder of run directories (default runs/)")
     run.add_argument("--resume", metavar="RUN_DIR", default=None,
                      help="continue a run that was killed or interrupted (its own config is used)")
+    run.add_argument("--tensorboard", metavar="DIR", default=None,
+                     help="log each evaluation to TensorBoard under DIR/<run name> (tensorboard --logdir DIR)")
     run.add_argument("--run-dir", default=None, help="exact run directory (default OUT/<source>_<encoding>_seed<seed>)")
     run.set_defaults(handler=_run)
 
@@ -232,13 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="result tables (Markdown, CSV, LaTeX) from run directories")
     report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run or campaign directories")
-    report.add_argument("--out", default="report", help="folder for the tables (default report/)")
+    report.add_argument("--out", default=None, help="folder for the tables (default: report/ beside the runs)")
     report.add_argument("--caption", default="", help="caption of the LaTeX tables")
     report.set_defaults(handler=_report)
 
     plot = commands.add_parser("plot", help="convergence, active %% and kept-unit plots from run directories")
     plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
-    plot.add_argument("--out", default="plots", help="folder for the PNG files (default plots/)")
+    plot.add_argument("--out", default=None, help="folder for the PNG files (default: plots/ beside the runs)")
     plot.set_defaults(handler=_plot)
     return parser
 
@@ -246,8 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if args.quiet:
+        warnings.simplefilter("ignore")
+        global _BARS_OFF
+        _BARS_OFF = True
     # Dask sets its own logger levels when it is first imported, from its configuration.
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "info" if args.verbose else "warning")
     try:

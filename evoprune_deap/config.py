@@ -25,6 +25,8 @@ GPUs), ``keras-fit`` is Keras' ``fit`` (any backend); ``auto`` picks ``batched``
 on a JAX GPU, ``compiled`` on a JAX CPU, else ``keras-fit``."""
 BACKBONES = ("efficientnet_lite0", "resnet50", "densenet121", "vgg19")
 MIN_IMAGE_SIZE = 32
+MAX_IMAGE_SIZE = 1024
+"""Largest image side: a batch of 64 such images already takes 0.8 GB as float32."""
 
 PAPER_HIDDEN_UNITS = {"fc1": (512, 512), "fc2": (512, 512), "both": (512, 512), "fs": (512,)}
 """The paper's head per encoding (its FS results use one hidden layer of 512):
@@ -60,10 +62,13 @@ class DataConfig:
     val_fraction: float = 0.15
     test_fraction: float = 0.2
     split_seed: int = 0
+    name: str | None = None  # the dataset's name in caches, run directories and tables (None: from the source)
     train_subset: int | None = None  # a stratified subset of this many training images (None: all)
     holdout_fraction: float = 0.0  # share of train held out from every run, for the optimism audit
 
     def __post_init__(self):
+        _check(self.name is None or (isinstance(self.name, str) and self.name.strip() != "" and "/" not in self.name),
+               "name", self.name, "a non-empty name without '/'")
         _check(self.train_subset is None or (_is_int(self.train_subset) and self.train_subset >= 10),
                "train_subset", self.train_subset, "an integer >= 10, or absent for every training image")
         _check(_is_number(self.holdout_fraction) and 0 <= self.holdout_fraction < 1, "holdout_fraction",
@@ -71,8 +76,8 @@ class DataConfig:
         _check(_is_int(self.split_seed) and 0 <= self.split_seed < 2**31, "split_seed", self.split_seed,
                "an integer in [0, 2**31)")
         _check(self.backbone in BACKBONES, "backbone", self.backbone, f"one of {BACKBONES}")
-        _check(_is_int(self.image_size) and self.image_size >= MIN_IMAGE_SIZE, "image_size", self.image_size,
-               f"an integer >= {MIN_IMAGE_SIZE}")
+        _check(_is_int(self.image_size) and MIN_IMAGE_SIZE <= self.image_size <= MAX_IMAGE_SIZE, "image_size",
+               self.image_size, f"an integer in [{MIN_IMAGE_SIZE}, {MAX_IMAGE_SIZE}]")
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             _check(_is_number(value) and 0 < value < 1, name, value, "a number in (0, 1)")

@@ -7,6 +7,9 @@ import pytest
 from conftest import write_digits_folder
 
 
+NATIVE_NOISE = ("absl", "oneDNN", "TF_ENABLE", "tensorflow", "I0000", "W0000", "E0000", "cuda", "XLA")
+
+
 def evoprune(*args, cwd=None, env_extra=None):
     env = dict(os.environ, KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "jax"), **(env_extra or {}))
     return subprocess.run([sys.executable, "-m", "evoprune_deap", *args], capture_output=True,
@@ -84,3 +87,7 @@ def test_run_extracts_an_image_folder_on_demand(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "best head:" in result.stdout
     assert os.listdir(tmp_path / "cache" / "features")
+    # extraction (TensorFlow backbone) and saving the head (Keras imports TensorFlow): no start-up noise
+    assert not [line for line in result.stderr.splitlines() if any(
+        word in line for word in NATIVE_NOISE)], result.stderr
+    assert result.stderr.splitlines() == [line for line in result.stderr.splitlines() if line.startswith("evoprune")]

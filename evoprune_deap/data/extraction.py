@@ -23,7 +23,7 @@ import numpy as np
 from .. import __version__
 from ..config import DataConfig
 from ..storage import cache_dir
-from ..errors import ConfigError, DatasetError
+from ..errors import BackboneError, ConfigError, DatasetError
 from .features import FeatureSet
 from ..seeding import derive_seed, make_rng
 from .splits import make_splits
@@ -62,15 +62,35 @@ def cache_key(source, backbone_name: str, weights: str | None, weights_sha256: s
 def _init_worker(spec: dict, backbone: str, image_size: int, weights) -> None:
     global _worker_state
     os.environ["KERAS_BACKEND"] = CONVOLUTION_BACKEND
-    from .backbones import build_backbone
-    from .sources import load_source
-
-    _worker_state = (load_source(**spec), build_backbone(backbone, image_size, weights))
+    _worker_state = (spec, backbone, image_size, weights)  # opened by the first task, so errors reach the user
 
 
 def _extract_in_worker(indices: np.ndarray) -> np.ndarray:
+    global _worker_state
+    if isinstance(_worker_state[0], dict):
+        from .backbones import build_backbone
+        from .sources import load_source
+
+        spec, backbone, image_size, weights = _worker_state
+        _worker_state = (load_source(**spec), build_backbone(backbone, image_size, weights))
     source, net = _worker_state
     return net.extract(source.load(indices, net.image_size))
+
+
+def check_weights(weights) -> None:
+    """A weights path must name an existing file (``None``, ``imagenet`` and ``none`` are not paths).
+
+    Raises
+    ------
+    BackboneError
+    """
+    if weights in (None, "imagenet", "none"):
+        return
+    if os.path.isdir(str(weights)):
+        raise BackboneError(f"Backbone weights {weights!r} is a directory; pass the weights file (.h5 or .pth).")
+    if not os.path.isfile(str(weights)):
+        raise BackboneError(f"Backbone weights file {weights!r} does not exist; pass an existing file with "
+                            "--weights, or --weights imagenet to download them (needs internet).")
 
 
 def _use_worker(source) -> bool:
@@ -194,6 +214,7 @@ def extract_features(source, backbone: str = _DEFAULTS.backbone, image_size: int
     """
     DataConfig(backbone=backbone, weights=weights, image_size=image_size, split_seed=split_seed,
                val_fraction=val_fraction, test_fraction=test_fraction)  # validates every value
+    check_weights(weights)
     seed = split_seed
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer; got {batch_size!r}.")

@@ -172,16 +172,24 @@ class FeatureSet:
         FeatureCacheError
             Missing, truncated, tampered or malformed file.
         """
+        if os.path.isdir(path):
+            inside = sorted(name for name in os.listdir(path) if name.endswith(".npz"))
+            hint = f"; it holds {', '.join(inside[:5])}" if inside else ""
+            raise FeatureCacheError(f"Feature cache {path!r} is a directory; pass the .npz file itself{hint}.")
         if not os.path.isfile(path):
             raise FeatureCacheError(
                 f"Feature cache {path!r} does not exist; create it with `evoprune extract --out {path}`."
             )
+        if not zipfile.is_zipfile(path):
+            raise FeatureCacheError(f"{path!r} is not a feature cache (an .npz file written by `evoprune "
+                                    "extract`); pass the cache file, or make one with `evoprune extract --out`.")
         fix = f"delete {path!r} and run `evoprune extract` again"
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {name: data[name] for name in data.files}
         except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
-            raise FeatureCacheError(f"Feature cache {path!r} is truncated or corrupt ({exc}); {fix}.") from exc
+            reason = "it holds pickled objects, which are never loaded" if "pickle" in str(exc) else str(exc)
+            raise FeatureCacheError(f"Feature cache {path!r} is truncated or corrupt ({reason}); {fix}.") from exc
         try:
             meta = json.loads(str(arrays.pop("metadata")))
             checksums = meta.pop("checksums")

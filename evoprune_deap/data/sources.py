@@ -302,6 +302,16 @@ def unpack_zip(path: str) -> str:
         folder = subdirs[0]
 
 
+def folder_name(images: str) -> str:
+    """A dataset's name from its folder: the folder's own name, or its parent's for ``train``-like folders
+    (``data/plants/train`` is "plants"); a zip's name without ``.zip``."""
+    path = os.path.abspath(images.rstrip(os.sep))
+    name = os.path.basename(path)
+    if name.lower() in ("train", "training", "trainset", "train_images", "images"):
+        name = os.path.basename(os.path.dirname(path)) or name
+    return name.removesuffix(".zip") or "images"
+
+
 def folder_source(images: str, test_images: str | None = None) -> ImageSource:
     """An image folder: ``DIR/<class>/*.png``, optionally with a test folder of the
     same layout, or numbered fold folders ``DIR/0/<class>/...``, ``DIR/1/...``.
@@ -352,18 +362,20 @@ def folder_source(images: str, test_images: str | None = None) -> ImageSource:
     _check_classes(images, labels, class_names)
     entries = [(os.path.relpath(p, images), os.path.getsize(p), os.stat(p).st_mtime_ns) for p in paths]
     fingerprint = _fingerprint([kind, class_names, labels.tolist(), partition] + entries)
-    name = os.path.basename(images.rstrip(os.sep)) or "images"
+    name = folder_name(images)
     return ImageSource(name, tuple(class_names), labels, np.asarray(partition, dtype=np.int64),
                        kind, fingerprint, _file_loader(paths))
 
 
 def load_source(dataset: str | None = None, images: str | None = None,
                 test_images: str | None = None, train_subset: int | None = None,
-                subset_seed: int = 0) -> ImageSource:
+                subset_seed: int = 0, name: str | None = None) -> ImageSource:
     """Return the image source named by ``dataset`` or found at ``images``.
 
     With ``train_subset``, a stratified draw of that many training images
-    (seeded by ``subset_seed``; see :meth:`ImageSource.train_subset`). The
+    (seeded by ``subset_seed``; see :meth:`ImageSource.train_subset`).
+    ``name`` replaces the dataset's name in caches, run directories and
+    tables (default: the built-in name, or :func:`folder_name`). The
     returned source records these arguments as ``spec``, so a worker process
     can open the same source.
 
@@ -373,8 +385,8 @@ def load_source(dataset: str | None = None, images: str | None = None,
         Unknown dataset name, or both ``dataset`` and ``images``.
     """
     source = _open_source(dataset, images, test_images)
-    spec = {"dataset": dataset, "images": images, "test_images": test_images}
-    source = ImageSource(**{**source.__dict__, "spec": spec})
+    spec = {"dataset": dataset, "images": images, "test_images": test_images, "name": name}
+    source = ImageSource(**{**source.__dict__, "spec": spec, **({"name": name} if name else {})})
     return source if train_subset is None else source.train_subset(train_subset, subset_seed)
 
 

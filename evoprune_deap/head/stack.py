@@ -88,7 +88,10 @@ def deployable_head(weights, masks: HeadMasks, config: HeadConfig):
     """
     import keras
 
+    from ..quiet import import_tensorflow_quietly
     from .layers import SelectFeatures
+
+    import_tensorflow_quietly()  # Keras imports it to save a model; without the start-up lines
 
     pruned = build_stack(weights.dims[0], weights.dims[1:-1], weights.dims[-1], config, name="pruned_head")
     weights.assign_to(pruned)

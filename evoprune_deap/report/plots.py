@@ -24,30 +24,45 @@ def _pyplot():
     return plt
 
 
-def plot_convergence(evaluations: pd.DataFrame, ax=None, label: str | None = None):
-    """Best-so-far fitness vs evaluations (one line per run), as in the paper."""
+UNPRUNED_LABEL = "unpruned head"
+
+
+def plot_convergence(evaluations: pd.DataFrame, ax=None, label: str | None = None, unpruned: float | None = None):
+    """Best-so-far fitness vs evaluations (one line per run), as in the paper.
+
+    ``unpruned``: the unpruned head's score on the fitness's data (validation,
+    or test under the paper protocol), drawn dashed, so a reader sees whether
+    the GA ever beat it.
+    """
     if ax is None:
         _, ax = _pyplot().subplots(figsize=(6, 4))
     ordered = evaluations.sort_values("evaluation")
-    ax.plot(ordered["evaluation"], best_so_far(ordered), label=label, drawstyle="steps-post")
+    ax.plot(ordered["evaluation"], best_so_far(ordered), label=label or "best so far", drawstyle="steps-post")
     ax.scatter(ordered["evaluation"], ordered["fitness"], s=6, alpha=0.35)
+    if unpruned is not None:
+        ax.axhline(unpruned, color="grey", linestyle="--", linewidth=1, label=UNPRUNED_LABEL)
     ax.set_xlabel("evaluations")
     ax.set_ylabel("fitness (best so far)")
     ax.grid(alpha=0.3)
-    if label:
-        ax.legend()
+    if label or unpruned is not None:
+        ax.legend(fontsize=8)
     return ax
 
 
-def save_convergence(evaluations: pd.DataFrame, path: str, title: str = "") -> None:
+def save_convergence(evaluations: pd.DataFrame, path: str, title: str = "", unpruned: float | None = None) -> None:
     """Draw :func:`plot_convergence` of one run into the PNG file ``path``."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    plot_convergence(evaluations, ax=ax)
+    plot_convergence(evaluations, ax=ax, unpruned=unpruned)
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def unpruned_fitness(summary) -> float:
+    """The unpruned head's score on the data the run's fitness reads (test under the paper protocol)."""
+    return summary.unpruned_test_accuracy if summary.protocol == "paper" else summary.unpruned_val_accuracy
 
 
 def _panels(runs: pd.DataFrame):
@@ -100,6 +115,10 @@ def plot_campaign_convergence(runs: pd.DataFrame, column: str = "fitness"):
             best_index = best_so_far_index(table["fitness"], table["n_active"])
             values = best_so_far(table) if column == "fitness" else table[column].to_numpy()[best_index]
             ax.plot(table["evaluation"], values, drawstyle="steps-post", label=run_dir.rstrip("/").split("/")[-1])
+        if column == "fitness":  # the unpruned head on the fitness's data, mean over the runs
+            summaries = [RunDirectory(run_dir).read_summary() for run_dir in run_dirs]
+            ax.axhline(np.mean([unpruned_fitness(s) for s in summaries]), color="grey", linestyle="--",
+                       linewidth=1, label=UNPRUNED_LABEL)
         ax.set_title(f"{dataset} {encoding}")
         ax.set_xlabel("evaluations")
         ax.set_ylabel("best-so-far fitness" if column == "fitness" else "active % of best")
@@ -130,8 +149,8 @@ def write_plots(paths, out: str) -> list[str]:
     from .tables import collect
 
     plt = _pyplot()
+    runs = collect(paths)  # first: a bad path writes nothing
     os.makedirs(out, exist_ok=True)
-    runs = collect(paths)
     written = []
     for column, name in (("fitness", "convergence.png"), ("active_percent", "active_percent.png")):
         fig = plot_campaign_convergence(runs, column)

@@ -197,10 +197,10 @@ def _cell(value) -> str:
 def write_report(paths, out: str, caption: str = "") -> dict:
     """Write runs.csv, summary.csv, differences.csv and the paper, method (and, where runs hold data
     out, optimism) tables as .md/.csv/.tex under ``out``."""
-    os.makedirs(out, exist_ok=True)
     from .statistics import paired_differences
 
-    runs = collect(paths)
+    runs = collect(paths)  # first: a bad path writes nothing
+    os.makedirs(out, exist_ok=True)
     summary = aggregate(runs)
     differences = paired_differences(runs)
     runs.to_csv(os.path.join(out, "runs.csv"), index=False)

@@ -92,10 +92,21 @@ class RunDirectory:
         """Hold the run exclusively (see :class:`RunLock`)."""
         return RunLock(self.path)
 
+    def not_a_run(self) -> RunDirectoryError:
+        """The error for a path without a run, naming the run directories under it (the ``--out`` parent)."""
+        if not os.path.isdir(self.path):
+            return RunDirectoryError(f"Run directory {self.path!r} does not exist.")
+        runs = sorted(root for root, _dirs, files in os.walk(self.path) if self.CONFIG in files)
+        if runs:
+            shown = ", ".join(repr(run) for run in runs[:5]) + (f" and {len(runs) - 5} more" if len(runs) > 5 else "")
+            return RunDirectoryError(f"{self.path!r} is not a run directory but holds {len(runs)}: {shown}; "
+                                     "pass one of them.")
+        return RunDirectoryError(f"{self.path!r} is not a run directory (no {self.CONFIG}); nothing to resume.")
+
     def check_resumable(self, features_key) -> None:
         """Refuse to resume a finished run, a non-run, or a run on other features."""
         if not self.is_started:
-            raise RunDirectoryError(f"{self.path!r} is not a run directory (no {self.CONFIG}); nothing to resume.")
+            raise self.not_a_run()
         if self.is_finished:
             raise RunDirectoryError(f"Run {self.path!r} already finished ({self.SUMMARY} exists); nothing to resume.")
         try:
@@ -113,7 +124,7 @@ class RunDirectory:
 
     def read_config(self) -> ExperimentConfig:
         if not self.is_started:
-            raise RunDirectoryError(f"{self.path!r} is not a run directory (no {self.CONFIG}); nothing to resume.")
+            raise self.not_a_run()
         return load_config(self.file(self.CONFIG))
 
     def write_environment(self, seed: int, **extra) -> None:

@@ -56,7 +56,8 @@ def load_feature_set(config: ExperimentConfig, progress=None, out: str | None = 
         from ..data.extraction import extract_features
         from ..data.sources import load_source
 
-        source = load_source(data.dataset, data.images, data.test_images, data.train_subset, data.split_seed)
+        source = load_source(data.dataset, data.images, data.test_images, data.train_subset, data.split_seed,
+                             data.name)
         feature_set = extract_features(source, backbone=data.backbone, image_size=data.image_size,
                                        weights=data.weights, split_seed=data.split_seed,
                                        val_fraction=data.val_fraction, test_fraction=data.test_fraction,
@@ -201,9 +202,9 @@ def finish_run(config, fitness, state: GAState, directory: RunDirectory, started
         holdout_accuracy=best.holdout_accuracy, unpruned_holdout_accuracy=unpruned.holdout_accuracy,
     )
     directory.write_summary(summary)
-    from ..report.plots import save_convergence
+    from ..report.plots import save_convergence, unpruned_fitness
 
     with _CLIENT_SIDE_LOCK:  # pyplot is not thread-safe either
         save_convergence(directory.read_evaluations(), directory.file(RunDirectory.CONVERGENCE),
-                         f"{summary.source} {encoding.name} seed {config.run.seed}")
+                         f"{summary.source} {encoding.name} seed {config.run.seed}", unpruned_fitness(summary))
     return summary, model

@@ -6,6 +6,7 @@ from ...config import BACKBONES, MIN_IMAGE_SIZE
 from ...errors import BackboneError, ConfigError
 from . import efficientnet_lite0, keras_applications
 from .base import Backbone
+from ...quiet import import_tensorflow_quietly
 
 
 def build_backbone(name: str, image_size: int = 224, weights: str | None = None) -> Backbone:
@@ -34,6 +35,7 @@ def build_backbone(name: str, image_size: int = 224, weights: str | None = None)
         raise ConfigError(
             f"image_size must be an integer >= {MIN_IMAGE_SIZE}; got {image_size!r}."
         )
+    import_tensorflow_quietly()  # the backbones may run on it; without its start-up lines
     if name == "efficientnet_lite0":
         return efficientnet_lite0.build(image_size, weights)
     return keras_applications.build(name, image_size, "imagenet" if weights is None else weights)
