@@ -25,6 +25,8 @@ def workspace(tmp_path, monkeypatch):
     with open("fs.toml", "w") as stream:
         stream.write("[head]\nhidden_units = [512]\n")
     os.makedirs("empty")
+    with open("garbage.h5", "w") as stream:
+        stream.write("not HDF5")
     write_digits_folder(tmp_path / "digits", n_per_class=4, classes=(0, 1))
     return tmp_path
 
@@ -41,6 +43,9 @@ CASES = [
     (["extract", "--images", "digits", "--backbone", "resnet50", "--weights", "MISSING.h5"],
      "weights file 'MISSING.h5' does not exist"),
     (["extract", "--images", "digits", "--weights", "empty"], "is a directory"),
+    # raised in the extraction worker process, reaching the user as itself
+    (["extract", "--images", "digits", "--image-size", "32", "--backbone", "resnet50", "--weights", "garbage.h5"],
+     "Could not build resnet50 with weights='garbage.h5'"),
     (["extract", "--images", "nowhere"], "does not exist"),
     (["extract", "--dataset", "imagenet"], "Unknown dataset 'imagenet'"),
     (["extract", "--dataset", "elpv", "--images", "digits"], "either a dataset name or an image folder"),
