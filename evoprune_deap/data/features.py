@@ -180,10 +180,12 @@ class FeatureSet:
             raise FeatureCacheError(
                 f"Feature cache {path!r} does not exist; create it with `evoprune extract --out {path}`."
             )
-        if not zipfile.is_zipfile(path):
+        fix = f"delete {path!r} and run `evoprune extract` again"
+        with open(path, "rb") as stream:
+            is_zip = stream.read(4) == b"PK\x03\x04"
+        if not is_zip:
             raise FeatureCacheError(f"{path!r} is not a feature cache (an .npz file written by `evoprune "
                                     "extract`); pass the cache file, or make one with `evoprune extract --out`.")
-        fix = f"delete {path!r} and run `evoprune extract` again"
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {name: data[name] for name in data.files}
