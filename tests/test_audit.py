@@ -130,6 +130,9 @@ def test_optimism_is_reported_minus_holdout_per_run_and_averaged():
     assert table.loc[("toy", "fc1", "paper"), "optimism"] == "+3.0 ± 0.0 pt"
     assert table.loc[("toy", "fc1", "honest"), "optimism"] == "+0.0 ± 0.0 pt"
     assert table.loc[("toy", "fc1", "paper"), "seeds"] == 3
+    assert table.loc[("toy", "fc1", "paper"), "unpruned optimism"] == "+0.0 ± 0.0 pt"
+    assert table.loc[("toy", "fc1", "paper"), "gain over unpruned, test"] == "+3.0 ± 0.0 pt"
+    assert table.loc[("toy", "fc1", "paper"), "gain over unpruned, hold-out"] == "+0.0 ± 0.0 pt"
     assert optimism_table(runs.assign(holdout_accuracy=np.nan)).empty
 
 

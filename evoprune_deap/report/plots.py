@@ -159,7 +159,7 @@ def write_plots(paths, out: str) -> list[str]:
         written.append(os.path.join(out, name))
     from .statistics import paired_differences
 
-    differences = paired_differences(runs)
+    differences = paired_differences(runs)  # on test accuracy
     if len(differences):
         fig = plot_differences(differences)
         fig.savefig(os.path.join(out, "differences.png"), dpi=120)
