@@ -105,6 +105,9 @@ def test_batched_evaluation_on_a_cluster_keeps_the_order_and_journals_every_mask
     got = list(fitness.evaluate_many(masks, on_result=lambda mask, result: journal.append(result)))
     serial = toy_run.ToyFactory()(PAYLOAD)
     assert got == [serial(mask) for mask in masks]
+    deadline = time.time() + 30  # the journal is written from Dask's callback thread, maybe a moment later
+    while len(journal) < len(masks) and time.time() < deadline:
+        time.sleep(0.05)
     assert sorted(journal) == sorted(got)
 
 

@@ -73,7 +73,8 @@ def test_report_and_plot_commands_draw_from_saved_tables(tmp_path, capsys):
     assert "| dataset | fc1 | both |" in capsys.readouterr().out
     assert main(["plot", str(tmp_path / "campaign"), "--out", str(tmp_path / "plots")]) == 0
     names = sorted(os.listdir(tmp_path / "plots"))
-    assert names == ["active_percent.png", "convergence.png", "kept_units_toy_both.png", "kept_units_toy_fc1.png"]
+    assert names == ["active_percent.png", "convergence.png", "differences.png", "kept_units_toy_both.png",
+                     "kept_units_toy_fc1.png"]
     assert all(os.path.getsize(tmp_path / "plots" / n) > 5000 for n in names)
     assert main(["report", str(tmp_path / "nothing")]) == 2
 
