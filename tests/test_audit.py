@@ -145,3 +145,26 @@ def test_the_difference_plot_draws_each_mean_and_interval():
     drawn = ax.lines[0].get_xdata()  # the markers: mean differences in points, in the table's order
     np.testing.assert_allclose(drawn, 100 * differences["mean_difference"].to_numpy())
     assert [t.get_text() for t in ax.get_yticklabels()] == list(differences["method"])
+
+
+def test_a_train_subset_is_stratified_keeps_every_test_image_and_loads_the_chosen_ones(tmp_path):
+    from conftest import write_digits_folder
+    from evoprune_deap.data.sources import load_source
+
+    write_digits_folder(tmp_path / "train", n_per_class=10, classes=(0, 1, 2))
+    write_digits_folder(tmp_path / "test", n_per_class=3, classes=(0, 1, 2))
+    whole = load_source(images=str(tmp_path / "train"), test_images=str(tmp_path / "test"))
+    part = load_source(images=str(tmp_path / "train"), test_images=str(tmp_path / "test"), train_subset=12,
+                       subset_seed=5)
+    train = part.partition == 0
+    assert train.sum() == 12 and np.bincount(part.labels[train]).tolist() == [4, 4, 4]
+    assert (~train).sum() == 9  # the test images, all of them
+    assert part.name.endswith("-12") and part.fingerprint != whole.fingerprint
+    assert part.spec["train_subset"] == 12
+    images = part.load(np.arange(part.n_samples), 16)
+    originals = whole.load(np.arange(whole.n_samples), 16)
+    matches = [int(np.flatnonzero((originals == image).all(axis=(1, 2, 3)))[0]) for image in images]
+    assert np.array_equal(whole.labels[matches], part.labels)  # each image is the one its label says
+    again = load_source(images=str(tmp_path / "train"), test_images=str(tmp_path / "test"), train_subset=12,
+                        subset_seed=5)
+    assert np.array_equal(again.labels, part.labels) and again.fingerprint == part.fingerprint
