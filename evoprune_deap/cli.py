@@ -49,7 +49,7 @@ CONFIG_OPTIONS = {  # command-line option -> (config table, key, type, help)
     "engine": ("head", "engine", str, f"head training engine: {', '.join(ENGINES)}"),
     "seed": ("run", "seed", int, "the run seed (GA and head training)"),
     "protocol": ("run", "protocol", str, f"{' or '.join(PROTOCOLS)}: fitness on validation / on test"),
-    "workers": ("run", "workers", int, "local Dask workers training heads (0: one per core; 1: this process)"),
+    "workers": ("run", "workers", int, "local Dask workers training heads (0: one per core, or this process on a GPU; 1: this process)"),
     "scheduler": ("run", "scheduler", str, "address of a running Dask scheduler to train on, e.g. "
                   "tls://10.0.0.5:8786 (default: a local cluster on 127.0.0.1)"),
 }

@@ -170,7 +170,7 @@ class RunConfig:
     seed: int = 0
     protocol: str = "honest"
     out: str = "runs"
-    workers: int = 0  # local Dask workers training heads; 0 = one per CPU core, 1 = in this process
+    workers: int = 0  # local Dask workers training heads; 0 = one per CPU core (1 on a GPU), 1 = in this process
     scheduler: str | None = None  # address of a running Dask scheduler, instead of local workers
 
     def __post_init__(self):

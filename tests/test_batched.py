@@ -115,3 +115,14 @@ def test_a_ga_run_with_the_batched_engine_equals_the_compiled_run(faces_features
     for column in ("mask_hash", "fitness", "val_accuracy", "epochs", "n_active"):
         assert a[column].tolist() == b[column].tolist(), column
     assert runs["compiled"].summary.test_accuracy == runs["batched"].summary.test_accuracy
+
+
+def test_on_a_gpu_the_default_is_one_process_not_a_worker_per_core(monkeypatch):
+    import jax
+
+    from evoprune_deap.run.cluster import default_workers
+    from evoprune_deap.run.experiment import resolve_workers
+
+    assert resolve_workers(0) == default_workers() and resolve_workers(3) == 3
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert resolve_workers(0) == 1 and resolve_workers(3) == 3

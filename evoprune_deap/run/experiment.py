@@ -66,8 +66,16 @@ def load_feature_set(config: ExperimentConfig, progress=None, out: str | None = 
 
 
 def resolve_workers(workers: int) -> int:
-    """0 means one worker per available core."""
-    return workers if workers > 0 else default_workers()
+    """0 means one worker per available core, or this process alone when JAX sees a GPU.
+
+    On a GPU one process trains many heads at once (the ``batched`` engine),
+    and worker processes would each claim the device's memory.
+    """
+    if workers > 0:
+        return workers
+    import jax
+
+    return 1 if jax.default_backend() == "gpu" else default_workers()
 
 
 def default_run_dir(config: ExperimentConfig, feature_set: FeatureSet) -> str:
