@@ -100,8 +100,13 @@ def test_the_interval_is_the_t_interval_of_the_paired_differences():
     d = (wide["ga"] - wide["unpruned"]).to_numpy()
     half = 3.182446305284263 * d.std(ddof=1) / np.sqrt(4)  # t(0.975, 3)
     assert row["ci_low"] == pytest.approx(d.mean() - half) and row["ci_high"] == pytest.approx(d.mean() + half)
-    one = paired_differences(_campaign(0.01, n_seeds=1)).set_index("method").loc["unpruned"]
-    assert one["n_seeds"] == 1 and np.isnan(one["ci_low"]) and one["verdict"] == "too few seeds"
+    for n in (1, 2):  # two seeds: a t interval 12.7 standard errors wide, no verdict either
+        few = paired_differences(_campaign(0.01, n_seeds=n)).set_index("method").loc["unpruned"]
+        assert few["n_seeds"] == n and np.isnan(few["ci_low"]) and few["verdict"] == "too few seeds"
+    same = _campaign(0.0, n_seeds=3, noise=0.0)
+    same.loc[same["method"] == "ga", "test_accuracy"] += 0.01  # the same +1 point in every seed
+    row = paired_differences(same).set_index("method").loc["unpruned"]
+    assert row["ci_low"] == pytest.approx(0.01) == row["ci_high"] and np.isnan(row["p_value"])
 
 
 def test_method_table_carries_the_differences_and_the_verdict():

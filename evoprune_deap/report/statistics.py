@@ -19,6 +19,8 @@ import pandas as pd
 from ..run.baselines import METHODS
 
 CONFIDENCE = 0.95
+MIN_SEEDS = 3
+"""Fewer seeds give no interval: with 2, the t interval is 12.7 standard errors wide either side."""
 GROUP = ["dataset", "protocol", "encoding"]
 NO_DIFFERENCE = "no detectable difference"
 TOO_FEW = "too few seeds"
@@ -44,7 +46,9 @@ def paired_differences(runs: pd.DataFrame, metric: str = "test_accuracy", refere
         One row per group and method: ``n_seeds``, ``mean_difference``,
         ``ci_low``, ``ci_high`` (t interval), ``p_value`` (paired t),
         ``p_wilcoxon`` and ``verdict``. Seeds where either side is missing
-        are left out; fewer than 2 seeds give NaN statistics.
+        are left out; fewer than :data:`MIN_SEEDS` seeds give NaN statistics
+        and "too few seeds"; the same difference in every seed gives a point
+        interval and no t-test p-value.
     """
     from scipy import stats
 
@@ -59,13 +63,15 @@ def paired_differences(runs: pd.DataFrame, metric: str = "test_accuracy", refere
             n = difference.size
             mean = float(difference.mean()) if n else float("nan")
             low = high = p_t = p_w = float("nan")
-            if n >= 2:
+            if n >= MIN_SEEDS:
                 spread = stats.sem(difference)
-                low, high = (mean, mean) if spread == 0 else stats.t.interval(CONFIDENCE, n - 1, loc=mean,
-                                                                               scale=spread)
-                with warnings.catch_warnings():  # identical differences: no variance, p is NaN
-                    warnings.simplefilter("ignore", RuntimeWarning)
+                if spread == 0:  # the same difference in every seed: a point interval, no t-test
+                    low = high = mean
+                else:
+                    low, high = stats.t.interval(CONFIDENCE, n - 1, loc=mean, scale=spread)
                     p_t = float(stats.ttest_rel(pair[reference], pair[method]).pvalue)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # scipy: exact p for small n
                     p_w = float(stats.wilcoxon(difference).pvalue) if np.any(difference != 0) else 1.0
             rows.append({**dict(zip(GROUP, key)), "method": method, "metric": metric, "n_seeds": n,
                          "mean_difference": mean, "ci_low": float(low), "ci_high": float(high),
@@ -85,7 +91,7 @@ def verdict(low: float, high: float, reference: str = "ga") -> str:
 
 def difference_cell(row) -> str:
     """``"Δ +0.3 pt [-0.5, +1.1], p=0.41"`` (accuracy points) for a table cell."""
-    if row["n_seeds"] < 2:
+    if row["n_seeds"] < MIN_SEEDS:
         return f"Δ {100 * row['mean_difference']:+.1f} pt (n={row['n_seeds']})"
     p = "" if np.isnan(row["p_value"]) else f", p={row['p_value']:.2g}"
     return (f"Δ {100 * row['mean_difference']:+.1f} pt "
