@@ -173,3 +173,14 @@ def test_a_train_subset_is_stratified_keeps_every_test_image_and_loads_the_chose
     again = load_source(images=str(tmp_path / "train"), test_images=str(tmp_path / "test"), train_subset=12,
                         subset_seed=5)
     assert np.array_equal(again.labels, part.labels) and again.fingerprint == part.fingerprint
+
+
+def test_equal_differences_with_float_noise_are_a_point_interval_not_p_zero():
+    rows = []
+    for seed, (ga, base) in enumerate([(0.8301, 0.8244), (0.8317, 0.8260), (0.8299, 0.8242)]):
+        rows += [{"dataset": "toy", "protocol": "paper", "encoding": "fc1", "seed": seed, "method": "ga",
+                  "test_accuracy": ga},
+                 {"dataset": "toy", "protocol": "paper", "encoding": "fc1", "seed": seed, "method": "unpruned",
+                  "test_accuracy": base}]
+    row = paired_differences(pd.DataFrame(rows)).set_index("method").loc["unpruned"]
+    assert row["ci_low"] == row["ci_high"] == pytest.approx(0.0057) and np.isnan(row["p_value"])

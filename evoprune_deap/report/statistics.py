@@ -4,9 +4,10 @@ A campaign runs the GA and every baseline on the same seeds, splits and head
 settings, so each seed gives one difference ``GA - baseline``. Over the seeds
 :func:`paired_differences` reports the mean difference, a two-sided Student-t
 confidence interval of the mean (``CONFIDENCE``), the paired t-test p-value
-(``scipy.stats.ttest_rel``), the Wilcoxon signed-rank p-value as a check that
-does not assume normal differences, and a verdict: an interval that covers
-zero is "no detectable difference".
+(``scipy.stats.ttest_1samp`` of the differences, the same as ``ttest_rel`` of
+the pairs), the Wilcoxon signed-rank p-value as a check that does not assume
+normal differences, and a verdict: an interval that covers zero is "no
+detectable difference".
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from ..run.baselines import METHODS
 
 CONFIDENCE = 0.95
 MIN_SEEDS = 3
+ROUNDING = 12
+"""Decimals kept of each paired difference."""
 """Fewer seeds give no interval: with 2, the t interval is 12.7 standard errors wide either side."""
 GROUP = ["dataset", "protocol", "encoding"]
 NO_DIFFERENCE = "no detectable difference"
@@ -59,7 +62,9 @@ def paired_differences(runs: pd.DataFrame, metric: str = "test_accuracy", refere
             continue
         for method in [m for m in METHODS if m != reference and m in wide.columns]:
             pair = wide[[reference, method]].dropna()
-            difference = (pair[reference] - pair[method]).to_numpy(dtype=float)
+            # Accuracies are counts over a fixed set: equal differences must not differ by float noise
+            # (a spread of 1e-17 would give a "significant" p of 0).
+            difference = np.round((pair[reference] - pair[method]).to_numpy(dtype=float), ROUNDING)
             n = difference.size
             mean = float(difference.mean()) if n else float("nan")
             low = high = p_t = p_w = float("nan")
@@ -69,7 +74,7 @@ def paired_differences(runs: pd.DataFrame, metric: str = "test_accuracy", refere
                     low = high = mean
                 else:
                     low, high = stats.t.interval(CONFIDENCE, n - 1, loc=mean, scale=spread)
-                    p_t = float(stats.ttest_rel(pair[reference], pair[method]).pvalue)
+                    p_t = float(stats.ttest_1samp(difference, 0.0).pvalue)  # = ttest_rel of the pairs
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)  # scipy: exact p for small n
                     p_w = float(stats.wilcoxon(difference).pvalue) if np.any(difference != 0) else 1.0
