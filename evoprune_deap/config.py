@@ -23,6 +23,10 @@ ENGINES = ("auto", "compiled", "batched", "keras-fit")
 per head (JAX backend only), ``batched`` trains many heads in one JAX program (for
 GPUs), ``keras-fit`` is Keras' ``fit`` (any backend); ``auto`` picks ``batched``
 on a JAX GPU, ``compiled`` on a JAX CPU, else ``keras-fit``."""
+OBJECTIVES = ("accuracy", "active", "ood")
+"""Objectives of the multi-objective GA (see :mod:`evoprune_deap.search.objectives`)."""
+OOD_SCORES = ("msp", "energy")
+"""Confidence scores for the ``ood`` objective: maximum softmax probability, or the energy score."""
 BACKBONES = ("efficientnet_lite0", "resnet50", "densenet121", "vgg19")
 MIN_IMAGE_SIZE = 32
 MAX_IMAGE_SIZE = 1024
@@ -38,6 +42,31 @@ PAPER_EVALUATIONS = {"fc1": 200, "fc2": 200, "both": 300, "fs": 200}
 def _check(condition: bool, name: str, value, expected: str) -> None:
     if not condition:
         raise ConfigError(f"Invalid value for `{name}`: expected {expected}. Received: {name}={value!r}.")
+
+
+def check_objectives(names) -> tuple | None:
+    """A list of objective names (or ``"a,b"``) in canonical order; None (absent) is the single-objective GA.
+
+    Raises
+    ------
+    ConfigError
+        Unknown or repeated names, one objective only, no accuracy.
+    """
+    if names is None:
+        return None
+    if isinstance(names, str):
+        names = [name.strip() for name in names.split(",") if name.strip()]
+    names = list(names)
+    if not names or len(set(names)) != len(names) or any(name not in OBJECTIVES for name in names):
+        raise ConfigError(f"Invalid value for `objectives`: expected distinct names among {', '.join(OBJECTIVES)}, "
+                          f"e.g. accuracy,active. Received: objectives={','.join(map(str, names))!r}.")
+    if len(names) == 1:
+        raise ConfigError(f"objectives={names[0]!r} is one objective; a Pareto front needs two or more, e.g. "
+                          "accuracy,active (leave objectives out for the single-objective GA).")
+    if "accuracy" not in names:
+        raise ConfigError(f"objectives={','.join(names)!r} leave out accuracy; a pruned head must be scored on "
+                          "its accuracy: use accuracy,active or accuracy,active,ood.")
+    return tuple(name for name in OBJECTIVES if name in names)
 
 
 def _is_int(value) -> bool:
@@ -65,6 +94,10 @@ class DataConfig:
     name: str | None = None  # the dataset's name in caches, run directories and tables (None: from the source)
     train_subset: int | None = None  # a stratified subset of this many training images (None: all)
     holdout_fraction: float = 0.0  # share of train held out from every run, for the optimism audit
+    ood_dataset: str | None = None  # out-of-distribution images for the ood objective: a built-in dataset,
+    ood_images: str | None = None  # or an image folder (DIR/<class>/*.png),
+    ood_features: str | None = None  # or a feature cache made with the same backbone and image size
+    ood_max_images: int = 2000  # a stratified draw of at most this many OOD images is extracted
 
     def __post_init__(self):
         _check(self.name is None or (isinstance(self.name, str) and self.name.strip() != "" and "/" not in self.name),
@@ -75,6 +108,11 @@ class DataConfig:
                self.holdout_fraction, "a number in [0, 1) (0: no hold-out)")
         _check(_is_int(self.split_seed) and 0 <= self.split_seed < 2**31, "split_seed", self.split_seed,
                "an integer in [0, 2**31)")
+        given = [name for name in ("ood_dataset", "ood_images", "ood_features") if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise ConfigError(f"Give one source of out-of-distribution images, not {' and '.join(given)}.")
+        _check(_is_int(self.ood_max_images) and self.ood_max_images >= 20, "ood_max_images", self.ood_max_images,
+               "an integer >= 20")
         _check(self.backbone in BACKBONES, "backbone", self.backbone, f"one of {BACKBONES}")
         _check(_is_int(self.image_size) and MIN_IMAGE_SIZE <= self.image_size <= MAX_IMAGE_SIZE, "image_size",
                self.image_size, f"an integer in [{MIN_IMAGE_SIZE}, {MAX_IMAGE_SIZE}]")
@@ -135,6 +173,9 @@ class GAConfig:
     candidates: int = 3
     max_stale_steps: int = 1000
     in_flight: int = 1  # pairs of children in flight; 1 is the paper's GA
+    objectives: tuple | None = None  # e.g. ["accuracy", "active", "ood"]: NSGA-II; absent: the paper's GA
+    ood_score: str = "msp"  # confidence score of the ood objective: msp or energy
+    ood_temperature: float = 1000.0  # its temperature (MO-EvoPruneDeepTL: MSP with T = 1000)
 
     def __post_init__(self):
         _check(self.encoding in ENCODINGS, "encoding", self.encoding, f"one of {ENCODINGS}")
@@ -156,6 +197,10 @@ class GAConfig:
                self.max_stale_steps, "a positive integer")
         _check(_is_int(self.in_flight) and 1 <= self.in_flight <= 1024, "in_flight", self.in_flight,
                "an integer in [1, 1024] (pairs of children in flight; 1 is the paper's GA)")
+        object.__setattr__(self, "objectives", check_objectives(self.objectives))
+        _check(self.ood_score in OOD_SCORES, "ood_score", self.ood_score, f"one of {OOD_SCORES}")
+        _check(_is_number(self.ood_temperature) and self.ood_temperature > 0, "ood_temperature",
+               self.ood_temperature, "a number > 0")
 
     @property
     def budget(self) -> int:
@@ -194,6 +239,11 @@ class ExperimentConfig:
 
     def __post_init__(self):
         check_encoding_depth(self.ga.encoding, self.hidden_units)
+        data = self.data
+        if "ood" in (self.ga.objectives or ()) and data.ood_dataset is None and data.ood_images is None \
+                and data.ood_features is None:
+            raise ConfigError("The objective 'ood' needs out-of-distribution images: pass --ood-images DIR, "
+                              "--ood-dataset NAME or --ood-features FILE.npz ([data] ood_images ...).")
 
     @property
     def hidden_units(self) -> tuple:

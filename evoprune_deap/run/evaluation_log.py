@@ -17,6 +17,9 @@ from ..search.bits import mask_from_hex, mask_hash, mask_key, mask_to_hex
 
 COLUMNS = ("evaluation", "mask_hash", "n_active", "active_percent", "fitness",
            "val_accuracy", "epochs", "seconds", "mask")
+OOD_COLUMNS = (*COLUMNS[:-1], "ood_auroc", "mask")
+"""The columns of a run with out-of-distribution images: each head's validation AUROC too."""
+LAYOUTS = (COLUMNS, OOD_COLUMNS)
 
 
 def log_row(number: int, mask, fitness: float, info: dict) -> dict:
@@ -31,6 +34,7 @@ def log_row(number: int, mask, fitness: float, info: dict) -> dict:
         "val_accuracy": repr(info["val_accuracy"]) if "val_accuracy" in info else "",
         "epochs": info.get("epochs", ""),
         "seconds": round(info.get("seconds", 0.0), 4),
+        "ood_auroc": repr(info["ood_auroc"]) if info.get("ood_auroc") is not None else "",
         "mask": mask_to_hex(mask),
     }
 
@@ -40,15 +44,17 @@ class EvaluationLog:
 
     A row is written with one ``write`` call and ends with a newline, so after
     a kill the file holds whole rows plus at most one partial last line, which
-    :func:`read_log` drops.
+    :func:`read_log` drops. ``columns`` (:data:`COLUMNS` or :data:`OOD_COLUMNS`)
+    are those of a new file; an existing one keeps its own.
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, columns: tuple = COLUMNS):
         self.path = path
         new = not os.path.exists(path) or os.path.getsize(path) == 0
+        self.columns = columns if new else _header(path)
         self._stream = open(path, "a", newline="")
         if new:
-            self._write(COLUMNS)
+            self._write(self.columns)
 
     def _write(self, row) -> None:
         buffer = io.StringIO()
@@ -66,7 +72,7 @@ class EvaluationLog:
             raise RunDirectoryError(f"Cannot write {self.path!r} ({exc}); fix it, then resume.") from exc
 
     def append(self, row: dict) -> None:
-        self._write([row.get(column, "") for column in COLUMNS])
+        self._write([row.get(column, "") for column in self.columns])
 
     def close(self) -> None:
         self._stream.close()
@@ -91,13 +97,11 @@ def read_log(path: str) -> list[dict]:
     complete, tail = lines[:-1], lines[-1]
     if not complete:
         return []
-    header = next(csv.reader([complete[0].decode()]))
-    if tuple(header) != COLUMNS:
-        raise RunDirectoryError(f"{path!r} does not start with the evaluations header; it is not a run log.")
+    columns = _check_header(path, complete[0])
     rows, good_bytes = [], len(complete[0]) + 1
     for number, line in enumerate(complete[1:], start=2):
         try:
-            row = _parse(line, expected=len(rows) + 1)
+            row = _parse(line, columns, expected=len(rows) + 1)
         except (ValueError, StopIteration, UnicodeDecodeError) as exc:
             if number == len(complete):  # torn final row (newline written, fields not all there)
                 break
@@ -112,9 +116,21 @@ def read_log(path: str) -> list[dict]:
     return rows
 
 
-def _parse(line: bytes, expected: int) -> dict:
+def _check_header(path: str, line: bytes) -> tuple:
+    header = tuple(next(csv.reader([line.decode(errors="replace")]), ()))
+    if header not in LAYOUTS:
+        raise RunDirectoryError(f"{path!r} does not start with the evaluations header; it is not a run log.")
+    return header
+
+
+def _header(path: str) -> tuple:
+    with open(path, "rb") as stream:
+        return _check_header(path, stream.readline().rstrip(b"\n"))
+
+
+def _parse(line: bytes, columns: tuple, expected: int) -> dict:
     values = next(csv.reader([line.decode()]))
-    row = dict(zip(COLUMNS, values, strict=True))
+    row = dict(zip(columns, values, strict=True))
     row["fitness"] = float(row["fitness"])
     row["mask"] = mask_from_hex(row["mask"])
     if int(row["evaluation"]) != expected:
@@ -129,5 +145,7 @@ def known_results(rows: list[dict]) -> dict:
         info = {"epochs": int(row["epochs"]) if row["epochs"] else "", "seconds": float(row["seconds"] or 0)}
         if row["val_accuracy"]:
             info["val_accuracy"] = float(row["val_accuracy"])
+        if row.get("ood_auroc"):
+            info["ood_auroc"] = float(row["ood_auroc"])
         known[mask_key(row["mask"])] = (row["fitness"], info)
     return known

@@ -22,10 +22,11 @@ from ..config import GAConfig
 from ..errors import RunInterrupted
 from ..search.callbacks import Callback
 from ..search.evaluator import GAState, one_by_one, split_result
+from ..search.objectives import make_objectives
 from ..search.steady_state import run_ga
 from ..seeding import derive_seed, make_rng
 from .directory import RunDirectory
-from .evaluation_log import EvaluationLog, known_results, log_row, read_log
+from .evaluation_log import COLUMNS, OOD_COLUMNS, EvaluationLog, known_results, log_row, read_log
 
 
 class EvaluationWriter(Callback):
@@ -51,8 +52,8 @@ class FinishedJournal:
     file is opened at the first result.
     """
 
-    def __init__(self, path: str, n_existing: int):
-        self.path, self.log, self.count, self.closed = path, None, n_existing, False
+    def __init__(self, path: str, n_existing: int, columns: tuple):
+        self.path, self.log, self.count, self.closed, self.columns = path, None, n_existing, False, columns
         self._lock = threading.Lock()
 
     def __call__(self, mask, result) -> None:
@@ -60,7 +61,7 @@ class FinishedJournal:
         with self._lock:
             if self.closed:  # a late callback: the run has already logged or abandoned this result
                 return
-            self.log = self.log or EvaluationLog(self.path)
+            self.log = self.log or EvaluationLog(self.path, self.columns)
             self.count += 1
             self.log.append(log_row(self.count, mask, fitness, info))
 
@@ -101,8 +102,8 @@ def _read_if_resuming(run_dir: RunDirectory, name: str, resume: bool) -> list[di
 
 
 def evolve(fitness, n_bits: int, ga: GAConfig, seed: int, run_dir: RunDirectory, callbacks=(),
-           resume: bool = False) -> GAState:
-    """Run the steady-state GA, logging every evaluation to the run directory.
+           resume: bool = False, with_ood: bool = False, is_empty=None) -> GAState:
+    """Run the steady-state GA (NSGA-II with ``ga.objectives``), logging every evaluation to the run directory.
 
     Parameters
     ----------
@@ -119,6 +120,11 @@ def evolve(fitness, n_bits: int, ga: GAConfig, seed: int, run_dir: RunDirectory,
     resume : bool
         Replay the evaluations already logged (a torn last line is dropped)
         and continue where the run stopped.
+    with_ood : bool
+        The fitness reports an OOD AUROC (``info["ood_auroc"]``): log it.
+    is_empty : callable or None
+        ``mask -> bool``: the masks whose head cannot be trained (see
+        :class:`~evoprune_deap.search.objectives.ParetoObjectives`).
 
     Raises
     ------
@@ -129,8 +135,9 @@ def evolve(fitness, n_bits: int, ga: GAConfig, seed: int, run_dir: RunDirectory,
     """
     finished = _read_if_resuming(run_dir, RunDirectory.JOURNAL, resume)
     logged = _read_if_resuming(run_dir, RunDirectory.EVALUATIONS, resume)
-    log = EvaluationLog(run_dir.file(RunDirectory.EVALUATIONS))
-    journal = FinishedJournal(run_dir.file(RunDirectory.JOURNAL), len(finished))
+    columns = OOD_COLUMNS if with_ood else COLUMNS
+    log = EvaluationLog(run_dir.file(RunDirectory.EVALUATIONS), columns)
+    journal = FinishedJournal(run_dir.file(RunDirectory.JOURNAL), len(finished), columns)
     interrupt = StopOnInterrupt()
     if hasattr(fitness, "evaluate_many"):
         evaluate_many = lambda masks: fitness.evaluate_many(masks, on_result=journal)  # noqa: E731
@@ -139,7 +146,8 @@ def evolve(fitness, n_bits: int, ga: GAConfig, seed: int, run_dir: RunDirectory,
     try:
         state = run_ga(evaluate_many, n_bits, ga, make_rng(derive_seed(seed, "ga")),
                        callbacks=[EvaluationWriter(log, len(logged)), interrupt, *callbacks],
-                       known={**known_results(finished), **known_results(logged)})
+                       known={**known_results(finished), **known_results(logged)},
+                       objectives=make_objectives(ga.objectives, is_empty))
     finally:
         journal.close()
         log.close()

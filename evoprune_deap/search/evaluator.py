@@ -20,10 +20,9 @@ from ..errors import EvopruneError
 from .bits import mask_hash, mask_key
 from .callbacks import Callback
 from .individual import Individual, sort_key
+from .objectives import SingleObjective
 
 logger = logging.getLogger(__name__)
-
-LOGBOOK_HEADER = ["evaluation", "fitness", "n_active", "best", "best_active", "mean", "cache_hits"]
 
 
 def split_result(result) -> tuple[float, dict]:
@@ -51,6 +50,8 @@ class Evaluation:
         What the fitness callable returned besides the fitness (epochs, seconds...).
     replayed : bool
         True when the result came from ``known`` (a resumed run).
+    values : tuple
+        The objective values the GA compares (``(fitness,)`` for the single-objective GA).
     """
 
     index: int
@@ -58,6 +59,7 @@ class Evaluation:
     fitness: float
     info: dict = field(default_factory=dict)
     replayed: bool = False
+    values: tuple = ()
 
     @property
     def n_active(self) -> int:
@@ -110,6 +112,7 @@ class GAState:
 
     @property
     def best(self) -> Individual:
+        """The best member by the single-objective rule (fitness, then fewer active bits)."""
         return max(self.population, key=sort_key)
 
 
@@ -129,18 +132,22 @@ class Evaluator:
         instead of ``evaluate_many``, counted in the budget and reported with
         ``replayed=True``.
     callbacks : sequence of Callback
+    objectives : SingleObjective or ParetoObjectives
+        Turns each result into the values the GA compares, and writes the
+        Logbook row; the memo keeps these values, every objective of a mask.
     """
 
     def __init__(self, evaluate_many: Callable[[list], Iterable], max_evaluations: int, *,
-                 known: dict | None = None, callbacks: Sequence[Callback] = ()):
+                 known: dict | None = None, callbacks: Sequence[Callback] = (), objectives=None):
         self.evaluate_many = evaluate_many
         self.known = dict(known or {})
         self.callbacks = list(callbacks)
-        self.memo: dict[bytes, float] = {}
+        self.objectives = objectives or SingleObjective()
+        self.memo: dict[bytes, tuple] = {}  # mask key -> objective values
         self.in_flight: set[bytes] = set()  # keys submitted and not yet collected
         self.reserved = 0  # budget held by the keys in flight
         logbook = tools.Logbook()
-        logbook.header = LOGBOOK_HEADER
+        logbook.header = self.objectives.header
         self.state = GAState(population=[], history=[], logbook=logbook, max_evaluations=max_evaluations)
 
     @property
@@ -193,10 +200,10 @@ class Evaluator:
             fitness, info = split_result(self.known.pop(key) if replayed else _next_result(pending, key))
             self.reserved -= 1
             self.in_flight.discard(key)
-            self.memo[key] = fitness
             individual = pending.first[key]
-            individual.fitness.values = (fitness,)
-            evaluation = Evaluation(state.n_evaluations, individual.mask, fitness, info, replayed)
+            values = self.memo[key] = self.objectives.values(fitness, info, individual.mask)
+            individual.fitness.values = values
+            evaluation = Evaluation(state.n_evaluations, individual.mask, fitness, info, replayed, values)
             state.history.append(evaluation)
             self._record(evaluation, individual)
             if any(callback.on_evaluation(evaluation, state) for callback in self.callbacks):
@@ -205,7 +212,7 @@ class Evaluator:
         for key, individual in zip(pending.keys, pending.individuals):
             if key in self.memo and not individual.fitness.valid:
                 state.cache_hits += 1
-                individual.fitness.values = (self.memo[key],)
+                individual.fitness.values = self.memo[key]
         return bool(pending.run_keys)
 
     def abandon(self, tickets) -> None:
@@ -221,16 +228,7 @@ class Evaluator:
     def _record(self, evaluation: Evaluation, individual: Individual) -> None:
         state = self.state
         scored = [ind for ind in state.population if ind.fitness.valid and ind is not individual] + [individual]
-        best = max(scored, key=sort_key)
-        state.logbook.record(
-            evaluation=evaluation.index + 1,
-            fitness=evaluation.fitness,
-            n_active=evaluation.n_active,
-            best=best.fitness.values[0],
-            best_active=int(sum(best)),
-            mean=float(np.mean([ind.fitness.values[0] for ind in scored])),
-            cache_hits=state.cache_hits,
-        )
+        state.logbook.record(**self.objectives.record(evaluation, scored, state.cache_hits))
 
     def finish(self) -> GAState:
         """Drop unscored members, set the stop reason, call ``on_end``; return the state."""

@@ -7,6 +7,8 @@ multiprocessing and never trigger "class already created" warnings.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from deap import base
 
@@ -20,11 +22,13 @@ class FitnessMax(base.Fitness):
 
 
 class Individual(list):
-    """A bit genome (list of 0/1 ints) with a DEAP fitness."""
+    """A bit genome (list of 0/1 ints) with a DEAP fitness (of class ``fitness_class``)."""
+
+    fitness_class = FitnessMax
 
     def __init__(self, bits=()):
         super().__init__(int(b) for b in bits)
-        self.fitness = FitnessMax()
+        self.fitness = self.fitness_class()
 
     @property
     def mask(self) -> np.ndarray:
@@ -35,3 +39,12 @@ class Individual(list):
 def sort_key(individual: Individual) -> tuple:
     """Higher is better: fitness first, then fewer active bits."""
     return rank_key(individual.fitness.values[0], sum(individual))
+
+
+@functools.cache
+def individual_class(weights: tuple) -> type:
+    """The Individual class whose fitness has these DEAP ``weights`` (one class per weights)."""
+    if tuple(weights) == FitnessMax.weights:
+        return Individual
+    fitness = type("FitnessPareto", (base.Fitness,), {"weights": tuple(weights)})
+    return type("ParetoIndividual", (Individual,), {"fitness_class": fitness})
