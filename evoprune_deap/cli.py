@@ -18,7 +18,7 @@ import os
 import sys
 import warnings
 
-from .config import ENCODINGS, ENGINES, PRESETS, PROTOCOLS, load_config
+from .config import ENCODINGS, ENGINES, OBJECTIVES, OOD_SCORES, PRESETS, PROTOCOLS, load_config
 from .errors import EvopruneError, RunInterrupted
 from .search.callbacks import Callback
 
@@ -38,6 +38,11 @@ CONFIG_OPTIONS = {  # command-line option -> (config table, key, type, help)
     "train_subset": ("data", "train_subset", int, "use a stratified subset of this many training images"),
     "holdout_fraction": ("data", "holdout_fraction", float, "share of train held out from selection and "
                          "training, to measure optimism (default 0)"),
+    "ood_images": ("data", "ood_images", str, "out-of-distribution image folder (DIR/<class>/*.png) for the "
+                   "ood objective and the reported AUROC"),
+    "ood_dataset": ("data", "ood_dataset", str, "a built-in dataset as out-of-distribution images, e.g. fashion-mnist"),
+    "ood_features": ("data", "ood_features", str, "a feature cache of OOD images made with the same backbone and size"),
+    "ood_max_images": ("data", "ood_max_images", int, "OOD images drawn (stratified) for extraction (default 2000)"),
     "encoding": ("ga", "encoding", str, f"one of {', '.join(ENCODINGS)} (default fc1)"),
     "population": ("ga", "population", int, "GA population size"),
     "evaluations": ("ga", "evaluations", int, "budget of new evaluations (paper: 200, 300 for both)"),
@@ -45,6 +50,11 @@ CONFIG_OPTIONS = {  # command-line option -> (config table, key, type, help)
     "init_density": ("ga", "init_density", float, "fixed initial density (default p ~ U(0,1))"),
     "in_flight": ("ga", "in_flight", int, "pairs of children in flight (default 1: the paper's GA); more "
                   "keep more workers busy, and the run still depends only on the seed"),
+    "objectives": ("ga", "objectives", lambda text: text.split(","),
+                   f"multi-objective NSGA-II on these objectives, from {', '.join(OBJECTIVES)} (e.g. "
+                   "accuracy,active,ood); default: the paper's single-objective GA"),
+    "ood_score": ("ga", "ood_score", str, f"confidence score of the ood objective: {' or '.join(OOD_SCORES)}"),
+    "ood_temperature": ("ga", "ood_temperature", float, "its temperature (default 1000, as MO-EvoPruneDeepTL)"),
     "max_epochs": ("head", "max_epochs", int, "epochs per head at most"),
     "engine": ("head", "engine", str, f"head training engine: {', '.join(ENGINES)}"),
     "seed": ("run", "seed", int, "the run seed (GA and head training)"),
@@ -54,7 +64,8 @@ CONFIG_OPTIONS = {  # command-line option -> (config table, key, type, help)
                   "tls://10.0.0.5:8786 (default: a local cluster on 127.0.0.1)"),
 }
 SOURCE_OPTIONS = ("dataset", "images", "test_images", "backbone", "weights", "image_size", "split_seed",
-                  "val_fraction", "test_fraction", "name", "train_subset")
+                  "val_fraction", "test_fraction", "name", "train_subset", "ood_images", "ood_dataset",
+                  "ood_max_images")
 
 
 def _add_config_options(parser: argparse.ArgumentParser, names) -> None:
@@ -84,7 +95,8 @@ _BARS_OFF = None  # tqdm's `disable`: None = off when stderr is not a terminal; 
 
 
 class ProgressBar(Callback):
-    """GA callback drawing a tqdm bar: evaluations, best fitness, best active %, workers connected."""
+    """GA callback drawing a tqdm bar: evaluations, best fitness and its active % (or hypervolume and
+    front size), workers connected."""
 
     def __init__(self, client=None):
         self.client = client
@@ -98,8 +110,11 @@ class ProgressBar(Callback):
         record = state.logbook[-1]
         self.bar.update(1)
         workers = {} if self.client is None else {"workers": len(self.client.scheduler_info()["workers"])}
-        self.bar.set_postfix(best=f"{record['best']:.4f}",
-                             active=f"{100 * record['best_active'] / evaluation.mask.size:.1f}%", **workers)
+        if "hypervolume" in record:  # multi-objective
+            shown = dict(hypervolume=f"{record['hypervolume']:.4f}", front=record["front_size"])
+        else:
+            shown = dict(best=f"{record['best']:.4f}", active=f"{100 * record['best_active'] / evaluation.mask.size:.1f}%")
+        self.bar.set_postfix(**shown, **workers)
 
     def on_end(self, state):
         self.bar.close()

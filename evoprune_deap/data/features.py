@@ -8,6 +8,7 @@ package version) and a sha256 of every array, checked on load.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -41,6 +42,10 @@ class FeatureSet:
         One split, or one per fold for k-fold datasets.
     metadata : dict
         How the features were made (see module docstring).
+    ood : dict or None
+        Out-of-distribution features made with the same backbone, as
+        ``{"val": array, "test": array}`` (see :meth:`with_ood`); never cached
+        with the in-distribution features.
     """
 
     features: np.ndarray
@@ -48,6 +53,7 @@ class FeatureSet:
     class_names: tuple
     splits: tuple
     metadata: dict = field(default_factory=dict)
+    ood: dict | None = field(default=None, repr=False)
 
     def __post_init__(self):
         self.validate()
@@ -143,8 +149,45 @@ class FeatureSet:
         rng = make_rng(derive_seed(seed, "holdout"))
         splits = tuple(carve_holdout(split, self.labels, fraction, rng, self.class_names) for split in self.splits)
         key = {**self.metadata.get("key", {}), "holdout_fraction": fraction}
-        return FeatureSet(self.features, self.labels, self.class_names, splits,
-                          {**self.metadata, "key": key, "holdout_fraction": fraction})
+        return dataclasses.replace(self, splits=splits, metadata={**self.metadata, "key": key,
+                                                                  "holdout_fraction": fraction})
+
+    def with_ood(self, ood: "FeatureSet", seed: int) -> "FeatureSet":
+        """This set with out-of-distribution features ``ood``, halved into a validation and a test part.
+
+        The validation half is what the ``ood`` objective sees (against the
+        validation images); the test half is only for the reported figures
+        (against the test images). The halves are drawn with ``seed``; the
+        cache key records the OOD set, so a run cannot resume on other OOD data.
+
+        Raises
+        ------
+        FeatureCacheError
+            ``ood`` was made with another backbone, image size or weights,
+            has another width, non-finite values, or shares a class name.
+        """
+        mine, theirs = self.metadata, ood.metadata
+        for name in ("backbone", "image_size", "weights_sha256"):
+            if mine.get(name) is not None and theirs.get(name) is not None and mine[name] != theirs[name]:
+                raise FeatureCacheError(
+                    f"The out-of-distribution features were made with {name} = {theirs[name]!r}, the "
+                    f"features with {mine[name]!r}; extract the OOD images with the same backbone, image "
+                    "size and weights (or pass --ood-images DIR and let the run extract them).")
+        if ood.n_features != self.n_features:
+            raise FeatureCacheError(f"The out-of-distribution features have {ood.n_features} columns, the features "
+                                    f"{self.n_features}; they must come from the same backbone.")
+        shared = sorted({c.lower() for c in self.class_names} & {c.lower() for c in ood.class_names})
+        if shared:
+            raise FeatureCacheError(
+                f"The out-of-distribution images share the classes {shared} with {mine.get('source')!r}; OOD "
+                "images must come from classes the head never learns. Remove those classes from the OOD set.")
+        order = make_rng(derive_seed(seed, "ood")).permutation(ood.n_samples)
+        half = ood.n_samples // 2
+        parts = {"val": ood.features[np.sort(order[:half])], "test": ood.features[np.sort(order[half:])]}
+        ood_key = {k: theirs.get("key", {}).get(k) for k in ("source", "source_fingerprint")}
+        return dataclasses.replace(self, ood=parts, metadata={
+            **mine, "key": {**mine.get("key", {}), "ood": ood_key},
+            "ood": {"source": theirs.get("source"), "n_images": ood.n_samples, "class_names": list(ood.class_names)}})
 
     # ------------------------------------------------------------------ cache
     def save(self, path: str) -> None:

@@ -94,19 +94,35 @@ class ImageSource:
                 f"train_subset={n_train} must lie in [{2 * self.n_classes}, {train.size}) for {self.name!r} "
                 f"({train.size} training images, {self.n_classes} classes); lower it or leave it out."
             )
+        keep = np.sort(np.concatenate([self._stratified(train, n_train, seed), np.flatnonzero(~is_train)]))
+        return self._restricted(keep, f"{self.name}-{n_train}", ["train_subset", n_train, seed],
+                                {"train_subset": n_train, "subset_seed": seed})
+
+    def sample(self, n: int, seed: int) -> "ImageSource":
+        """A stratified draw of at most ``n`` of all its images (itself if it has no more), as one set.
+
+        For out-of-distribution images, whose splits do not matter.
+        """
+        if n >= self.n_samples:
+            return self
+        keep = np.sort(self._stratified(np.arange(self.n_samples), n, seed))
+        return self._restricted(keep, f"{self.name}-sample{n}", ["sample", n, seed], {"sample": n, "sample_seed": seed})
+
+    def _stratified(self, pool: np.ndarray, n: int, seed: int) -> np.ndarray:
+        """``n`` of the indices ``pool``, the same share of each class (at least 2 of each), drawn with ``seed``."""
         rng = np.random.default_rng(seed)
         chosen = []
         for label in range(self.n_classes):
-            members = train[self.labels[train] == label]
-            share = max(2, round(n_train * members.size / train.size))
-            chosen.append(rng.permutation(members)[:share])
-        keep = np.sort(np.concatenate([*chosen, np.flatnonzero(~is_train)]))
+            members = pool[self.labels[pool] == label]
+            chosen.append(rng.permutation(members)[:max(2, round(n * members.size / pool.size))])
+        return np.concatenate(chosen)
+
+    def _restricted(self, keep: np.ndarray, name: str, fingerprint: list, spec: dict) -> "ImageSource":
         base_loader = self.loader
         return ImageSource(
-            f"{self.name}-{n_train}", self.class_names, self.labels[keep], self.partition[keep],
-            self.partition_kind, _fingerprint([self.fingerprint, "train_subset", n_train, seed]),
-            lambda indices, image_size: base_loader(keep[indices], image_size),
-            {**self.spec, "train_subset": n_train, "subset_seed": seed},
+            name, self.class_names, self.labels[keep], self.partition[keep], self.partition_kind,
+            _fingerprint([self.fingerprint, *fingerprint]),
+            lambda indices, image_size: base_loader(keep[indices], image_size), {**self.spec, **spec},
         )
 
 
@@ -369,11 +385,14 @@ def folder_source(images: str, test_images: str | None = None) -> ImageSource:
 
 def load_source(dataset: str | None = None, images: str | None = None,
                 test_images: str | None = None, train_subset: int | None = None,
-                subset_seed: int = 0, name: str | None = None) -> ImageSource:
+                subset_seed: int = 0, name: str | None = None, sample: int | None = None,
+                sample_seed: int = 0) -> ImageSource:
     """Return the image source named by ``dataset`` or found at ``images``.
 
     With ``train_subset``, a stratified draw of that many training images
-    (seeded by ``subset_seed``; see :meth:`ImageSource.train_subset`).
+    (seeded by ``subset_seed``; see :meth:`ImageSource.train_subset`); with
+    ``sample``, a stratified draw of at most that many of all its images
+    (seeded by ``sample_seed``; see :meth:`ImageSource.sample`).
     ``name`` replaces the dataset's name in caches, run directories and
     tables (default: the built-in name, or :func:`folder_name`). The
     returned source records these arguments as ``spec``, so a worker process
@@ -387,7 +406,8 @@ def load_source(dataset: str | None = None, images: str | None = None,
     source = _open_source(dataset, images, test_images)
     spec = {"dataset": dataset, "images": images, "test_images": test_images, "name": name}
     source = ImageSource(**{**source.__dict__, "spec": spec, **({"name": name} if name else {})})
-    return source if train_subset is None else source.train_subset(train_subset, subset_seed)
+    source = source if train_subset is None else source.train_subset(train_subset, subset_seed)
+    return source if sample is None else source.sample(sample, sample_seed)
 
 
 def _open_source(dataset, images, test_images) -> ImageSource:

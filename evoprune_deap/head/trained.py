@@ -47,6 +47,16 @@ class TrainedHead:
         """Class probabilities, shape (n_samples, n_classes), of x (n_samples, n_features)."""
         return self.runner.predict_proba(self.weights, self.masks, x)
 
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Pre-softmax outputs of x (n_samples, n_features), computed with numpy from the weights (float64)."""
+        h = np.asarray(x, dtype=np.float64)[:, self.masks.inputs]
+        last = len(self.weights.kernels) - 1
+        for layer, (kernel, bias) in enumerate(zip(self.weights.kernels, self.weights.biases)):
+            h = h @ kernel + (0.0 if bias is None else bias)
+            if layer < last:
+                h = np.maximum(h, 0.0)
+        return h
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Class index of each row of x (n_samples, n_features)."""
         return np.argmax(self.predict_proba(x), axis=1)

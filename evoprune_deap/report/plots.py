@@ -65,6 +65,72 @@ def unpruned_fitness(summary) -> float:
     return summary.unpruned_test_accuracy if summary.protocol == "paper" else summary.unpruned_val_accuracy
 
 
+FRONT_PANELS = {  # objectives -> (x, y) column pairs of front.png
+    ("accuracy", "active"): [("active_percent", "accuracy")],
+    ("accuracy", "ood"): [("accuracy", "ood_auroc")],
+    ("accuracy", "active", "ood"): [("active_percent", "accuracy"), ("active_percent", "ood_auroc"),
+                                    ("accuracy", "ood_auroc")],
+}
+AXIS_LABELS = {"active_percent": "active units (%)", "accuracy": "accuracy", "ood_auroc": "OOD AUROC"}
+
+
+def plot_front(front: pd.DataFrame, baselines: pd.DataFrame | None, summary, objectives: tuple):
+    """The Pareto front as the GA saw it (one panel per pair of objectives), with its members' test figures.
+
+    On the accuracy-against-active panel, the unpruned head and the pruning
+    baselines scored at the front's sparsities are marked, on the same data
+    as the GA's accuracy (validation, or test under the paper protocol).
+    """
+    plt = _pyplot()
+    panels = FRONT_PANELS[tuple(objectives)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
+    data = "test" if summary.protocol == "paper" else "validation"
+    ordered = front.sort_values("active_percent")
+    for ax, (x, y) in zip(axes[0], panels):
+        ax.plot(ordered[x], ordered[y], "o-", label=f"front ({data})", zorder=3)
+        test_x = ordered["test_accuracy"] if x == "accuracy" else ordered[x]
+        test_y = {"accuracy": "test_accuracy", "ood_auroc": "test_ood_auroc"}[y]
+        ax.scatter(test_x, ordered[test_y], facecolors="none", edgecolors="C0", label="front members on test")
+        if (x, y) == ("active_percent", "accuracy"):
+            ax.scatter([100.0], [unpruned_fitness(summary)], marker="*", s=160, color="black", label=UNPRUNED_LABEL,
+                       zorder=4)
+            column = "test_accuracy" if summary.protocol == "paper" else "val_accuracy"
+            pruning = baselines[~baselines["method"].isin(["unpruned", "linear_probe"])] if baselines is not None \
+                and len(baselines) else None
+            for k, (method, rows) in enumerate(() if pruning is None else pruning.groupby("method", sort=True)):
+                ax.scatter(rows["active_percent"], rows[column], marker="xv^s+"[k % 5], color=f"C{k + 1}",
+                           label=method.replace("_", " "))
+        ax.set_xlabel(AXIS_LABELS[x])
+        ax.set_ylabel(AXIS_LABELS[y])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return fig
+
+
+def save_front(front: pd.DataFrame, baselines, summary, objectives: tuple, path: str, title: str = "") -> None:
+    """Draw :func:`plot_front` into the PNG file ``path``."""
+    plt = _pyplot()
+    fig = plot_front(front, baselines, summary, objectives)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def save_hypervolume(logbook: list, path: str, title: str = "") -> None:
+    """Hypervolume of everything evaluated so far against evaluations, from a run's Logbook rows."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([row["evaluation"] for row in logbook], [row["hypervolume"] for row in logbook], drawstyle="steps-post")
+    ax.set_xlabel("evaluations")
+    ax.set_ylabel("hypervolume (reference: accuracy 0, active 100%, AUROC 0)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def _panels(runs: pd.DataFrame):
     """(dataset, encoding) -> list of GA run directories; "<encoding> (paper)" for paper-protocol runs."""
     ga = runs[runs["method"] == "ga"]

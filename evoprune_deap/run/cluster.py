@@ -165,10 +165,11 @@ class ClusterFitness:
         client.replicate([self._features])
 
     @classmethod
-    def for_masks(cls, client, feature_set, encoding, head_config, protocol: str, seed: int) -> "ClusterFitness":
-        """The cluster form of ``MaskFitness(feature_set, encoding, head_config, protocol, seed)``."""
+    def for_masks(cls, client, feature_set, encoding, head_config, protocol: str, seed: int,
+                  **options) -> "ClusterFitness":
+        """The cluster form of ``MaskFitness(feature_set, encoding, head_config, protocol, seed, **options)``."""
         factory = functools.partial(MaskFitness, encoding=encoding, head_config=head_config, protocol=protocol,
-                                    seed=seed)
+                                    seed=seed, **options)
         return cls(client, feature_set, factory, encoding, batched=head_config.engine == "batched")
 
     def _task(self, task, *args):

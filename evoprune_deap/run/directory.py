@@ -9,7 +9,9 @@
   rows in the order worker processes finished them, a journal for resume);
 - ``logbook.json`` (the DEAP Logbook), ``best_mask.json``, ``best_head.keras``,
   ``summary.json`` (:class:`~evoprune_deap.run.summary.RunSummary`),
-  ``convergence.png``; after a campaign, ``baselines.csv``.
+  ``convergence.png``; after a campaign, ``baselines.csv``;
+- multi-objective runs also: ``front.csv`` (see :mod:`evoprune_deap.run.front`),
+  ``front_baselines.csv``, ``front.png`` and ``hypervolume.png``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ class RunDirectory:
     SUMMARY = "summary.json"
     CONVERGENCE = "convergence.png"
     BASELINES = "baselines.csv"
+    FRONT = "front.csv"
+    FRONT_BASELINES = "front_baselines.csv"
+    FRONT_PLOT = "front.png"
+    HYPERVOLUME_PLOT = "hypervolume.png"
     LOCK = ".lock"
 
     def __init__(self, path: str):
@@ -172,8 +178,24 @@ class RunDirectory:
     def write_baselines(self, rows: list[dict]) -> None:
         import pandas as pd
 
-        text = pd.DataFrame(rows).to_csv(index=False)
-        write_text(self.file(self.BASELINES), text)
+        self.write_table(self.BASELINES, pd.DataFrame(rows))
+
+    def write_table(self, name: str, table) -> None:
+        """Write a DataFrame as one of the run's CSV files (atomically)."""
+        write_text(self.file(name), table.to_csv(index=False))
+
+    def read_front(self):
+        """``front.csv`` as a DataFrame, or RunDirectoryError naming what the run is."""
+        if not self.is_started:
+            raise self.not_a_run()
+        if not self.has(self.FRONT):
+            what = "not finished" if not self.is_finished else "not multi-objective"
+            raise RunDirectoryError(
+                f"Run {self.path!r} has no {self.FRONT} ({what}); select and ensemble need a finished "
+                "multi-objective run (`evoprune run --objectives accuracy,active`).")
+        import pandas as pd
+
+        return pd.read_csv(self.file(self.FRONT))
 
     def read_baselines(self):
         """``baselines.csv`` as a DataFrame, or None if the run has none."""

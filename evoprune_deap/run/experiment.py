@@ -24,6 +24,7 @@ from ..search.evaluator import GAState
 from .directory import RunDirectory
 from .evolution import evolve
 from .fitness import MaskFitness
+from .front import front_masks
 from .summary import RunSummary
 from .cluster import ClusterFitness, default_workers, open_client
 
@@ -46,23 +47,40 @@ def load_feature_set(config: ExperimentConfig, progress=None, out: str | None = 
                      reuse: bool = True) -> FeatureSet:
     """The FeatureSet a config names: a cache file, or extracted (and cached at ``out``).
 
-    ``progress`` and ``reuse`` are passed to
+    With a hold-out fraction, the hold-out is carved; with a source of
+    out-of-distribution images (``ood_features``, or ``ood_dataset`` /
+    ``ood_images``, extracted with the same backbone, image size and weights
+    and cached beside the others), they are attached
+    (:meth:`~evoprune_deap.data.features.FeatureSet.with_ood`). ``progress``
+    and ``reuse`` are passed to
     :func:`~evoprune_deap.data.extraction.extract_features`.
     """
     data = config.data
     if data.features is not None:
         feature_set = FeatureSet.load(data.features)
     else:
-        from ..data.extraction import extract_features
-        from ..data.sources import load_source
+        feature_set = _extract(config, dict(dataset=data.dataset, images=data.images, test_images=data.test_images,
+                                            train_subset=data.train_subset, name=data.name), progress, out, reuse)
+    feature_set = feature_set.with_holdout(data.holdout_fraction, data.split_seed)
+    if data.ood_features is not None:
+        ood = FeatureSet.load(data.ood_features)
+    elif data.ood_dataset is not None or data.ood_images is not None:
+        ood = _extract(config, dict(dataset=data.ood_dataset, images=data.ood_images, sample=data.ood_max_images),
+                       progress, None, reuse)
+    else:
+        return feature_set
+    return feature_set.with_ood(ood, data.split_seed)
 
-        source = load_source(data.dataset, data.images, data.test_images, data.train_subset, data.split_seed,
-                             data.name)
-        feature_set = extract_features(source, backbone=data.backbone, image_size=data.image_size,
-                                       weights=data.weights, split_seed=data.split_seed,
-                                       val_fraction=data.val_fraction, test_fraction=data.test_fraction,
-                                       out=out, reuse=reuse, progress=progress)
-    return feature_set.with_holdout(data.holdout_fraction, data.split_seed)
+
+def _extract(config: ExperimentConfig, source_args: dict, progress, out, reuse) -> FeatureSet:
+    from ..data.extraction import extract_features
+    from ..data.sources import load_source
+
+    data = config.data
+    source = load_source(**source_args, subset_seed=data.split_seed, sample_seed=data.split_seed)
+    return extract_features(source, backbone=data.backbone, image_size=data.image_size, weights=data.weights,
+                            split_seed=data.split_seed, val_fraction=data.val_fraction,
+                            test_fraction=data.test_fraction, out=out, reuse=reuse, progress=progress)
 
 
 def resolve_workers(workers: int) -> int:
@@ -112,7 +130,6 @@ def run_experiment(config: ExperimentConfig, feature_set: FeatureSet | None = No
     started = time.perf_counter()
     feature_set = feature_set if feature_set is not None else load_feature_set(config)
     check_features(config, feature_set)
-    encoding = Encoding(config.ga.encoding, feature_set.n_features, config.hidden_units)
     directory = RunDirectory(run_dir or default_run_dir(config, feature_set))
     if not resume:
         directory.create()
@@ -124,13 +141,25 @@ def run_experiment(config: ExperimentConfig, feature_set: FeatureSet | None = No
                 directory.write_config(config)
                 directory.write_environment(config.run.seed, features=feature_set.metadata,
                                             **cluster_description(config, client))
-            args = (feature_set, encoding, config.head, config.run.protocol, config.run.seed)
-            fitness = MaskFitness(*args) if client is None else ClusterFitness.for_masks(client, *args)
+            fitness = make_fitness(config, feature_set, client)
+            encoding = fitness.encoding
             state = evolve(fitness, encoding.n_bits, config.ga, config.run.seed, directory, callbacks,
-                           resume=resume)
-            summary, model = finish_run(config, fitness, state, directory, started,
-                                        search_seconds=time.perf_counter() - started)
-    return RunResult(directory.path, state.best.mask, summary, directory.read_evaluations(), state, model)
+                           resume=resume, with_ood=feature_set.ood is not None,
+                           is_empty=lambda mask: encoding.head_masks(mask).is_empty())
+            search_seconds = time.perf_counter() - started
+            if config.ga.objectives:
+                summary, model = finish_front(config, fitness, state, directory, started, search_seconds)
+            else:
+                summary, model = finish_run(config, fitness, state, directory, started, search_seconds)
+    return RunResult(directory.path, directory.read_best_mask(), summary, directory.read_evaluations(), state, model)
+
+
+def make_fitness(config: ExperimentConfig, feature_set: FeatureSet, client=None):
+    """The run's fitness: a :class:`MaskFitness` here, or its :class:`ClusterFitness` form on ``client``."""
+    encoding = Encoding(config.ga.encoding, feature_set.n_features, config.hidden_units)
+    args = (feature_set, encoding, config.head, config.run.protocol, config.run.seed)
+    options = dict(ood_score=config.ga.ood_score, ood_temperature=config.ga.ood_temperature)
+    return MaskFitness(*args, **options) if client is None else ClusterFitness.for_masks(client, *args, **options)
 
 
 @contextlib.contextmanager
@@ -175,12 +204,35 @@ def check_features(config: ExperimentConfig, feature_set: FeatureSet) -> None:
         )
 
 
-def finish_run(config, fitness, state: GAState, directory: RunDirectory, started: float, search_seconds: float):
-    """Score the best and unpruned heads, save the best head, write the summary; return it and the head."""
+def finish_front(config, fitness, state: GAState, directory: RunDirectory, started: float, search_seconds: float):
+    """A multi-objective run's ending: the front's most accurate member as the run's best head (see
+    :func:`finish_run`), then ``front.csv``, the baselines along the front, ``front.png`` and ``hypervolume.png``."""
+    from ..search.ranking import best_index
+    from .front import write_front
+
+    masks = front_masks(state.population)
+    values = {ind.mask.tobytes(): ind.fitness.values for ind in state.population}
+    accuracies = [values[mask.tobytes()][0] for mask in masks]
+    best = best_index(accuracies, [int(mask.sum()) for mask in masks])
+    last = state.logbook[-1] if len(state.logbook) else {}
+    summary, model = finish_run(config, fitness, state, directory, started, search_seconds,
+                                best=(masks[best], accuracies[best]), objectives=list(config.ga.objectives),
+                                front_size=len(masks), hypervolume=last.get("hypervolume"))
+    write_front(config, fitness, state, directory, masks, accuracies, summary)
+    return summary, model
+
+
+def finish_run(config, fitness, state: GAState, directory: RunDirectory, started: float, search_seconds: float,
+               best: tuple | None = None, **extra):
+    """Score the best and unpruned heads, save the best head, write the summary; return it and the head.
+
+    ``best``: ``(mask, fitness)`` of the head to ship (default: the GA's
+    best member); ``extra``: more :class:`RunSummary` fields.
+    """
     import keras
 
     feature_set, encoding = fitness.feature_set, fitness.encoding
-    best_mask = state.best.mask
+    best_mask, best_fitness = best or (state.best.mask, state.best.fitness.values[0])
     directory.write_logbook(state.logbook)
     directory.write_best_mask(encoding.name, best_mask)
     best = fitness.score(best_mask, with_test=True)
@@ -197,7 +249,7 @@ def finish_run(config, fitness, state: GAState, directory: RunDirectory, started
     summary = RunSummary(
         encoding=encoding.name, protocol=config.run.protocol, seed=config.run.seed,
         source=feature_set.metadata.get("source"), backbone=feature_set.metadata.get("backbone"),
-        n_classes=n_classes, n_folds=len(feature_set.splits), fitness=state.best.fitness.values[0],
+        n_classes=n_classes, n_folds=len(feature_set.splits), fitness=best_fitness,
         val_accuracy=best.val_accuracy, test_accuracy=best.test_accuracy,
         unpruned_val_accuracy=unpruned.val_accuracy, unpruned_test_accuracy=unpruned.test_accuracy,
         n_bits=encoding.n_bits, n_active=int(best_mask.sum()), active_percent=100.0 * float(best_mask.mean()),
@@ -208,6 +260,7 @@ def finish_run(config, fitness, state: GAState, directory: RunDirectory, started
         search_seconds=search_seconds, wall_seconds=time.perf_counter() - started,
         keras_backend=keras.backend.backend(),
         holdout_accuracy=best.holdout_accuracy, unpruned_holdout_accuracy=unpruned.holdout_accuracy,
+        test_ood_auroc=best.test_ood_auroc, unpruned_test_ood_auroc=unpruned.test_ood_auroc, **extra,
     )
     directory.write_summary(summary)
     from ..report.plots import save_convergence, unpruned_fitness

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..config import HeadConfig
 from ..data.features import FeatureSet
+from ..head.ood import confidence, ood_auroc
 from ..head.weights import HeadWeights
 from ..head.training import HeadTrainer
 from ..search.bits import mask_key
@@ -28,6 +29,8 @@ EMPTY_MASK_FITNESS = 0.0
 
 Such a head can only output its bias, so it is given accuracy 0 without
 training: strictly worse than any trained head, never a crash."""
+EMPTY_MASK_AUROC = 0.5
+"""OOD AUROC of such a head: its constant output tells nothing apart (chance)."""
 
 
 @dataclass(frozen=True)
@@ -46,11 +49,16 @@ class HeadScore:
     seconds: float
     weights: HeadWeights | None = None
     holdout_accuracy: float | None = None  # with the test score, where the features hold out data
+    ood_auroc: float | None = None  # validation vs OOD validation images, where the features have OOD images
+    test_ood_auroc: float | None = None  # test vs OOD test images, with the test score
 
     def result(self, protocol: str) -> tuple[float, dict]:
-        """``(fitness, info)`` for the GA: validation accuracy, or test under the paper protocol."""
-        fitness = self.test_accuracy if protocol == "paper" else self.val_accuracy
-        return fitness, {"val_accuracy": self.val_accuracy, "epochs": self.epochs, "seconds": self.seconds}
+        """``(fitness, info)`` for the GA: validation accuracy (and OOD AUROC), or test under the paper protocol."""
+        paper = protocol == "paper"
+        fitness = self.test_accuracy if paper else self.val_accuracy
+        info = {"val_accuracy": self.val_accuracy, "epochs": self.epochs, "seconds": self.seconds}
+        auroc = self.test_ood_auroc if paper else self.ood_auroc
+        return fitness, info if auroc is None else {**info, "ood_auroc": auroc}
 
 
 class MaskFitness:
@@ -67,14 +75,19 @@ class MaskFitness:
         for k-fold datasets); it leaks the test set into selection.
     seed : int
         The run seed.
+    ood_score : {"msp", "energy"}
+    ood_temperature : float
+        How each head's OOD AUROC is scored, where the features carry OOD
+        images (see :mod:`evoprune_deap.head.ood`).
     """
 
     def __init__(self, feature_set: FeatureSet, encoding: Encoding, head_config: HeadConfig,
-                 protocol: str, seed: int):
+                 protocol: str, seed: int, ood_score: str = "msp", ood_temperature: float = 1000.0):
         self.feature_set = feature_set
         self.encoding = encoding
         self.protocol = protocol
         self.seed = seed
+        self.ood_score, self.ood_temperature = ood_score, ood_temperature
         self.trainer = HeadTrainer(feature_set.n_features, feature_set.n_classes, head_config)
         self._queued, self._done = {}, {}  # the batched engine's masks waiting / results not yet taken
         self._tickets = itertools.count()
@@ -94,6 +107,9 @@ class MaskFitness:
         all_masks = [self.encoding.head_masks(mask) for mask in masks]
         live = [i for i, m in enumerate(all_masks) if not m.is_empty()]
         parts = ("val", "test", "holdout") if with_test else ("val",)
+        ood = self.feature_set.ood
+        if ood is not None:
+            parts += ("ood_val", "ood_test") if with_test else ("ood_val",)
         scores = {i: {part: [] for part in parts} for i in live}
         epochs, first = dict.fromkeys(live, 0), {}
         for fold in range(len(self.feature_set.splits)):
@@ -104,20 +120,32 @@ class MaskFitness:
                 first.setdefault(i, head.weights)
                 epochs[i] += head.epochs
                 for part in parts:
-                    if arrays[part][0].shape[0]:
+                    if part.startswith("ood_"):
+                        scores[i][part].append(self._auroc(head, arrays[part[4:]][0], ood[part[4:]]))
+                    elif arrays[part][0].shape[0]:
                         scores[i][part].append(head.accuracy(*arrays[part]))
         seconds = (time.perf_counter() - start) / max(len(masks), 1)
         held_out = with_test and self.feature_set.splits[0].holdout.size > 0
         results = []
         for i in range(len(masks)):
-            if i not in scores:  # an empty mask: no head to train
+            if i not in scores:  # an empty mask: no head to train; a constant output tells nothing apart
+                chance = EMPTY_MASK_AUROC if ood is not None else None
                 results.append(HeadScore(EMPTY_MASK_FITNESS, EMPTY_MASK_FITNESS if with_test else None, 0, seconds,
-                                         holdout_accuracy=EMPTY_MASK_FITNESS if held_out else None))
+                                         holdout_accuracy=EMPTY_MASK_FITNESS if held_out else None,
+                                         ood_auroc=chance, test_ood_auroc=chance if with_test else None))
                 continue
             mean = {part: float(np.mean(values)) if values else None for part, values in scores[i].items()}
             results.append(HeadScore(float("nan") if mean["val"] is None else mean["val"], mean.get("test"),
-                                     epochs[i], seconds, first[i], mean.get("holdout")))
+                                     epochs[i], seconds, first[i], mean.get("holdout"), mean.get("ood_val"),
+                                     mean.get("ood_test")))
         return results
+
+    def _auroc(self, head, inside: np.ndarray, outside: np.ndarray) -> float:
+        """AUROC of telling ``inside`` (in-distribution features) from ``outside`` by the head's confidence."""
+        def scores(x):
+            return confidence(head.logits(x), self.ood_score, self.ood_temperature)
+
+        return ood_auroc(scores(inside), scores(outside))
 
     def __call__(self, mask) -> tuple[float, dict]:
         return self.score(mask, with_test=self.protocol == "paper").result(self.protocol)

@@ -46,6 +46,11 @@ class RunSummary:
     keras_backend: str
     holdout_accuracy: float | None = None  # where the run's features hold out training data
     unpruned_holdout_accuracy: float | None = None
+    test_ood_auroc: float | None = None  # where the run has out-of-distribution images (test vs OOD test)
+    unpruned_test_ood_auroc: float | None = None
+    objectives: list | None = None  # a multi-objective run's objectives; its "best" is the front's most accurate
+    front_size: int | None = None
+    hypervolume: float | None = None
 
     @property
     def optimism(self) -> float | None:
