@@ -231,6 +231,29 @@ def _plot(args) -> int:
     return 0
 
 
+def _select(args) -> int:
+    from .run.shipping import export_member
+
+    record = export_member(args.run_dir, max_active=args.max_active, min_accuracy=args.min_accuracy,
+                           knee=args.knee, out=args.out)
+    print(f"{record['rule']}: member {record['mask_hash']}, {record['n_active']} active "
+          f"({record['active_percent']:.1f}%), accuracy {record['accuracy']:.4f}; retrained: val "
+          f"{record['val_accuracy']:.4f}, test {record['test_accuracy']:.4f}"
+          + (f", test OOD AUROC {record['test_ood_auroc']:.4f}" if record["test_ood_auroc"] is not None else "")
+          + f"\nsaved {record['model']} (and its .json)")
+    return 0
+
+
+def _ensemble(args) -> int:
+    from .report.tables import to_markdown
+    from .run.shipping import build_ensemble
+
+    record = build_ensemble(args.run_dir, window=args.window, out=args.out)
+    print(to_markdown(record["table"]))
+    print(f"saved {record['model']} (and its .json, .csv)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evoprune", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -269,6 +292,25 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.add_argument("--parallel-runs", type=int, default=0,
                           help="runs at once on the cluster (default 0: enough to keep every worker busy)")
     campaign.set_defaults(handler=_campaign)
+
+    select = commands.add_parser("select", help="export one member of a multi-objective run's front as a .keras head")
+    select.add_argument("run_dir", metavar="RUN_DIR", help="a finished run with --objectives (it has front.csv)")
+    rule = select.add_mutually_exclusive_group(required=True)
+    rule.add_argument("--max-active", metavar="PERCENT", help="the most accurate member with at most this share of "
+                      "units active, e.g. 30%%")
+    rule.add_argument("--min-accuracy", type=float, metavar="A", help="the sparsest member with accuracy >= A "
+                      "(the GA's: validation under the honest protocol)")
+    rule.add_argument("--knee", action="store_true", help="the knee of the accuracy/active front")
+    select.add_argument("--out", default=None, help="the .keras file (default RUN_DIR/selected/<rule>_<hash>.keras)")
+    select.set_defaults(handler=_select)
+
+    ensemble = commands.add_parser("ensemble", help="majority-vote ensemble of a front's members, saved as one "
+                                   "Keras model")
+    ensemble.add_argument("run_dir", metavar="RUN_DIR", help="a finished run with --objectives (it has front.csv)")
+    ensemble.add_argument("--window", default="85-95", help="members whose accuracy lies between these percentiles "
+                          "of the front's (default 85-95)")
+    ensemble.add_argument("--out", default=None, help="the .keras file (default RUN_DIR/ensemble/ensemble_<window>.keras)")
+    ensemble.set_defaults(handler=_ensemble)
 
     report = commands.add_parser("report", help="result tables (Markdown, CSV, LaTeX) from run directories")
     report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run or campaign directories")

@@ -111,6 +111,15 @@ def test_batched_evaluation_on_a_cluster_keeps_the_order_and_journals_every_mask
     assert sorted(journal) == sorted(got)
 
 
+def test_scores_on_a_cluster_come_back_in_order(cluster):
+    client, _ = cluster
+    masks = [np.random.default_rng(i).random(32) < 0.5 for i in range(6)]
+    fitness = ClusterFitness(client, PAYLOAD, toy_run.ToyFactory(delay=0.05))
+    serial = toy_run.ToyFactory()(PAYLOAD)
+    assert fitness.score_many(masks, with_test=True) == [(serial(mask), True) for mask in masks]
+    assert fitness.score(masks[0], with_test=False) == (serial(masks[0]), False)
+
+
 def test_the_local_cluster_listens_on_loopback_only():
     from evoprune_deap.run.cluster import open_client
 

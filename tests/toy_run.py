@@ -53,5 +53,9 @@ class ToyFitness:
         time.sleep(self.delay)
         return float(mask[:8].mean()) - 0.25 * float(mask.mean())
 
+    def score(self, mask, with_test):
+        """Stands in for MaskFitness.score: the fitness, and which score was asked for."""
+        return self(mask), with_test
+
 
 PAYLOAD_SUM = 499500  # sum(range(1000))

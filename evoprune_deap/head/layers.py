@@ -70,3 +70,22 @@ class MaskedDense(keras.layers.Dense):
         if self.use_bias:
             outputs = outputs + self.bias
         return self.activation(outputs) if self.activation is not None else outputs
+
+
+@keras.saving.register_keras_serializable(package="evoprune_deap")
+class MajorityVote(keras.layers.Layer):
+    """Majority vote of several heads' class probabilities (a list of (n, C) tensors).
+
+    Returns ``(votes + 0.5 * mean probability) / (n_heads + 0.5)`` per class:
+    rows sum to 1, and the argmax is the class most heads predict, a tie
+    going to the class with the higher mean probability (half a vote can
+    never outweigh a whole one).
+    """
+
+    def call(self, inputs):
+        stacked = keras.ops.stack(inputs, axis=0)
+        votes = keras.ops.sum(keras.ops.one_hot(keras.ops.argmax(stacked, axis=-1), stacked.shape[-1]), axis=0)
+        return (votes + 0.5 * keras.ops.mean(stacked, axis=0)) / (len(inputs) + 0.5)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]

@@ -76,7 +76,7 @@ def compile_head(model, config: HeadConfig, steps_per_execution: int = 1):
     return model
 
 
-def deployable_head(weights, masks: HeadMasks, config: HeadConfig):
+def deployable_head(weights, masks: HeadMasks, config: HeadConfig, name: str = "evoprune_head"):
     """A standalone compiled Keras head taking the full feature vector.
 
     Parameters
@@ -100,4 +100,4 @@ def deployable_head(weights, masks: HeadMasks, config: HeadConfig):
     x = inputs
     if not masks.inputs.all():
         x = SelectFeatures(np.flatnonzero(masks.inputs), name="select_features")(x)
-    return keras.Model(inputs, pruned(x), name="evoprune_head")
+    return keras.Model(inputs, pruned(x), name=name)

@@ -48,14 +48,8 @@ class TrainedHead:
         return self.runner.predict_proba(self.weights, self.masks, x)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
-        """Pre-softmax outputs of x (n_samples, n_features), computed with numpy from the weights (float64)."""
-        h = np.asarray(x, dtype=np.float64)[:, self.masks.inputs]
-        last = len(self.weights.kernels) - 1
-        for layer, (kernel, bias) in enumerate(zip(self.weights.kernels, self.weights.biases)):
-            h = h @ kernel + (0.0 if bias is None else bias)
-            if layer < last:
-                h = np.maximum(h, 0.0)
-        return h
+        """Pre-softmax outputs of x (n_samples, n_features) (see :func:`head_logits`)."""
+        return head_logits(self.weights, self.masks, x)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Class index of each row of x (n_samples, n_features)."""
@@ -72,3 +66,14 @@ class TrainedHead:
         from .stack import deployable_head
 
         return deployable_head(self.weights, self.masks, self.config)
+
+
+def head_logits(weights: HeadWeights, masks: HeadMasks, x: np.ndarray) -> np.ndarray:
+    """Pre-softmax outputs of a physically pruned head on x (n_samples, n_features), with numpy in float64."""
+    h = np.asarray(x, dtype=np.float64)[:, masks.inputs]
+    last = len(weights.kernels) - 1
+    for layer, (kernel, bias) in enumerate(zip(weights.kernels, weights.biases)):
+        h = h @ kernel + (0.0 if bias is None else bias)
+        if layer < last:
+            h = np.maximum(h, 0.0)
+    return h

@@ -205,7 +205,12 @@ class ClusterFitness:
 
     def score(self, mask, with_test: bool):
         """The fitness's ``score(mask, with_test)``, on a worker."""
-        return _result(mask, self._task(_score_task, mask, with_test))
+        return self.score_many([mask], with_test)[0]
+
+    def score_many(self, masks: list, with_test: bool) -> list:
+        """The fitness's ``score`` of each mask, spread over the workers, in order."""
+        futures = [self._task(_score_task, mask, with_test) for mask in masks]
+        return [_result(mask, future) for mask, future in zip(masks, futures)]
 
     def __call__(self, mask):
         return _result(mask, self._task(_evaluate_task, mask))

@@ -1,0 +1,160 @@
+"""Choosing and shipping heads of a multi-objective run: one member (``select``) or a vote (``ensemble``).
+
+Both retrain the chosen masks from the run's seed, as fitness did (so a
+member's head is the one its front row describes), on the run's own features,
+and write a ``.keras`` model taking the full feature vector and a JSON record
+of what was chosen, by which rule, and its figures. Rules read the GA's
+accuracy (validation under the honest protocol), never test.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import RunDirectoryError
+from ..head.ood import confidence, ood_auroc
+from ..head.trained import head_logits
+from ..search.bits import mask_from_hex
+from ..search.ranking import best_index
+from ..storage import write_json
+from .directory import RunDirectory
+from .front import parse_percent, parse_window, select_member, window_members
+
+
+@dataclass
+class FinishedFront:
+    """A finished multi-objective run, opened to retrain its members."""
+
+    directory: RunDirectory
+    config: object
+    front: object  # DataFrame of front.csv
+    fitness: object  # MaskFitness on the run's features
+
+    @classmethod
+    def open(cls, run_dir: str) -> "FinishedFront":
+        from .experiment import load_feature_set, make_fitness
+
+        directory = RunDirectory(run_dir)
+        front = directory.read_front()
+        config = directory.read_config()
+        feature_set = load_feature_set(config)
+        recorded = directory.read_environment().get("features", {}).get("key")
+        if recorded is not None and recorded != feature_set.metadata.get("key"):
+            raise RunDirectoryError(f"The features differ from those run {run_dir!r} was made with; its heads "
+                                    "can only be rebuilt on the same data (same dataset, cache and OOD images).")
+        return cls(directory, config, front, make_fitness(config, feature_set))
+
+    def masks(self, rows: list) -> list[np.ndarray]:
+        return [mask_from_hex(self.front["mask"].iloc[row]) for row in rows]
+
+    def default_path(self, folder: str, name: str) -> str:
+        return os.path.join(self.directory.path, folder, name)
+
+
+def _save(model, path: str, record: dict) -> dict:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    model.save(path)
+    write_json(os.path.splitext(path)[0] + ".json", record)
+    return record
+
+
+def _checked_out(out: str | None) -> str | None:
+    if out is not None and not out.endswith(".keras"):
+        raise RunDirectoryError(f"--out {out!r} must end with .keras (Keras' model format).")
+    return out
+
+
+def export_member(run_dir: str, max_active: str | None = None, min_accuracy: float | None = None,
+                  knee: bool = False, out: str | None = None) -> dict:
+    """Retrain the front member a rule chooses and save it as a ``.keras`` head with a JSON summary.
+
+    Returns the summary (also written beside the model): rule, mask, the
+    front row's figures and those of the retrained head, the model's path.
+    """
+    from ..head.stack import deployable_head
+
+    out = _checked_out(out)
+    limit = None if max_active is None else parse_percent(max_active)
+    run = FinishedFront.open(run_dir)
+    row = select_member(run.front, max_active=limit, min_accuracy=min_accuracy, knee=knee)
+    mask = run.masks([row])[0]
+    score = run.fitness.score(mask, with_test=True)
+    rule = "knee" if knee else f"max_active_{limit:g}" if limit is not None else f"min_accuracy_{min_accuracy:g}"
+    member = run.front.iloc[row]
+    path = out or run.default_path("selected", f"{rule}_{member['mask_hash']}.keras")
+    model = deployable_head(score.weights, run.fitness.encoding.head_masks(mask), run.config.head)
+    return _save(model, path, {
+        "rule": rule, "run_dir": run.directory.path, "seed": run.config.run.seed, "model": path,
+        "mask_hash": member["mask_hash"], "n_active": int(member["n_active"]),
+        "active_percent": float(member["active_percent"]), "accuracy": float(member["accuracy"]),
+        "val_accuracy": score.val_accuracy, "test_accuracy": score.test_accuracy,
+        "holdout_accuracy": score.holdout_accuracy, "ood_auroc": score.ood_auroc,
+        "test_ood_auroc": score.test_ood_auroc, "mask": member["mask"],
+    })
+
+
+def build_ensemble(run_dir: str, window: str = "85-95", out: str | None = None) -> dict:
+    """A majority vote of the front members whose accuracy lies in a percentile ``window`` of the front's.
+
+    Each member is retrained from its seed; the ensemble is one Keras model
+    (the members' heads and a :class:`~evoprune_deap.head.layers.MajorityVote`).
+    Reports test accuracy (the saved model's own predictions) and test OOD
+    AUROC (the members' mean confidence, scored as each member's), against
+    the front's most accurate member. Writes ``.keras``, ``.json`` and a
+    ``.csv`` with one row per member, the ensemble and the best member.
+    """
+    import keras
+    import pandas as pd
+
+    from ..head.layers import MajorityVote
+    from ..head.stack import deployable_head
+
+    out = _checked_out(out)
+    low, high = parse_window(window)
+    run = FinishedFront.open(run_dir)
+    rows = window_members(run.front, low, high)
+    masks = run.masks(rows)
+    encoding, config, fitness = run.fitness.encoding, run.config, run.fitness
+    scores = fitness.score_many(masks, with_test=True)
+    heads = [deployable_head(score.weights, encoding.head_masks(mask), config.head, name=f"member_{k}")
+             for k, (mask, score) in enumerate(zip(masks, scores))]
+    inputs = keras.Input((fitness.feature_set.n_features,), name="features")
+    outputs = MajorityVote(name="majority_vote")([head(inputs) for head in heads]) if len(heads) > 1 \
+        else heads[0](inputs)
+    model = keras.Model(inputs, outputs, name="evoprune_ensemble")
+
+    x_test, y_test = fitness.feature_set.arrays(0)["test"]
+    accuracy = float(np.mean(np.argmax(model.predict(x_test, verbose=0), axis=1) == y_test))
+    auroc = None
+    ood = fitness.feature_set.ood
+    if ood is not None:
+        def mean_confidence(x):
+            return np.mean([confidence(head_logits(score.weights, encoding.head_masks(mask), x), config.ga.ood_score,
+                                       config.ga.ood_temperature) for mask, score in zip(masks, scores)], axis=0)
+
+        auroc = ood_auroc(mean_confidence(x_test), mean_confidence(ood["test"]))
+    front = run.front
+    best = best_index(front["accuracy"].tolist(), front["n_active"].tolist())
+    table = pd.DataFrame(
+        [{"member": front["mask_hash"].iloc[r], "active_percent": front["active_percent"].iloc[r],
+          "accuracy": front["accuracy"].iloc[r], "test_accuracy": s.test_accuracy,
+          "test_ood_auroc": s.test_ood_auroc} for r, s in zip(rows, scores)]
+        + [{"member": f"ensemble ({len(rows)} votes)", "active_percent": float(front["active_percent"].iloc[rows].sum()),
+            "accuracy": np.nan, "test_accuracy": accuracy, "test_ood_auroc": auroc},
+           {"member": f"best single member ({front['mask_hash'].iloc[best]})",
+            "active_percent": front["active_percent"].iloc[best], "accuracy": front["accuracy"].iloc[best],
+            "test_accuracy": front["test_accuracy"].iloc[best], "test_ood_auroc": front["test_ood_auroc"].iloc[best]}])
+    name = f"ensemble_{low:g}-{high:g}"
+    path = out or run.default_path("ensemble", f"{name}.keras")
+    record = _save(model, path, {
+        "window": [low, high], "run_dir": run.directory.path, "seed": config.run.seed, "model": path,
+        "members": [front["mask_hash"].iloc[r] for r in rows], "test_accuracy": accuracy, "test_ood_auroc": auroc,
+        "best_member": front["mask_hash"].iloc[best], "best_member_test_accuracy": float(front["test_accuracy"].iloc[best]),
+        "best_member_test_ood_auroc": None if pd.isna(front["test_ood_auroc"].iloc[best])
+        else float(front["test_ood_auroc"].iloc[best]),
+    })
+    table.to_csv(os.path.splitext(path)[0] + ".csv", index=False)
+    return {**record, "table": table}

@@ -1,0 +1,185 @@
+"""A real tiny multi-objective run (NSGA-II on accuracy, active fraction, OOD AUROC), end to end.
+
+In-distribution: scikit-learn's real 8x8 digits (10 classes); out of
+distribution: scikit-image's LFW faces; EfficientNet-Lite0 features at 32 px.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evoprune_deap.cli import main
+from evoprune_deap.config import load_config
+from evoprune_deap.run.directory import RunDirectory
+from evoprune_deap.run.experiment import load_feature_set
+from evoprune_deap.search.bits import mask_from_hex
+
+from conftest import write_digits_folder
+
+OPTIONS = ["--image-size", "32", "--objectives", "accuracy,active,ood", "--population", "8", "--evaluations", "18",
+           "--max-epochs", "8", "--workers", "1", "--seed", "1"]
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory, faces_folder):
+    root = tmp_path_factory.mktemp("pareto")
+    return write_digits_folder(root / "digits", n_per_class=20, classes=tuple(range(10))), faces_folder, root
+
+
+@pytest.fixture(scope="module")
+def pareto_run(folders):
+    digits, faces, root = folders
+    run_dir = root / "run"
+    assert main(["-q", "run", "--images", digits, "--ood-images", faces, *OPTIONS, "--run-dir", str(run_dir)]) == 0
+    return run_dir
+
+
+def test_run_writes_the_front_its_plots_and_hypervolume_per_evaluation(pareto_run):
+    for name in ("front.csv", "front.png", "hypervolume.png", "front_baselines.csv", "best_head.keras",
+                 "summary.json", "logbook.json", "convergence.png"):
+        assert (pareto_run / name).stat().st_size > 0, name
+    front = pd.read_csv(pareto_run / "front.csv")
+    evaluations = pd.read_csv(pareto_run / "evaluations.csv")
+    logbook = json.loads((pareto_run / "logbook.json").read_text())
+    assert len(logbook) == len(evaluations) == 18
+    assert all(0 <= row["hypervolume"] <= 1 for row in logbook)
+    assert [row["hypervolume"] for row in logbook] == sorted(row["hypervolume"] for row in logbook)
+    # every front member was evaluated, with the objectives the GA logged, and none dominates another
+    logged = evaluations.set_index("mask_hash")
+    values = []
+    for _, member in front.iterrows():
+        row = logged.loc[member["mask_hash"]]
+        assert member["accuracy"] == row["fitness"] and member["ood_auroc"] == pytest.approx(row["ood_auroc"])
+        values.append((member["accuracy"], -member["active_percent"], member["ood_auroc"]))
+        assert 0 <= member["test_accuracy"] <= 1 and 0 <= member["test_ood_auroc"] <= 1
+    values = np.array(values)
+    for i, a in enumerate(values):
+        assert not any(np.all(b >= a) and np.any(b > a) for j, b in enumerate(values) if j != i)
+    summary = json.loads((pareto_run / "summary.json").read_text())
+    assert summary["objectives"] == ["accuracy", "active", "ood"] and summary["front_size"] == len(front)
+    assert summary["hypervolume"] == pytest.approx(logbook[-1]["hypervolume"])
+    assert summary["fitness"] == front["accuracy"].max()
+    baselines = pd.read_csv(pareto_run / "front_baselines.csv")
+    assert {"unpruned", "linear_probe", "random", "weight_magnitude"} <= set(baselines["method"])
+    assert set(baselines["front_member"]) <= set(front["mask_hash"])
+
+
+def _predict_in_fresh_process(model_path, x, tmp_path):
+    np.save(tmp_path / "x.npy", x)
+    script = ("import numpy as np, evoprune_deap\n"
+              f"model = evoprune_deap.load_head({str(model_path)!r})\n"
+              f"np.save({str(tmp_path / 'p.npy')!r}, model.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0))\n")
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=300)
+    return np.load(tmp_path / "p.npy")
+
+
+def test_select_exports_the_member_a_rule_chooses_and_it_reloads(pareto_run, tmp_path, capsys):
+    front = pd.read_csv(pareto_run / "front.csv")
+    limit = float(np.median(front["active_percent"]))
+    out = tmp_path / "chosen.keras"
+    assert main(["select", str(pareto_run), "--max-active", f"{limit}%", "--out", str(out)]) == 0
+    record = json.loads((tmp_path / "chosen.json").read_text())
+    allowed = front[front["active_percent"] <= limit]
+    assert record["accuracy"] == allowed["accuracy"].max()
+    member = front.set_index("mask_hash").loc[record["mask_hash"]]
+    # retrained from its seed: the head its front row describes
+    assert record["val_accuracy"] == member["val_accuracy"] and record["test_accuracy"] == member["test_accuracy"]
+    config = RunDirectory(str(pareto_run)).read_config()
+    x, y = load_feature_set(config).arrays()["test"]
+    probabilities = _predict_in_fresh_process(out, x, tmp_path)
+    assert float(np.mean(probabilities.argmax(1) == y)) == pytest.approx(record["test_accuracy"])
+    assert main(["select", str(pareto_run), "--knee"]) == 0
+    assert main(["select", str(pareto_run), "--min-accuracy", str(front["accuracy"].min())]) == 0
+    chosen = json.loads(next((pareto_run / "selected").glob("min_accuracy*.json")).read_text())
+    assert chosen["n_active"] == front["n_active"].min()
+
+
+def test_ensemble_is_a_majority_vote_saved_as_one_model(pareto_run, tmp_path, capsys):
+    out = tmp_path / "vote.keras"
+    assert main(["ensemble", str(pareto_run), "--window", "0-100", "--out", str(out)]) == 0
+    record = json.loads((tmp_path / "vote.json").read_text())
+    front = pd.read_csv(pareto_run / "front.csv")
+    assert sorted(record["members"]) == sorted(front["mask_hash"])
+    table = pd.read_csv(tmp_path / "vote.csv")
+    assert len(table) == len(front) + 2 and "best single member" in table["member"].iloc[-1]
+    config = RunDirectory(str(pareto_run)).read_config()
+    x, y = load_feature_set(config).arrays()["test"]
+    votes = _predict_in_fresh_process(out, x, tmp_path)
+    assert float(np.mean(votes.argmax(1) == y)) == pytest.approx(record["test_accuracy"])
+    np.testing.assert_allclose(votes.sum(1), 1.0, atol=1e-5)
+    if len(front) > 1:  # each row's winner has the most member votes (vote shares are multiples of 1 / (n + 0.5))
+        n = len(front)
+        whole_votes = np.floor(votes * (n + 0.5) + 1e-4)
+        assert np.all(whole_votes.max(1) >= whole_votes.sum(1) / (votes.shape[1]))
+    assert 0 <= record["test_ood_auroc"] <= 1
+
+
+def test_select_and_ensemble_refuse_bad_requests(pareto_run, tmp_path, capsys):
+    assert main(["select", str(pareto_run), "--max-active", "0.0001%"]) == 2
+    assert "No front member has at most" in capsys.readouterr().err
+    assert main(["select", str(pareto_run), "--min-accuracy", "1.5"]) == 2
+    assert main(["ensemble", str(pareto_run), "--window", "95-85"]) == 2
+    assert "LOW <= HIGH" in capsys.readouterr().err
+    assert main(["select", str(tmp_path), "--knee"]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["select", str(pareto_run)])  # no rule: argparse's usage error
+
+
+def test_ood_data_errors_name_the_fix(folders, tmp_path, capsys):
+    digits, faces, _ = folders
+    assert main(["-q", "run", "--images", digits, "--objectives", "accuracy,active,ood", "--workers", "1",
+                 "--out", str(tmp_path)]) == 2
+    assert "needs out-of-distribution images" in capsys.readouterr().err
+    assert main(["-q", "run", "--images", digits, "--ood-images", digits, "--objectives", "accuracy,ood",
+                 "--image-size", "32", "--out", str(tmp_path)]) == 2
+    assert "share the classes" in capsys.readouterr().err
+    assert main(["-q", "run", "--images", digits, "--ood-images", str(tmp_path / "missing"), "--objectives",
+                 "accuracy,ood", "--image-size", "32", "--out", str(tmp_path)]) == 2
+    assert "missing" in capsys.readouterr().err
+    assert main(["-q", "run", "--images", digits, "--objectives", "accuracy", "--out", str(tmp_path)]) == 2
+    assert "one objective" in capsys.readouterr().err
+    assert main(["-q", "run", "--images", digits, "--objectives", "accuracy,speed", "--out", str(tmp_path)]) == 2
+    assert "speed" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_ood_feature_cache_made_with_another_image_size_is_refused(folders, tmp_path, capsys):
+    digits, faces, _ = folders
+    cache = tmp_path / "faces48.npz"
+    assert main(["-q", "extract", "--images", faces, "--image-size", "48", "--out", str(cache)]) == 0
+    assert main(["-q", "run", "--images", digits, "--image-size", "32", "--ood-features", str(cache), "--objectives",
+                 "accuracy,ood", "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "image_size = 48" in err and "same backbone, image size" in err
+
+
+def test_killed_multiobjective_run_resumes_to_the_same_front(pareto_run, folders, tmp_path):
+    digits, faces, _ = folders
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "evoprune_deap", "-q", "run", "--images", digits, "--ood-images", faces, *OPTIONS,
+               "--run-dir", str(run_dir)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    log = run_dir / "evaluations.csv"
+    import time
+    deadline = time.time() + 300
+    while time.time() < deadline and not (log.exists() and log.read_text().count("\n") >= 6):
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (run_dir / "summary.json").exists()
+    assert main(["-q", "run", "--resume", str(run_dir)]) == 0
+    for name in ("evaluations.csv", "front.csv", "best_mask.json"):
+        columns = None if name != "evaluations.csv" else ["mask_hash", "fitness", "ood_auroc", "epochs"]
+        if name.endswith(".csv"):
+            got, want = pd.read_csv(run_dir / name), pd.read_csv(pareto_run / name)
+            pd.testing.assert_frame_equal(got[columns] if columns else got, want[columns] if columns else want)
+        else:
+            assert (run_dir / name).read_text() == (pareto_run / name).read_text()
+    assert json.loads((run_dir / "logbook.json").read_text()) == json.loads((pareto_run / "logbook.json").read_text())
