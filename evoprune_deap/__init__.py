@@ -35,6 +35,8 @@ _PUBLIC = {  # name -> module that defines it, imported on first use so `import 
     "resume_run": ".run.experiment",
     "run_campaign": ".run.campaign",
     "write_report": ".report.tables",
+    "export_member": ".run.shipping",
+    "build_ensemble": ".run.shipping",
     "EvoPruneClassifier": ".estimators",
     "EvoPruneFeatureSelector": ".estimators",
 }

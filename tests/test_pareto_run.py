@@ -183,3 +183,18 @@ def test_killed_multiobjective_run_resumes_to_the_same_front(pareto_run, folders
         else:
             assert (run_dir / name).read_text() == (pareto_run / name).read_text()
     assert json.loads((run_dir / "logbook.json").read_text()) == json.loads((pareto_run / "logbook.json").read_text())
+
+
+def test_report_tables_the_front_and_its_ensemble(pareto_run, tmp_path, capsys):
+    from evoprune_deap.report.tables import write_report
+
+    assert main(["-q", "ensemble", str(pareto_run), "--window", "50-100"]) == 0
+    record = json.loads(next((pareto_run / "ensemble").glob("*.json")).read_text())
+    table = write_report([str(pareto_run)], str(tmp_path / "report"))["pareto_table"]
+    row = table.xs(1, level="seed").iloc[0]
+    front = pd.read_csv(pareto_run / "front.csv")
+    assert row["front_size"] == len(front) and row["ensemble_members"] == len(record["members"])
+    assert row["ensemble_test_accuracy"] == pytest.approx(record["test_accuracy"], abs=1e-4)
+    assert row["most_accurate_test_accuracy"] == pytest.approx(front["test_accuracy"][front["accuracy"].idxmax()],
+                                                               abs=1e-4)
+    assert (tmp_path / "report" / "pareto_table.md").exists()

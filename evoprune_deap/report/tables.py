@@ -207,7 +207,8 @@ def _cell(value) -> str:
 
 def write_report(paths, out: str, caption: str = "") -> dict:
     """Write runs.csv, summary.csv, differences.csv and the paper, method (and, where runs hold data
-    out, optimism) tables as .md/.csv/.tex under ``out``."""
+    out, optimism; where runs are multi-objective, Pareto) tables as .md/.csv/.tex under ``out``."""
+    from .pareto import pareto_rows, pareto_table
     from .statistics import paired_differences
 
     runs = collect(paths)  # first: a bad path writes nothing
@@ -224,6 +225,9 @@ def write_report(paths, out: str, caption: str = "") -> dict:
     audit = optimism_table(runs)
     if len(audit):
         tables["optimism_table"] = audit
+    fronts = pareto_rows(runs["run_dir"].unique())
+    if len(fronts):
+        tables["pareto_table"] = pareto_table(fronts)
     for name, table in tables.items():
         table.to_csv(os.path.join(out, f"{name}.csv"))
         with open(os.path.join(out, f"{name}.md"), "w") as stream:

@@ -215,19 +215,19 @@ def finish_front(config, fitness, state: GAState, directory: RunDirectory, start
     accuracies = [values[mask.tobytes()][0] for mask in masks]
     best = best_index(accuracies, [int(mask.sum()) for mask in masks])
     last = state.logbook[-1] if len(state.logbook) else {}
-    summary, model = finish_run(config, fitness, state, directory, started, search_seconds,
-                                best=(masks[best], accuracies[best]), objectives=list(config.ga.objectives),
-                                front_size=len(masks), hypervolume=last.get("hypervolume"))
-    write_front(config, fitness, state, directory, masks, accuracies, summary)
-    return summary, model
+    return finish_run(config, fitness, state, directory, started, search_seconds,
+                      best=(masks[best], accuracies[best]), objectives=list(config.ga.objectives),
+                      front_size=len(masks), hypervolume=last.get("hypervolume"),
+                      then=lambda summary: write_front(config, fitness, state, directory, masks, accuracies, summary))
 
 
 def finish_run(config, fitness, state: GAState, directory: RunDirectory, started: float, search_seconds: float,
-               best: tuple | None = None, **extra):
+               best: tuple | None = None, then=None, **extra):
     """Score the best and unpruned heads, save the best head, write the summary; return it and the head.
 
     ``best``: ``(mask, fitness)`` of the head to ship (default: the GA's
-    best member); ``extra``: more :class:`RunSummary` fields.
+    best member); ``then(summary)``: more files to write before the summary,
+    which is written last; ``extra``: more :class:`RunSummary` fields.
     """
     import keras
 
@@ -262,10 +262,12 @@ def finish_run(config, fitness, state: GAState, directory: RunDirectory, started
         holdout_accuracy=best.holdout_accuracy, unpruned_holdout_accuracy=unpruned.holdout_accuracy,
         test_ood_auroc=best.test_ood_auroc, unpruned_test_ood_auroc=unpruned.test_ood_auroc, **extra,
     )
-    directory.write_summary(summary)
     from ..report.plots import save_convergence, unpruned_fitness
 
     with _CLIENT_SIDE_LOCK:  # pyplot is not thread-safe either
         save_convergence(directory.read_evaluations(), directory.file(RunDirectory.CONVERGENCE),
                          f"{summary.source} {encoding.name} seed {config.run.seed}", unpruned_fitness(summary))
+    if then is not None:
+        then(summary)
+    directory.write_summary(summary)  # last: a run with a summary has all its files; until then it can resume
     return summary, model

@@ -1,0 +1,73 @@
+"""The table of multi-objective runs: hypervolume, front, chosen members and ensembles against the unpruned head.
+
+One row per run with a ``front.csv`` (and a mean row per dataset x encoding
+x protocol): the front's most accurate member and its knee (chosen on the
+GA's accuracy, reported on test), the ensembles built with ``evoprune
+ensemble`` (read from ``<run>/ensemble/*.json``), the unpruned head and the
+linear probe on the same test set, with test OOD AUROC where the run had OOD
+images.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+import numpy as np
+import pandas as pd
+
+from ..run.directory import RunDirectory
+from ..run.front import knee_index
+from ..search.ranking import best_index
+
+
+def pareto_rows(run_dirs) -> pd.DataFrame:
+    """One row per multi-objective run among ``run_dirs`` (finished run directories); empty if none."""
+    rows = []
+    for run_dir in run_dirs:
+        directory = RunDirectory(run_dir)
+        if not directory.has(directory.FRONT):
+            continue
+        summary, front = directory.read_summary(), directory.read_front()
+        best = front.iloc[best_index(front["accuracy"].tolist(), front["n_active"].tolist())]
+        knee = front.iloc[knee_index(front["active_percent"].to_numpy(), front["accuracy"].to_numpy())]
+        row = {"dataset": summary.source, "encoding": summary.encoding, "protocol": summary.protocol,
+               "seed": summary.seed, "objectives": ",".join(summary.objectives or ()),
+               "evaluations": summary.evaluations, "hypervolume": summary.hypervolume, "front_size": len(front)}
+        for name, member in (("most_accurate", best), ("knee", knee)):
+            row.update({f"{name}_active_percent": member["active_percent"], f"{name}_accuracy": member["accuracy"],
+                        f"{name}_test_accuracy": member["test_accuracy"],
+                        f"{name}_test_ood_auroc": member["test_ood_auroc"]})
+        ensembles = sorted(glob.glob(os.path.join(run_dir, "ensemble", "*.json")))
+        if ensembles:
+            with open(ensembles[0]) as stream:
+                ensemble = json.load(stream)
+            row.update({"ensemble_window": "-".join(f"{v:g}" for v in ensemble["window"]),
+                        "ensemble_members": len(ensemble["members"]),
+                        "ensemble_test_accuracy": ensemble["test_accuracy"],
+                        "ensemble_test_ood_auroc": ensemble["test_ood_auroc"]})
+        row.update({"unpruned_test_accuracy": summary.unpruned_test_accuracy,
+                    "unpruned_test_ood_auroc": summary.unpruned_test_ood_auroc})
+        if directory.has(directory.FRONT_BASELINES):
+            baselines = pd.read_csv(directory.file(directory.FRONT_BASELINES))
+            probe = baselines[baselines["method"] == "linear_probe"]
+            row["linear_probe_test_accuracy"] = probe["test_accuracy"].iloc[0] if len(probe) else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+KEYS = ["dataset", "encoding", "protocol", "objectives"]
+
+
+def pareto_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per-run rows followed by a mean row per dataset x encoding x protocol x objectives (seed "mean")."""
+    if rows.empty:
+        return rows
+    numeric = [c for c in rows.columns if c not in KEYS + ["seed", "ensemble_window"]]
+    means = rows.groupby(KEYS, sort=True)[numeric].mean().reset_index()
+    means["seed"] = "mean"
+    if "ensemble_window" in rows:
+        means["ensemble_window"] = rows.groupby(KEYS, sort=True)["ensemble_window"].first().to_numpy()
+    table = pd.concat([rows.astype({"seed": object}), means], ignore_index=True)
+    return table.sort_values(KEYS, kind="stable").set_index(KEYS + ["seed"]).round(4)
