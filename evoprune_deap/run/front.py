@@ -13,7 +13,6 @@ import numpy as np
 
 from ..errors import EvopruneError
 from ..search.bits import mask_hash, mask_to_hex
-from ..search.objectives import first_front
 
 FRONT_COLUMNS = ("mask_hash", "n_active", "active_percent", "accuracy", "val_accuracy", "ood_auroc",
                  "test_accuracy", "test_ood_auroc", "holdout_accuracy", "epochs", "mask")
@@ -21,6 +20,8 @@ FRONT_COLUMNS = ("mask_hash", "n_active", "active_percent", "accuracy", "val_acc
 
 def front_masks(population: list) -> list[np.ndarray]:
     """The distinct masks of the population's first front, fewest active units first (then by bits)."""
+    from ..search.objectives import first_front
+
     masks = {ind.mask.tobytes(): ind.mask for ind in first_front(population)}
     return sorted(masks.values(), key=lambda mask: (int(mask.sum()), mask_to_hex(mask)))
 
