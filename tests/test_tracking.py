@@ -1,6 +1,7 @@
 """Issue 14: TensorBoard tracking and quiet output of a run."""
 
 import glob
+import json
 import os
 
 import numpy as np
@@ -40,6 +41,21 @@ def test_tensorboard_logs_every_evaluation_of_the_run(faces_cache, faces_feature
                                np.maximum.accumulate(table["fitness"]), rtol=1e-6)
     np.testing.assert_allclose([scalars["evaluation/active_percent"][k] for k in range(1, 7)],
                                table["active_percent"], rtol=1e-5)
+
+
+def test_tensorboard_logs_the_front_of_a_multiobjective_run(faces_cache, faces_features, tmp_path):
+    config = tmp_path / "tiny.toml"
+    config.write_text("[ga]\npopulation = 4\nevaluations = 6\nobjectives = ['accuracy', 'active']\n"
+                      "[head]\nhidden_units = [16]\nmax_epochs = 2\n")
+    logdir = tmp_path / "tb"
+    assert main(["-q", "run", "--features", faces_cache, "--config", str(config), "--workers", "1",
+                 "--run-dir", str(tmp_path / "run"), "--tensorboard", str(logdir)]) == 0
+    scalars = _scalars(str(logdir))
+    logbook = json.loads((tmp_path / "run" / "logbook.json").read_text())
+    np.testing.assert_allclose([scalars["front/hypervolume"][k] for k in range(1, 7)],
+                               [row["hypervolume"] for row in logbook], rtol=1e-6)
+    assert [scalars["front/size"][k] for k in range(1, 7)] == [row["front_size"] for row in logbook]
+    assert "best/fitness" not in scalars
 
 
 def test_the_convergence_plot_marks_the_unpruned_head():

@@ -4,7 +4,8 @@ Written with ``tf.summary``, the writer of the TensorFlow the package already
 installs for its backbones (the ``tensorboard`` package, a requirement, is its
 implementation and the viewer): per evaluation (step = evaluation number), the
 fitness, the active % of the mask, the validation accuracy, and the best
-fitness and its active % so far. ``tensorboard --logdir DIR`` shows them.
+fitness and its active % so far (multi-objective runs: the OOD AUROC, and the
+hypervolume and size of the front so far). ``tensorboard --logdir DIR`` shows them.
 """
 
 from __future__ import annotations
@@ -34,11 +35,15 @@ class TensorBoardLogger(Callback):
         scalars = {
             "evaluation/fitness": evaluation.fitness,
             "evaluation/active_percent": 100.0 * evaluation.n_active / evaluation.mask.size,
-            "best/fitness": record["best"],
-            "best/active_percent": 100.0 * record["best_active"] / evaluation.mask.size,
         }
-        if "val_accuracy" in evaluation.info:
-            scalars["evaluation/val_accuracy"] = evaluation.info["val_accuracy"]
+        if "hypervolume" in record:  # multi-objective: the front's progress
+            scalars.update({"front/hypervolume": record["hypervolume"], "front/size": record["front_size"]})
+        else:
+            scalars.update({"best/fitness": record["best"],
+                            "best/active_percent": 100.0 * record["best_active"] / evaluation.mask.size})
+        for name in ("val_accuracy", "ood_auroc"):
+            if evaluation.info.get(name) is not None:
+                scalars[f"evaluation/{name}"] = evaluation.info[name]
         with self.writer.as_default():
             for name, value in scalars.items():
                 tf.summary.scalar(name, float(value), step=step)
