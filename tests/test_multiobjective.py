@@ -154,3 +154,17 @@ def test_bad_objectives_are_refused(names, words):
     with pytest.raises(ConfigError, match=words):
         check_objectives(names)
     assert check_objectives("ood, accuracy") == ("accuracy", "ood")
+
+
+def test_nsga2_with_pairs_in_flight_depends_only_on_the_seed():
+    objectives = ParetoObjectives(("accuracy", "active", "ood"))
+    ga = GAConfig(population=10, evaluations=40, init_density=0.5, in_flight=3, objectives=objectives.names)
+
+    def batched(masks):  # all results of a ticket at once, like a cluster returning a batch
+        return iter([with_ood(mask) for mask in masks])
+
+    runs = [run_ga(evaluate, WEIGHTS.size, ga, np.random.default_rng(8), objectives=ParetoObjectives(objectives.names))
+            for evaluate in (one_by_one(with_ood), batched)]
+    assert [e.mask.tolist() for e in runs[0].history] == [e.mask.tolist() for e in runs[1].history]
+    assert list(runs[0].logbook) == list(runs[1].logbook)
+    assert runs[0].n_evaluations == 40 or runs[0].stop_reason == "stale"
