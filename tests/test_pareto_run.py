@@ -5,7 +5,6 @@ distribution: scikit-image's LFW faces; EfficientNet-Lite0 features at 32 px.
 """
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,10 +14,8 @@ import pandas as pd
 import pytest
 
 from evoprune_deap.cli import main
-from evoprune_deap.config import load_config
 from evoprune_deap.run.directory import RunDirectory
 from evoprune_deap.run.experiment import load_feature_set
-from evoprune_deap.search.bits import mask_from_hex
 
 from conftest import write_digits_folder
 

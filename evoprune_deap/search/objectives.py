@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import OBJECTIVES, check_objectives as parse_objectives
+from ..config import check_objectives as parse_objectives
 from ..errors import ConfigError
 from .individual import Individual, individual_class, sort_key
 
