@@ -86,8 +86,9 @@ def plot_front(front: pd.DataFrame, baselines: pd.DataFrame | None, summary, obj
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
     data = "test" if summary.protocol == "paper" else "validation"
     ordered = front.sort_values("active_percent")
+    style = "o-" if len(objectives) == 2 else "o"  # a 2-D view of a 3-objective front is no staircase
     for ax, (x, y) in zip(axes[0], panels):
-        ax.plot(ordered[x], ordered[y], "o-", label=f"front ({data})", zorder=3)
+        ax.plot(ordered[x], ordered[y], style, label=f"front ({data})", zorder=3)
         test_x = ordered["test_accuracy"] if x == "accuracy" else ordered[x]
         test_y = {"accuracy": "test_accuracy", "ood_auroc": "test_ood_auroc"}[y]
         ax.scatter(test_x, ordered[test_y], facecolors="none", edgecolors="C0", label="front members on test")
