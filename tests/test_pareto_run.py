@@ -5,6 +5,7 @@ distribution: scikit-image's LFW faces; EfficientNet-Lite0 features at 32 px.
 """
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -195,3 +196,7 @@ def test_report_tables_the_front_and_its_ensemble(pareto_run, tmp_path, capsys):
     assert row["most_accurate_test_accuracy"] == pytest.approx(front["test_accuracy"][front["accuracy"].idxmax()],
                                                                abs=1e-4)
     assert (tmp_path / "report" / "pareto_table.md").exists()
+    from evoprune_deap.report.plots import write_plots
+
+    written = {os.path.basename(path) for path in write_plots([str(pareto_run)], str(tmp_path / "plots"))}
+    assert {"hypervolume.png", "front_digits_fc1_seed1.png", "convergence.png"} <= written

@@ -118,16 +118,27 @@ def save_front(front: pd.DataFrame, baselines, summary, objectives: tuple, path:
     plt.close(fig)
 
 
-def save_hypervolume(logbook: list, path: str, title: str = "") -> None:
-    """Hypervolume of everything evaluated so far against evaluations, from a run's Logbook rows."""
+def plot_hypervolume(curves: dict):
+    """Hypervolume of everything evaluated so far against evaluations: ``{label: Logbook rows}``, one line each."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([row["evaluation"] for row in logbook], [row["hypervolume"] for row in logbook], drawstyle="steps-post")
+    for label, logbook in curves.items():
+        ax.plot([row["evaluation"] for row in logbook], [row["hypervolume"] for row in logbook],
+                drawstyle="steps-post", label=label)
     ax.set_xlabel("evaluations")
-    ax.set_ylabel("hypervolume (reference: accuracy 0, active 100%, AUROC 0)")
-    ax.set_title(title)
+    ax.set_ylabel("hypervolume (reference: accuracy 0, active 100%, AUROC 0)", fontsize=8)
     ax.grid(alpha=0.3)
+    if len(curves) > 1:
+        ax.legend(fontsize=7)
     fig.tight_layout()
+    return fig
+
+
+def save_hypervolume(logbook: list, path: str, title: str = "") -> None:
+    """Draw one run's :func:`plot_hypervolume` (its Logbook rows) into the PNG file ``path``."""
+    plt = _pyplot()
+    fig = plot_hypervolume({title: logbook})
+    fig.axes[0].set_title(title)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
@@ -238,6 +249,36 @@ def write_plots(paths, out: str) -> list[str]:
             masks[os.path.basename(run_dir.rstrip("/"))] = RunDirectory(run_dir).read_best_mask()
         fig = plot_kept_units(masks, f"{dataset} {encoding}: units kept by the best masks")
         path = os.path.join(out, f"kept_units_{dataset}_{encoding.replace(' (', '_').rstrip(')')}.png")
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        written.append(path)
+    return written + _write_front_plots(runs["run_dir"].unique(), out)
+
+
+def _write_front_plots(run_dirs, out: str) -> list[str]:
+    """For multi-objective runs: each run's front, and every run's hypervolume curve in one figure."""
+    import json
+    import os
+
+    plt = _pyplot()
+    written, curves = [], {}
+    for run_dir in run_dirs:
+        directory = RunDirectory(run_dir)
+        if not directory.has(directory.FRONT):
+            continue
+        summary = directory.read_summary()
+        name = f"{summary.source}_{summary.encoding}_seed{summary.seed}"
+        baselines = pd.read_csv(directory.file(directory.FRONT_BASELINES)) \
+            if directory.has(directory.FRONT_BASELINES) else None
+        path = os.path.join(out, f"front_{name}.png")
+        save_front(directory.read_front(), baselines, summary, tuple(summary.objectives),
+                   path, f"{summary.source} {summary.encoding} seed {summary.seed}")
+        written.append(path)
+        with open(directory.file(directory.LOGBOOK)) as stream:
+            curves[name] = json.load(stream)
+    if curves:
+        fig = plot_hypervolume(curves)
+        path = os.path.join(out, "hypervolume.png")
         fig.savefig(path, dpi=120)
         plt.close(fig)
         written.append(path)
