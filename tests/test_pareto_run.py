@@ -191,8 +191,8 @@ def test_report_tables_the_front_and_its_ensemble(pareto_run, tmp_path, capsys):
     table = write_report([str(pareto_run)], str(tmp_path / "report"))["pareto_table"]
     row = table.xs(1, level="seed").iloc[0]
     front = pd.read_csv(pareto_run / "front.csv")
-    assert row["front_size"] == len(front) and row["ensemble_members"] == len(record["members"])
-    assert row["ensemble_test_accuracy"] == pytest.approx(record["test_accuracy"], abs=1e-4)
+    assert row["front_size"] == len(front) and row["ensemble_50-100_members"] == len(record["members"])
+    assert row["ensemble_50-100_test_accuracy"] == pytest.approx(record["test_accuracy"], abs=1e-4)
     assert row["most_accurate_test_accuracy"] == pytest.approx(front["test_accuracy"][front["accuracy"].idxmax()],
                                                                abs=1e-4)
     assert (tmp_path / "report" / "pareto_table.md").exists()

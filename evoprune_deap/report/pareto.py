@@ -3,7 +3,8 @@
 One row per run with a ``front.csv`` (and a mean row per dataset x encoding
 x protocol): the front's most accurate member and its knee (chosen on the
 GA's accuracy, reported on test), the ensembles built with ``evoprune
-ensemble`` (read from ``<run>/ensemble/*.json``), the unpruned head and the
+ensemble`` (read from ``<run>/ensemble/*.json``, one column group per
+window, e.g. ``ensemble_85-95_test_accuracy``), the unpruned head and the
 linear probe on the same test set, with test OOD AUROC where the run had OOD
 images.
 """
@@ -39,14 +40,13 @@ def pareto_rows(run_dirs) -> pd.DataFrame:
             row.update({f"{name}_active_percent": member["active_percent"], f"{name}_accuracy": member["accuracy"],
                         f"{name}_test_accuracy": member["test_accuracy"],
                         f"{name}_test_ood_auroc": member["test_ood_auroc"]})
-        ensembles = sorted(glob.glob(os.path.join(run_dir, "ensemble", "*.json")))
-        if ensembles:
-            with open(ensembles[0]) as stream:
+        for path in sorted(glob.glob(os.path.join(run_dir, "ensemble", "*.json"))):
+            with open(path) as stream:
                 ensemble = json.load(stream)
-            row.update({"ensemble_window": "-".join(f"{v:g}" for v in ensemble["window"]),
-                        "ensemble_members": len(ensemble["members"]),
-                        "ensemble_test_accuracy": ensemble["test_accuracy"],
-                        "ensemble_test_ood_auroc": ensemble["test_ood_auroc"]})
+            name = "ensemble_" + "-".join(f"{v:g}" for v in ensemble["window"])
+            row.update({f"{name}_members": len(ensemble["members"]),
+                        f"{name}_test_accuracy": ensemble["test_accuracy"],
+                        f"{name}_test_ood_auroc": ensemble["test_ood_auroc"]})
         row.update({"unpruned_test_accuracy": summary.unpruned_test_accuracy,
                     "unpruned_test_ood_auroc": summary.unpruned_test_ood_auroc})
         if directory.has(directory.FRONT_BASELINES):
@@ -64,10 +64,8 @@ def pareto_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Per-run rows followed by a mean row per dataset x encoding x protocol x objectives (seed "mean")."""
     if rows.empty:
         return rows
-    numeric = [c for c in rows.columns if c not in KEYS + ["seed", "ensemble_window"]]
+    numeric = [c for c in rows.columns if c not in KEYS + ["seed"]]
     means = rows.groupby(KEYS, sort=True)[numeric].mean().reset_index()
     means["seed"] = "mean"
-    if "ensemble_window" in rows:
-        means["ensemble_window"] = rows.groupby(KEYS, sort=True)["ensemble_window"].first().to_numpy()
     table = pd.concat([rows.astype({"seed": object}), means], ignore_index=True)
     return table.sort_values(KEYS, kind="stable").set_index(KEYS + ["seed"]).round(4)
