@@ -144,11 +144,14 @@ def save_hypervolume(logbook: list, path: str, title: str = "") -> None:
 
 
 def _panels(runs: pd.DataFrame):
-    """(dataset, encoding) -> list of GA run directories; "<encoding> (paper)" for paper-protocol runs."""
-    ga = runs[runs["method"] == "ga"]
+    """(dataset, encoding) -> list of GA run directories; "<encoding> (paper)" for paper-protocol runs,
+    "<encoding> (nsga2)" for multi-objective ones."""
+    ga = runs[runs["method"].isin(["ga", "nsga2"])]
     panels = {}
-    for (dataset, protocol, encoding), group in ga.groupby(["dataset", "protocol", "encoding"], sort=True):
-        name = encoding if protocol == "honest" else f"{encoding} ({protocol})"
+    for (dataset, protocol, encoding, method), group in ga.groupby(["dataset", "protocol", "encoding", "method"],
+                                                                   sort=True):
+        tags = [tag for tag in (protocol if protocol != "honest" else None, method if method != "ga" else None) if tag]
+        name = f"{encoding} ({', '.join(tags)})" if tags else encoding
         panels[dataset, name] = list(group["run_dir"])
     return panels
 
@@ -223,6 +226,7 @@ def plot_kept_units(masks: dict, title: str = ""):
 def write_plots(paths, out: str) -> list[str]:
     """Convergence, active %, paired differences and kept-unit heatmaps for the runs under ``paths``."""
     import os
+    import re
 
     from .tables import collect
 
@@ -248,7 +252,7 @@ def write_plots(paths, out: str) -> list[str]:
         for run_dir in run_dirs:
             masks[os.path.basename(run_dir.rstrip("/"))] = RunDirectory(run_dir).read_best_mask()
         fig = plot_kept_units(masks, f"{dataset} {encoding}: units kept by the best masks")
-        path = os.path.join(out, f"kept_units_{dataset}_{encoding.replace(' (', '_').rstrip(')')}.png")
+        path = os.path.join(out, f"kept_units_{dataset}_{re.sub('[^A-Za-z0-9]+', '_', encoding).strip('_')}.png")
         fig.savefig(path, dpi=120)
         plt.close(fig)
         written.append(path)

@@ -46,8 +46,9 @@ def best_evaluation(evaluations: pd.DataFrame) -> pd.Series:
 
 def collect(paths) -> pd.DataFrame:
     """One row per (run, method): the GA from its evaluations.csv (fitness, active %,
-    evaluations) and summary.json (accuracies of the retrained best head), baselines
-    from baselines.csv.
+    evaluations) and summary.json (accuracies of the retrained best head; method
+    ``nsga2`` for a multi-objective run, whose best is its front's most accurate
+    member), baselines from baselines.csv.
 
     Random-mask baselines are averaged over their draws within a run.
     """
@@ -60,7 +61,8 @@ def collect(paths) -> pd.DataFrame:
         evaluations = directory.read_evaluations()
         best = best_evaluation(evaluations)
         holdout = np.nan if summary.holdout_accuracy is None else summary.holdout_accuracy
-        rows.append({**base, "method": "ga", "test_accuracy": summary.test_accuracy,
+        method = "nsga2" if summary.objectives else "ga"  # NSGA-II: its front's most accurate member
+        rows.append({**base, "method": method, "test_accuracy": summary.test_accuracy,
                      "val_accuracy": summary.val_accuracy, "holdout_accuracy": holdout,
                      "fitness": best["fitness"], "active_percent": best["active_percent"],
                      "evaluations": len(evaluations), "wall_seconds": summary.wall_seconds})
