@@ -71,6 +71,9 @@ def _prepare_worker(dask_worker) -> None:
         for thread in os.listdir("/proc/self/task"):
             with contextlib.suppress(OSError):  # a thread that ended meanwhile
                 os.sched_setaffinity(int(thread), {core})
+    from ..quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # Keras' fit and saving import it; without its C++ start-up lines
     import keras  # noqa: F401
 
 
