@@ -141,6 +141,12 @@ def test_ood_data_errors_name_the_fix(folders, tmp_path, capsys):
     assert main(["-q", "run", "--images", digits, "--ood-images", str(tmp_path / "missing"), "--objectives",
                  "accuracy,ood", "--image-size", "32", "--out", str(tmp_path)]) == 2
     assert "missing" in capsys.readouterr().err
+    one_class = tmp_path.parent / "one_class"
+    write_digits_folder(one_class, n_per_class=3, classes=(7,))
+    assert main(["-q", "run", "--images", digits, "--ood-images", str(one_class), "--objectives", "accuracy,ood",
+                 "--image-size", "32", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "Out-of-distribution images" in err and "two or more class subfolders" in err
     assert main(["-q", "run", "--images", digits, "--objectives", "accuracy", "--out", str(tmp_path)]) == 2
     assert "one objective" in capsys.readouterr().err
     assert main(["-q", "run", "--images", digits, "--objectives", "accuracy,speed", "--out", str(tmp_path)]) == 2

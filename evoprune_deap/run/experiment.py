@@ -16,7 +16,7 @@ import numpy as np
 from .. import __version__
 from ..config import ExperimentConfig
 from ..data.features import FeatureSet
-from ..errors import FeatureCacheError
+from ..errors import DatasetError, FeatureCacheError
 from ..head.costs import count_flops, count_parameters
 from ..head.stack import deployable_head
 from ..search.encodings import Encoding
@@ -65,8 +65,12 @@ def load_feature_set(config: ExperimentConfig, progress=None, out: str | None = 
     if data.ood_features is not None:
         ood = FeatureSet.load(data.ood_features)
     elif data.ood_dataset is not None or data.ood_images is not None:
-        ood = _extract(config, dict(dataset=data.ood_dataset, images=data.ood_images, sample=data.ood_max_images),
-                       progress, None, reuse)
+        try:
+            ood = _extract(config, dict(dataset=data.ood_dataset, images=data.ood_images,
+                                        sample=data.ood_max_images), progress, None, reuse)
+        except DatasetError as exc:
+            raise DatasetError(f"Out-of-distribution images: {exc} (OOD images are read like a dataset: two or "
+                               "more class subfolders, e.g. OOD/clothes/*.png, OOD/faces/*.png.)") from exc
     else:
         return feature_set
     return feature_set.with_ood(ood, data.split_seed)
