@@ -93,6 +93,16 @@ def test_a_planted_two_point_gap_is_detected_and_a_zero_gap_is_not():
     assert lower.loc["unpruned", "verdict"] == "ga lower" and lower.loc["unpruned", "ci_high"] < 0
 
 
+def test_a_multiobjective_campaign_is_paired_from_its_nsga2_rows():
+    runs = _campaign(0.02)
+    runs["method"] = runs["method"].replace({"ga": "nsga2"})
+    planted = paired_differences(runs).set_index("method")
+    assert set(planted["reference"]) == {"nsga2"} and planted.loc["unpruned", "verdict"] == "nsga2 higher"
+    both = pd.concat([_campaign(0.02), runs[runs["method"] == "nsga2"]])  # beside the GA: the GA is the reference
+    paired = paired_differences(both).set_index("method")
+    assert set(paired["reference"]) == {"ga"} and paired.loc["nsga2", "verdict"] == NO_DIFFERENCE
+
+
 def test_the_interval_is_the_t_interval_of_the_paired_differences():
     runs = _campaign(0.01, n_seeds=4)
     row = paired_differences(runs).set_index("method").loc["unpruned"]

@@ -29,7 +29,8 @@ NO_DIFFERENCE = "no detectable difference"
 TOO_FEW = "too few seeds"
 
 
-def paired_differences(runs: pd.DataFrame, metric: str = "test_accuracy", reference: str = "ga") -> pd.DataFrame:
+def paired_differences(runs: pd.DataFrame, metric: str = "test_accuracy",
+                       reference=("ga", "nsga2")) -> pd.DataFrame:
     """GA minus each other method, paired by seed, per dataset x protocol x encoding.
 
     Parameters
@@ -40,8 +41,10 @@ def paired_differences(runs: pd.DataFrame, metric: str = "test_accuracy", refere
         and ``metric``.
     metric : str
         The column compared (test accuracy by default).
-    reference : str
-        The method the others are subtracted from.
+    reference : str or sequence of str
+        The method the others are subtracted from: per group, the first
+        present (the GA, else a multi-objective run's ``nsga2``), named in
+        the ``reference`` column and the verdict.
 
     Returns
     -------
@@ -58,13 +61,14 @@ def paired_differences(runs: pd.DataFrame, metric: str = "test_accuracy", refere
     rows = []
     for key, group in runs.groupby(GROUP, sort=False):
         wide = group.pivot_table(index="seed", columns="method", values=metric, aggfunc="mean")
-        if reference not in wide.columns:
+        ref = next((r for r in ([reference] if isinstance(reference, str) else reference) if r in wide.columns), None)
+        if ref is None:
             continue
-        for method in [m for m in METHODS if m != reference and m in wide.columns]:
-            pair = wide[[reference, method]].dropna()
+        for method in [m for m in METHODS if m != ref and m in wide.columns]:
+            pair = wide[[ref, method]].dropna()
             # Accuracies are counts over a fixed set: equal differences must not differ by float noise
             # (a spread of 1e-17 would give a "significant" p of 0).
-            difference = np.round((pair[reference] - pair[method]).to_numpy(dtype=float), ROUNDING)
+            difference = np.round((pair[ref] - pair[method]).to_numpy(dtype=float), ROUNDING)
             n = difference.size
             mean = float(difference.mean()) if n else float("nan")
             low = high = p_t = p_w = float("nan")
@@ -78,11 +82,11 @@ def paired_differences(runs: pd.DataFrame, metric: str = "test_accuracy", refere
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)  # scipy: exact p for small n
                     p_w = float(stats.wilcoxon(difference).pvalue) if np.any(difference != 0) else 1.0
-            rows.append({**dict(zip(GROUP, key)), "method": method, "metric": metric, "n_seeds": n,
+            rows.append({**dict(zip(GROUP, key)), "reference": ref, "method": method, "metric": metric, "n_seeds": n,
                          "mean_difference": mean, "ci_low": float(low), "ci_high": float(high),
-                         "p_value": p_t, "p_wilcoxon": p_w, "verdict": verdict(low, high, reference)})
-    return pd.DataFrame(rows, columns=[*GROUP, "method", "metric", "n_seeds", "mean_difference", "ci_low",
-                                       "ci_high", "p_value", "p_wilcoxon", "verdict"])
+                         "p_value": p_t, "p_wilcoxon": p_w, "verdict": verdict(low, high, ref)})
+    return pd.DataFrame(rows, columns=[*GROUP, "reference", "method", "metric", "n_seeds", "mean_difference",
+                                       "ci_low", "ci_high", "p_value", "p_wilcoxon", "verdict"])
 
 
 def verdict(low: float, high: float, reference: str = "ga") -> str:
