@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pandas as pd
 
@@ -25,6 +27,8 @@ def _pyplot():
 
 
 UNPRUNED_LABEL = "unpruned head"
+_PYPLOT_LOCK = threading.Lock()
+"""pyplot is not thread-safe; a campaign finishes several multi-objective runs at once."""
 
 
 def plot_convergence(evaluations: pd.DataFrame, ax=None, label: str | None = None, unpruned: float | None = None):
@@ -109,13 +113,14 @@ def plot_front(front: pd.DataFrame, baselines: pd.DataFrame | None, summary, obj
 
 
 def save_front(front: pd.DataFrame, baselines, summary, objectives: tuple, path: str, title: str = "") -> None:
-    """Draw :func:`plot_front` into the PNG file ``path``."""
-    plt = _pyplot()
-    fig = plot_front(front, baselines, summary, objectives)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    """Draw :func:`plot_front` into the PNG file ``path`` (one figure at a time: runs finish in threads)."""
+    with _PYPLOT_LOCK:
+        plt = _pyplot()
+        fig = plot_front(front, baselines, summary, objectives)
+        fig.suptitle(title)
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
 
 
 def plot_hypervolume(curves: dict):
@@ -136,11 +141,12 @@ def plot_hypervolume(curves: dict):
 
 def save_hypervolume(logbook: list, path: str, title: str = "") -> None:
     """Draw one run's :func:`plot_hypervolume` (its Logbook rows) into the PNG file ``path``."""
-    plt = _pyplot()
-    fig = plot_hypervolume({title: logbook})
-    fig.axes[0].set_title(title)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with _PYPLOT_LOCK:
+        plt = _pyplot()
+        fig = plot_hypervolume({title: logbook})
+        fig.axes[0].set_title(title)
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
 
 
 def _panels(runs: pd.DataFrame):
