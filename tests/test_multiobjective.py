@@ -168,3 +168,12 @@ def test_nsga2_with_pairs_in_flight_depends_only_on_the_seed():
     assert [e.mask.tolist() for e in runs[0].history] == [e.mask.tolist() for e in runs[1].history]
     assert list(runs[0].logbook) == list(runs[1].logbook)
     assert runs[0].n_evaluations == 40 or runs[0].stop_reason == "stale"
+
+
+def test_two_sources_of_ood_images_are_refused():
+    from evoprune_deap.config import DataConfig
+
+    with pytest.raises(ConfigError, match="not ood_dataset and ood_images"):
+        DataConfig(ood_dataset="fashion-mnist", ood_images="some/folder")
+    with pytest.raises(ConfigError, match="ood_max_images"):
+        DataConfig(ood_images="some/folder", ood_max_images=5)
