@@ -181,8 +181,12 @@ def _layer_sparsities(encoding: Encoding, mask: np.ndarray, targets: list) -> di
 
 
 def run_baselines(feature_set: FeatureSet, encoding: Encoding, config: HeadConfig, protocol: str,
-                  seed: int, best_mask: np.ndarray, n_random: int = 3) -> list[dict]:
+                  seed: int, best_mask: np.ndarray, n_random: int = 3, with_references: bool = True) -> list[dict]:
     """Score every baseline at the sparsity of ``best_mask``.
+
+    ``with_references=False`` leaves out the two that do not depend on the
+    sparsity (the unpruned head and the linear probe), for callers scoring
+    several sparsities.
 
     Returns
     -------
@@ -196,11 +200,12 @@ def run_baselines(feature_set: FeatureSet, encoding: Encoding, config: HeadConfi
     active_percent = 100.0 * float(best_mask.mean())
     fitness = MaskFitness(feature_set, encoding, config, protocol, derive_seed(seed, "baselines"))
     rows = []
-    full = fitness.score(encoding.full_mask(), with_test=True)
-    rows.append({"method": "unpruned", "draw": 0, **_score_columns(full), "active_percent": 100.0})
-    probes = [linear_probe(feature_set, fold) for fold in range(len(feature_set.splits))]
-    rows.append({"method": "linear_probe", "draw": 0, "active_percent": 100.0,
-                 **{name: float(np.mean([p[name] for p in probes])) for name in probes[0]}})
+    if with_references:
+        full = fitness.score(encoding.full_mask(), with_test=True)
+        rows.append({"method": "unpruned", "draw": 0, **_score_columns(full), "active_percent": 100.0})
+        probes = [linear_probe(feature_set, fold) for fold in range(len(feature_set.splits))]
+        rows.append({"method": "linear_probe", "draw": 0, "active_percent": 100.0,
+                     **{name: float(np.mean([p[name] for p in probes])) for name in probes[0]}})
     rng = make_rng(derive_seed(seed, "random-baseline"))
     for draw, mask in enumerate(random_masks(encoding, best_mask, n_random, rng)):
         score = fitness.score(mask, with_test=True)

@@ -21,10 +21,11 @@ from ..head.costs import count_flops, count_parameters
 from ..head.stack import deployable_head
 from ..search.encodings import Encoding
 from ..search.evaluator import GAState
+from ..search.ranking import best_index
 from .directory import RunDirectory
 from .evolution import evolve
 from .fitness import MaskFitness
-from .front import front_masks
+from .front import front_masks, write_front
 from .summary import RunSummary
 from .cluster import ClusterFitness, default_workers, open_client
 
@@ -211,9 +212,6 @@ def check_features(config: ExperimentConfig, feature_set: FeatureSet) -> None:
 def finish_front(config, fitness, state: GAState, directory: RunDirectory, started: float, search_seconds: float):
     """A multi-objective run's ending: the front's most accurate member as the run's best head (see
     :func:`finish_run`), then ``front.csv``, the baselines along the front, ``front.png`` and ``hypervolume.png``."""
-    from ..search.ranking import best_index
-    from .front import write_front
-
     masks = front_masks(state.population)
     values = {ind.mask.tobytes(): ind.fitness.values for ind in state.population}
     accuracies = [values[mask.tobytes()][0] for mask in masks]

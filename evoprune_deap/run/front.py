@@ -71,7 +71,7 @@ def parse_percent(text: str) -> float:
         value = float(str(text).strip().rstrip("%"))
     except ValueError:
         raise EvopruneError(f"--max-active {text!r} is not a percentage; write e.g. 30% or 0.3.") from None
-    value = value * 100 if value <= 1 and not str(text).strip().endswith("%") else value
+    value = value * 100 if value < 1 and not str(text).strip().endswith("%") else value
     if not 0 < value <= 100:
         raise EvopruneError(f"--max-active {text!r} is outside (0%, 100%]; write e.g. 30%.")
     return value
@@ -132,7 +132,6 @@ def window_members(front, low: float, high: float) -> list[int]:
 
 FRONT_BASELINES = 3
 """Sparsities along the front (ends and middle) at which the pruning baselines are scored."""
-PRUNING_BASELINES = ("random", "weight_magnitude", "neuron_l2", "polynomial_decay")
 
 
 def write_front(config, fitness, state, directory, masks: list, accuracies: list, summary,
@@ -153,9 +152,8 @@ def write_front(config, fitness, state, directory, masks: list, accuracies: list
     rows = []
     for k, member in enumerate(spread(len(masks), n_baselines)):
         for row in run_baselines(fitness.feature_set, fitness.encoding, config.head, config.run.protocol,
-                                 config.run.seed, masks[member], n_random=1):
-            if row["method"] in PRUNING_BASELINES or k == 0:
-                rows.append({**row, "front_member": front["mask_hash"][member]})
+                                 config.run.seed, masks[member], n_random=1, with_references=k == 0):
+            rows.append({**row, "front_member": front["mask_hash"][member]})
     baselines = pd.DataFrame(rows)
     directory.write_table(directory.FRONT_BASELINES, baselines)
     title = f"{summary.source} {summary.encoding} seed {summary.seed}"
