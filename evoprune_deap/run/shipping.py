@@ -19,7 +19,7 @@ from ..head.ood import confidence, ood_auroc
 from ..head.trained import head_logits
 from ..search.bits import mask_from_hex
 from ..search.ranking import best_index
-from ..storage import write_json
+from ..storage import write_json, write_text
 from .directory import RunDirectory
 from .front import parse_percent, parse_window, select_member, window_members
 
@@ -156,5 +156,5 @@ def build_ensemble(run_dir: str, window: str = "85-95", out: str | None = None) 
         "best_member_test_ood_auroc": None if pd.isna(front["test_ood_auroc"].iloc[best])
         else float(front["test_ood_auroc"].iloc[best]),
     })
-    table.to_csv(os.path.splitext(path)[0] + ".csv", index=False)
+    write_text(os.path.splitext(path)[0] + ".csv", table.to_csv(index=False))
     return {**record, "table": table}
