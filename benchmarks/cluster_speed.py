@@ -115,7 +115,7 @@ def in_flight_runs(features, evaluations: int, max_epochs: int, ks) -> None:
 
     import tempfile
 
-    from evoprune_deap.run.directory import RunDirectory
+    from evoprune_deap.records.directory import RunDirectory
     from evoprune_deap.run.evolution import evolve
 
     config = HeadConfig(hidden_units=(512, 512), max_epochs=max_epochs)

@@ -154,7 +154,7 @@ def _extract(args) -> int:
 
 
 def _run(args) -> int:
-    from .run.directory import RunDirectory
+    from .records.directory import RunDirectory
     from .run.experiment import cluster_for, run_experiment
 
     if args.resume is not None:

@@ -18,11 +18,10 @@ from .errors import ConfigError
 ENCODINGS = ("fc1", "fc2", "both", "fs")
 PROTOCOLS = ("honest", "paper")
 MUTATIONS = ("one_bit", "per_bit")
-ENGINES = ("auto", "compiled", "batched", "keras-fit")
-"""How heads are trained: ``compiled`` runs the whole protocol in one JAX program
-per head (JAX backend only), ``batched`` trains many heads in one JAX program (for
-GPUs), ``keras-fit`` is Keras' ``fit`` (any backend); ``auto`` picks ``batched``
-on a JAX GPU, ``compiled`` on a JAX CPU, else ``keras-fit``."""
+ENGINES = ("auto", "single", "batched")
+"""How many heads share one program of the trainer (:mod:`evoprune_deap.head.trainer`, pure JAX
+whatever Keras' backend): ``single`` one, ``batched`` those of one padded shape, ``auto``
+batched on a GPU and single on a CPU (measured faster there)."""
 OBJECTIVES = ("accuracy", "active", "ood")
 """Objectives of the multi-objective GA (see :mod:`evoprune_deap.search.objectives`)."""
 OOD_SCORES = ("msp", "energy")

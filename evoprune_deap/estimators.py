@@ -51,7 +51,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         fitness is accuracy on it.
     in_flight : int
         Pairs of children in flight (1: the paper's GA).
-    engine : {"auto", "compiled", "batched", "keras-fit"}
+    engine : {"auto", "single", "batched"}
     random_state : int, RandomState or None
         The run seed (GA, head training and the validation carve); None draws one.
     run_dir : str or None

@@ -28,7 +28,7 @@ def test_backbone_names_are_listed_once():
 
 def test_summary_with_a_missing_field_is_a_clear_error(tmp_path):
     from evoprune_deap.errors import RunDirectoryError
-    from evoprune_deap.run.directory import RunDirectory
+    from evoprune_deap.records.directory import RunDirectory
 
     (tmp_path / RunDirectory.SUMMARY).write_text('{"encoding": "fc1"}')
     with pytest.raises(RunDirectoryError, match="lacks protocol, seed"):

@@ -14,7 +14,7 @@ import toy_run  # noqa: E402
 from evoprune_deap.config import GAConfig  # noqa: E402
 from evoprune_deap.errors import EvopruneError  # noqa: E402
 from evoprune_deap.run.cluster import ClusterFitness  # noqa: E402
-from evoprune_deap.run.directory import RunDirectory  # noqa: E402
+from evoprune_deap.records.directory import RunDirectory  # noqa: E402
 from evoprune_deap.run.evolution import evolve  # noqa: E402
 from evoprune_deap.search.callbacks import Callback  # noqa: E402
 

@@ -9,7 +9,7 @@ import pytest
 
 from evoprune_deap.config import load_config
 from evoprune_deap.errors import RunDirectoryError
-from evoprune_deap.run.directory import RunDirectory
+from evoprune_deap.records.directory import RunDirectory
 from evoprune_deap.run.experiment import run_experiment
 
 TINY = {"ga": {"population": 4, "evaluations": 6}, "head": {"hidden_units": [32, 16], "max_epochs": 3},

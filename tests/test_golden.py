@@ -12,7 +12,7 @@ import os
 import pytest
 
 from evoprune_deap.config import GAConfig
-from evoprune_deap.run.directory import RunDirectory, RunLock
+from evoprune_deap.records.directory import RunDirectory, RunLock
 from evoprune_deap.run.evolution import evolve
 from evoprune_deap.search.bits import mask_to_hex
 

@@ -11,7 +11,7 @@ import pytest
 
 from evoprune_deap.config import GAConfig, check_objectives
 from evoprune_deap.errors import ConfigError
-from evoprune_deap.run.directory import RunDirectory, RunLock
+from evoprune_deap.records.directory import RunDirectory, RunLock
 from evoprune_deap.run.evolution import evolve
 from evoprune_deap.search.objectives import ParetoObjectives, hypervolume
 from evoprune_deap.search.steady_state import run_ga

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from evoprune_deap.cli import main
-from evoprune_deap.run.directory import RunDirectory
+from evoprune_deap.records.directory import RunDirectory
 from evoprune_deap.run.experiment import load_feature_set
 
 from conftest import write_digits_folder

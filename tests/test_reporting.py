@@ -11,9 +11,9 @@ import pytest
 
 from conftest import write_digits_folder
 from evoprune_deap.report.tables import aggregate, collect, paper_table, to_latex, to_markdown, write_report
-from evoprune_deap.run.directory import RunDirectory
-from evoprune_deap.run.evaluation_log import COLUMNS as EVALUATION_COLUMNS
-from evoprune_deap.run.summary import RunSummary
+from evoprune_deap.records.directory import RunDirectory
+from evoprune_deap.records.evaluation_log import COLUMNS as EVALUATION_COLUMNS
+from evoprune_deap.records.summary import RunSummary
 
 EXPERIMENTS = os.path.join(os.path.dirname(__file__), "..", "experiments")
 
@@ -153,7 +153,7 @@ def test_campaign_runs_combinations_concurrently_on_a_cluster_with_the_same_resu
 
 def test_campaign_resumes_an_unfinished_run(faces_features, faces_cache, tmp_path, caplog):
     from evoprune_deap.cli import main
-    from evoprune_deap.run.directory import RunDirectory
+    from evoprune_deap.records.directory import RunDirectory
 
     args = ["campaign", os.path.join(EXPERIMENTS, "elpv.toml"), "--seeds", "0", "--encodings", "fc1",
             "--population", "4", "--evaluations", "8", "--max-epochs", "2", "--random-draws", "1",

@@ -13,8 +13,8 @@ import pytest
 
 from evoprune_deap.errors import RunDirectoryError
 from evoprune_deap.run import evaluation_log
-from evoprune_deap.run.directory import RunDirectory, RunLock
-from evoprune_deap.run.evaluation_log import read_log
+from evoprune_deap.records.directory import RunDirectory, RunLock
+from evoprune_deap.records.evaluation_log import read_log
 from evoprune_deap.run.evolution import evolve
 
 TOY = os.path.join(os.path.dirname(__file__), "toy_run.py")

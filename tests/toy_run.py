@@ -7,7 +7,7 @@ import sys
 import time
 
 from evoprune_deap.config import GAConfig
-from evoprune_deap.run.directory import RunDirectory
+from evoprune_deap.records.directory import RunDirectory
 from evoprune_deap.run.evolution import evolve
 
 GA = GAConfig(population=6, evaluations=40)

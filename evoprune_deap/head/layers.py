@@ -29,9 +29,8 @@ class SelectFeatures(keras.layers.Layer):
 class UnitMask(keras.layers.Layer):
     """Multiply by a 0/1 vector held in a non-trainable variable.
 
-    Switches off the padding units of a reused, compiled head (changing the
-    mask is a variable assignment, not a recompile), and the pruned units of
-    the full-width reference head in tests and benchmarks.
+    Switches off the pruned units of the full-width reference head that
+    tests and benchmarks train with Keras ``fit``.
     """
 
     def __init__(self, n_units, **kwargs):

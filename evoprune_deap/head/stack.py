@@ -1,7 +1,10 @@
-"""The one builder of the dense stack, its compile step, and the deployable head.
+"""Keras at the edges: the one builder of the dense stack, the deployable head, and the keras-fit reference.
 
-Every Keras head in evoprune-deap -- the padded training head, the masked
-full-width reference, the baselines' prunable head, the exported head -- is
+No mask is scored with Keras (the trainer is :mod:`evoprune_deap.head.trainer`).
+Keras builds the exported ``.keras`` head, the baselines' prunable head, and
+the reference the tests train against: the full-width head with its inputs
+and units multiplied by 0/1 masks, trained with Keras ``fit``
+(:func:`masked_reference_head`, :func:`fit_head`). Every one of them is
 ``features -> Dense(h1, relu) [-> Dense(h2, relu)] -> Dense(C, softmax)``
 built here, with the dense layers named ``fc1``, ``fc2``, ``output``
 (:func:`evoprune_deap.head.weights.layer_names`).
@@ -12,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import HeadConfig
+from ..seeding import derive_seed
 from .masks import HeadMasks
 
 
@@ -101,3 +105,44 @@ def deployable_head(weights, masks: HeadMasks, config: HeadConfig, name: str = "
     if not masks.inputs.all():
         x = SelectFeatures(np.flatnonzero(masks.inputs), name="select_features")(x)
     return keras.Model(inputs, pruned(x), name=name)
+
+
+def reset_optimizer(model) -> None:
+    """Fresh optimizer state (iteration 0, zero momentum), learning rate kept."""
+    if model.optimizer.built:
+        for variable in model.optimizer.variables:
+            if not variable.path.endswith("learning_rate"):
+                variable.assign(np.zeros(tuple(variable.shape), dtype=variable.dtype))
+
+
+def fit_head(model, x: np.ndarray, y: np.ndarray, config: HeadConfig, seed: int,
+             max_epochs: int | None = None) -> list[float]:
+    """Train a compiled Keras head with ``fit`` and the paper's protocol; return each epoch's loss.
+
+    SGD (from ``config``), batch ``config.batch_size``, at most ``max_epochs``
+    (default ``config.max_epochs``) epochs, EarlyStopping on the training loss
+    (``min_delta``, ``patience``, restoring the best weights).
+
+    Keras (and so Python's and numpy's global generators) is reseeded from
+    ``seed`` at the start of every epoch, so each epoch's shuffle depends only
+    on (seed, epoch): the orders :func:`evoprune_deap.head.trainer.epoch_orders` gives the trainer.
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    stop = keras.callbacks.EarlyStopping(monitor="loss", min_delta=config.min_delta,
+                                         patience=config.patience, restore_best_weights=True)
+    reseed = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: keras.utils.set_random_seed(derive_seed(seed, "epoch", epoch)))
+    history = model.fit(x, y, batch_size=config.batch_size, epochs=max_epochs or config.max_epochs,
+                        shuffle=True, verbose=0, callbacks=[reseed, stop])
+    return [float(loss) for loss in history.history["loss"]]
+
+
+def masked_reference_head(masks: HeadMasks, n_classes: int, config: HeadConfig, weights):
+    """The reference design: the full-width head with its inputs and units multiplied by 0/1 masks."""
+    model = build_stack(masks.inputs.shape[0], masks.n_total[1:], n_classes, config,
+                        unit_masks=True, input_mask=True, name="masked_head")
+    weights.assign_to(model)
+    set_unit_masks(model, masks)
+    return compile_head(model, config)

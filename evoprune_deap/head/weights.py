@@ -1,14 +1,16 @@
-"""The weights of a dense head as plain arrays, and their trip to and from Keras.
+"""The weights of a dense head: a named pytree of one (kernel, bias) pair per layer.
 
-A head has one kernel per layer (hidden layers, then the output layer) and a
-bias where the layer has one. :meth:`HeadWeights.glorot` is the one place
-that decides which layers have a bias: hidden layers only with ``use_bias``
-(the paper's pruned layers have none), the output layer always.
+A head has one :class:`Dense` per layer (hidden layers, then the output
+layer). Both are NamedTuples, so JAX maps over them as pytrees (a ``None``
+bias is an empty subtree) and code reads them by name, never by position.
+:meth:`HeadWeights.glorot` is the one place that decides which layers have a
+bias: hidden layers only with ``use_bias`` (the paper's pruned layers have
+none), the output layer always.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,19 +23,30 @@ def layer_names(n_hidden: int) -> list[str]:
     return [f"fc{i + 1}" for i in range(n_hidden)] + ["output"]
 
 
-@dataclass(frozen=True)
-class HeadWeights:
-    """Kernels and biases of a dense head, input side first.
+class Dense(NamedTuple):
+    """One dense layer: kernel of shape (n_in, n_out), bias of shape (n_out,) or None."""
 
-    Attributes
-    ----------
-    kernels : tuple of ndarray of shape (n_in, n_out), float32
-    biases : tuple of (ndarray of shape (n_out,), float32) or None
-        None where the layer has no bias.
-    """
+    kernel: object
+    bias: object = None
 
-    kernels: tuple
-    biases: tuple
+
+class HeadWeights(NamedTuple):
+    """The layers of a dense head, input side first (numpy float32 or JAX arrays)."""
+
+    layers: tuple
+
+    @classmethod
+    def of(cls, kernels, biases) -> "HeadWeights":
+        """From parallel sequences of kernels and biases (None where a layer has no bias)."""
+        return cls(tuple(Dense(k, b) for k, b in zip(kernels, biases)))
+
+    @property
+    def kernels(self) -> tuple:
+        return tuple(layer.kernel for layer in self.layers)
+
+    @property
+    def biases(self) -> tuple:
+        return tuple(layer.bias for layer in self.layers)
 
     @classmethod
     def glorot(cls, dims: tuple, seed: int, use_bias: bool) -> "HeadWeights":
@@ -42,61 +55,94 @@ class HeadWeights:
         Draws from a fresh Generator of ``seed``, one kernel after another.
         """
         rng = make_rng(seed)
-        kernels, biases = [], []
+        layers = []
         for layer, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:])):
             limit = np.sqrt(6.0 / (fan_in + fan_out))
-            kernels.append(rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(np.float32))
+            kernel = rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(np.float32)
             is_output = layer == len(dims) - 2
-            biases.append(np.zeros(fan_out, dtype=np.float32) if use_bias or is_output else None)
-        return cls(tuple(kernels), tuple(biases))
+            layers.append(Dense(kernel, np.zeros(fan_out, dtype=np.float32) if use_bias or is_output else None))
+        return cls(tuple(layers))
 
     @property
     def dims(self) -> tuple:
         """Layer widths, inputs first: (n_inputs, *hidden widths, n_classes)."""
-        return (self.kernels[0].shape[0], *(kernel.shape[1] for kernel in self.kernels))
+        return (self.layers[0].kernel.shape[0], *(layer.kernel.shape[1] for layer in self.layers))
+
+    def numpy(self) -> "HeadWeights":
+        """The same weights as numpy float32 arrays (e.g. after a JAX program)."""
+        return HeadWeights(tuple(Dense(np.asarray(layer.kernel, dtype=np.float32),
+                                       None if layer.bias is None else np.asarray(layer.bias, dtype=np.float32))
+                                 for layer in self.layers))
 
     def select(self, masks: HeadMasks) -> "HeadWeights":
         """Keep the rows and columns of the active inputs and units (the physical pruned head)."""
         keeps = masks.layers
-        kernels, biases = [], []
-        for layer, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
-            kernel = kernel[keeps[layer]]
-            is_output = layer + 1 == len(keeps)
-            if not is_output:
-                kernel = kernel[:, keeps[layer + 1]]
-                bias = None if bias is None else bias[keeps[layer + 1]]
-            kernels.append(kernel)
-            biases.append(bias)
-        return HeadWeights(tuple(kernels), tuple(biases))
+        layers = []
+        for index, layer in enumerate(self.layers):
+            kernel, bias = layer.kernel[keeps[index]], layer.bias
+            if index + 1 < len(keeps):  # a hidden layer: keep its active units too
+                kernel = kernel[:, keeps[index + 1]]
+                bias = None if bias is None else bias[keeps[index + 1]]
+            layers.append(Dense(kernel, bias))
+        return HeadWeights(tuple(layers))
 
     def resize(self, dims: tuple) -> "HeadWeights":
         """Cut or zero-pad every layer to the widths ``dims`` (padding sits after the real units)."""
         def fit(array, shape):
+            array = np.asarray(array)
             out = np.zeros(shape, dtype=np.float32)
             common = tuple(slice(0, min(a, b)) for a, b in zip(array.shape, shape))
             out[common] = array[common]
             return out
 
-        kernels = tuple(fit(k, (rows, cols)) for k, rows, cols in zip(self.kernels, dims[:-1], dims[1:]))
-        biases = tuple(None if b is None else fit(b, (cols,)) for b, cols in zip(self.biases, dims[1:]))
-        return HeadWeights(kernels, biases)
+        return HeadWeights(tuple(
+            Dense(fit(layer.kernel, (rows, cols)), None if layer.bias is None else fit(layer.bias, (cols,)))
+            for layer, rows, cols in zip(self.layers, dims[:-1], dims[1:])))
 
     def to_list(self) -> list[np.ndarray]:
         """Keras' weight order: each layer's kernel, then its bias if it has one."""
-        return [array for pair in zip(self.kernels, self.biases) for array in pair if array is not None]
+        return [array for layer in self.layers for array in layer if array is not None]
 
+    # Keras edges: building an exported head, and the keras-fit reference of the tests.
     def assign_to(self, model) -> None:
         """Write these weights into the dense layers (``fc1``.., ``output``) of a Keras head."""
-        for name, kernel, bias in zip(layer_names(len(self.kernels) - 1), self.kernels, self.biases):
-            layer = model.get_layer(name)
-            layer.kernel.assign(kernel)
-            if bias is not None:
-                layer.bias.assign(bias)
+        for name, layer in zip(layer_names(len(self.layers) - 1), self.layers):
+            target = model.get_layer(name)
+            target.kernel.assign(np.asarray(layer.kernel))
+            if layer.bias is not None:
+                target.bias.assign(np.asarray(layer.bias))
 
     @classmethod
     def from_model(cls, model, n_hidden: int) -> "HeadWeights":
         """Read the dense layers (``fc1``.., ``output``) of a Keras head."""
         layers = [model.get_layer(name) for name in layer_names(n_hidden)]
-        kernels = tuple(np.asarray(layer.kernel, dtype=np.float32) for layer in layers)
-        biases = tuple(np.asarray(layer.bias, dtype=np.float32) if layer.use_bias else None for layer in layers)
-        return cls(kernels, biases)
+        return cls(tuple(Dense(np.asarray(layer.kernel, dtype=np.float32),
+                               np.asarray(layer.bias, dtype=np.float32) if layer.use_bias else None)
+                         for layer in layers))
+
+
+def save_weights(stream, heads) -> None:
+    """Write several heads' weights (e.g. one per fold) to an open binary stream as ``.npz`` (plain arrays)."""
+    arrays = {}
+    for head, weights in enumerate(heads):
+        for index, layer in enumerate(weights.numpy().layers):
+            arrays[f"head{head}_kernel{index}"] = layer.kernel
+            if layer.bias is not None:
+                arrays[f"head{head}_bias{index}"] = layer.bias
+    np.savez(stream, **arrays)
+
+
+def load_weights(path: str) -> tuple:
+    """The heads written by :func:`save_weights`, in order (never unpickles)."""
+    with np.load(path, allow_pickle=False) as data:
+        names = set(data.files)
+        heads, head = [], 0
+        while f"head{head}_kernel0" in names:
+            layers, index = [], 0
+            while f"head{head}_kernel{index}" in names:
+                bias = f"head{head}_bias{index}"
+                layers.append(Dense(data[f"head{head}_kernel{index}"], data[bias] if bias in names else None))
+                index += 1
+            heads.append(HeadWeights(tuple(layers)))
+            head += 1
+    return tuple(heads)

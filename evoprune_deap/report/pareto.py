@@ -18,9 +18,8 @@ import os
 import numpy as np
 import pandas as pd
 
-from ..run.directory import RunDirectory
-from ..run.front import knee_index
-from ..search.ranking import best_index
+from ..records.directory import RunDirectory
+from ..search.ranking import best_index, knee_index
 
 
 def pareto_rows(run_dirs) -> pd.DataFrame:

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pandas as pd
 
-from ..run.directory import RunDirectory
+from ..records.directory import RunDirectory
 from ..search.ranking import best_so_far_index
 
 
@@ -54,14 +54,15 @@ def plot_convergence(evaluations: pd.DataFrame, ax=None, label: str | None = Non
 
 
 def save_convergence(evaluations: pd.DataFrame, path: str, title: str = "", unpruned: float | None = None) -> None:
-    """Draw :func:`plot_convergence` of one run into the PNG file ``path``."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    plot_convergence(evaluations, ax=ax, unpruned=unpruned)
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    """Draw :func:`plot_convergence` of one run into the PNG file ``path`` (one figure at a time)."""
+    with _PYPLOT_LOCK:
+        plt = _pyplot()
+        fig, ax = plt.subplots(figsize=(6, 4))
+        plot_convergence(evaluations, ax=ax, unpruned=unpruned)
+        ax.set_title(title)
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
 
 
 def unpruned_fitness(summary) -> float:

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..run.baselines import METHODS
+from ..records.summary import METHODS
 
 CONFIDENCE = 0.95
 MIN_SEEDS = 3

@@ -15,8 +15,8 @@ import pandas as pd
 
 from ..config import ENCODINGS
 from ..errors import RunDirectoryError
-from ..run.baselines import METHODS
-from ..run.directory import RunDirectory
+from ..records.summary import METHODS
+from ..records.directory import RunDirectory
 from ..search.ranking import best_index
 
 KEYS = ["dataset", "protocol", "encoding", "method"]

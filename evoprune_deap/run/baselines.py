@@ -28,8 +28,7 @@ import numpy as np
 
 from ..config import HeadConfig
 from ..data.features import FeatureSet
-from ..head.stack import build_stack, compile_head
-from ..head.training import fit_head, reset_optimizer
+from ..head.stack import build_stack, compile_head, fit_head, reset_optimizer
 from ..head.weights import HeadWeights, layer_names
 from ..search.encodings import Encoding
 from ..seeding import derive_seed, make_rng
@@ -42,11 +41,6 @@ POLY_FREQUENCY = 5
 POLY_EXTRA_EPOCHS = 26
 LINEAR_PROBE_C = tuple(float(c) for c in 10.0 ** np.arange(-3, 3))
 """Inverse regularisation strengths the linear probe chooses from on validation accuracy."""
-METHODS = ("ga", "nsga2", "unpruned", "linear_probe", "random", "weight_magnitude", "neuron_l2", "polynomial_decay")
-"""Table order of the methods; ``nsga2`` is a multi-objective run's most accurate front member."""
-"""Every method of a campaign's tables, the GA first (the order of the table columns)."""
-
-
 def polynomial_sparsity(epoch: int, final: float, initial: float = POLY_INITIAL_SPARSITY,
                         end_epoch: int = POLY_END_EPOCH, frequency: int = POLY_FREQUENCY,
                         power: int = POLY_POWER) -> float:
@@ -99,19 +93,21 @@ def random_masks(encoding: Encoding, mask: np.ndarray, n_draws: int, rng: np.ran
 
 
 class PrunableHead:
-    """The full-width head with MaskedDense hidden layers, trained once unpruned on one fold."""
+    """The run's trained unpruned head of one fold, in a Keras head with MaskedDense hidden layers, to prune."""
 
-    def __init__(self, feature_set: FeatureSet, encoding: Encoding, config: HeadConfig, seed: int, fold: int):
+    def __init__(self, feature_set: FeatureSet, encoding: Encoding, config: HeadConfig, seed: int, fold: int,
+                 trained: HeadWeights):
         from ..head.layers import MaskedDense
 
         self.config, self.seed = config, seed
         self.arrays = feature_set.arrays(fold)
         self.n_hidden = len(encoding.hidden_units)
         dims = (feature_set.n_features, *encoding.hidden_units, feature_set.n_classes)
+        if tuple(trained.dims) != dims:
+            raise ValueError(f"The unpruned reference has widths {trained.dims}, the head {dims}.")
         self.model = compile_head(build_stack(dims[0], dims[1:-1], dims[-1], config, dense=MaskedDense), config)
-        HeadWeights.glorot(dims, seed, config.use_bias).assign_to(self.model)
-        fit_head(self.model, *self.arrays["train"], config, seed)
-        self.trained = HeadWeights.from_model(self.model, self.n_hidden)
+        self.trained = trained
+        trained.assign_to(self.model)
         self.targets = {"fc1": [0], "fc2": [1], "both": [0, 1], "fs": [0]}[encoding.name]
 
     def hidden_layers(self) -> list:
@@ -181,12 +177,18 @@ def _layer_sparsities(encoding: Encoding, mask: np.ndarray, targets: list) -> di
 
 
 def run_baselines(feature_set: FeatureSet, encoding: Encoding, config: HeadConfig, protocol: str,
-                  seed: int, best_mask: np.ndarray, n_random: int = 3, with_references: bool = True) -> list[dict]:
+                  seed: int, best_mask: np.ndarray, n_random: int = 3, with_references: bool = True,
+                  reference=None) -> list[dict]:
     """Score every baseline at the sparsity of ``best_mask``.
 
     ``with_references=False`` leaves out the two that do not depend on the
     sparsity (the unpruned head and the linear probe), for callers scoring
-    several sparsities.
+    several sparsities. ``reference`` is the run's unpruned head (a
+    :class:`~evoprune_deap.run.fitness.HeadScore` with its fold weights, see
+    :func:`~evoprune_deap.run.experiment.train_reference`): its row is the
+    ``unpruned`` one, and the one-shot and gradual methods prune it. Without
+    it, it is trained here by the run's rule (the same head: the run seed and
+    the full mask give its seed). Random masks train by that rule too.
 
     Returns
     -------
@@ -198,11 +200,12 @@ def run_baselines(feature_set: FeatureSet, encoding: Encoding, config: HeadConfi
     """
     best_mask = encoding.check_mask(best_mask)
     active_percent = 100.0 * float(best_mask.mean())
-    fitness = MaskFitness(feature_set, encoding, config, protocol, derive_seed(seed, "baselines"))
+    fitness = MaskFitness(feature_set, encoding, config, protocol, seed)
+    if reference is None:
+        reference = fitness.score(encoding.full_mask(), with_test=True)
     rows = []
     if with_references:
-        full = fitness.score(encoding.full_mask(), with_test=True)
-        rows.append({"method": "unpruned", "draw": 0, **_score_columns(full), "active_percent": 100.0})
+        rows.append({"method": "unpruned", "draw": 0, **_score_columns(reference), "active_percent": 100.0})
         probes = [linear_probe(feature_set, fold) for fold in range(len(feature_set.splits))]
         rows.append({"method": "linear_probe", "draw": 0, "active_percent": 100.0,
                      **{name: float(np.mean([p[name] for p in probes])) for name in probes[0]}})
@@ -215,7 +218,8 @@ def run_baselines(feature_set: FeatureSet, encoding: Encoding, config: HeadConfi
     per_fold = {m: [] for m in ("weight_magnitude", "neuron_l2", "polynomial_decay")}
     reached = {m: {} for m in per_fold}
     for fold in range(len(feature_set.splits)):
-        head = PrunableHead(feature_set, encoding, config, derive_seed(seed, "baseline-head", fold), fold)
+        head = PrunableHead(feature_set, encoding, config, derive_seed(seed, "baseline-head", fold), fold,
+                            reference.fold_weights[fold])
         sparsity = _layer_sparsities(encoding, best_mask, head.targets)
         masks = encoding.head_masks(best_mask)
         for method in per_fold:

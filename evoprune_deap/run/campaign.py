@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from ..config import ExperimentConfig
 from ..errors import DatasetError
 from .baselines import run_baselines
-from .directory import RunDirectory
+from .fitness import HeadScore
+from ..records.directory import RunDirectory
 from .experiment import cluster_for, load_feature_set, run_experiment
 from ..search.encodings import Encoding
 
@@ -39,7 +40,13 @@ def run_combination(config, feature_set, run_dir: str, n_random: int, client=Non
         run_experiment(config, feature_set, run_dir=run_dir, resume=resumable, client=client)
     if not directory.has(RunDirectory.BASELINES):
         encoding = Encoding(config.ga.encoding, feature_set.n_features, config.hidden_units)
-        args = (encoding, config.head, config.run.protocol, config.run.seed, directory.read_best_mask(), n_random)
+        reference = None  # a run made before unpruned_head.npz existed: trained again by the same rule
+        if directory.has(RunDirectory.UNPRUNED):
+            summary = directory.read_summary()
+            reference = HeadScore(summary.unpruned_val_accuracy, summary.unpruned_test_accuracy, 0, 0.0,
+                                  directory.read_unpruned(), summary.unpruned_holdout_accuracy)
+        args = (encoding, config.head, config.run.protocol, config.run.seed, directory.read_best_mask(), n_random,
+                True, reference)
         if client is None:
             rows = run_baselines(feature_set, *args)
         else:

@@ -1,8 +1,8 @@
 """Training heads on Dask distributed: a LocalCluster on 127.0.0.1 by default, or any scheduler.
 
 :func:`open_client` starts (or connects to) the cluster. :class:`ClusterFitness`
-has the interface of :class:`~evoprune_deap.run.fitness.MaskFitness` (``score``,
-``evaluate_many``, ``call``) but trains on the workers: the features are put on
+meets the :class:`~evoprune_deap.run.fitness.Fitness` protocol, as
+:class:`~evoprune_deap.run.fitness.MaskFitness` does, but trains on the workers: the features are put on
 the cluster once per run as the result of a task (so Dask can recompute them
 for a worker that joins or restarts, which data placed with ``scatter`` would
 not survive), and each worker builds the run's fitness once and keeps it.
@@ -22,8 +22,9 @@ import warnings
 from collections import OrderedDict
 
 from ..errors import EvopruneError
+from ..head.trainer import heads_per_program
 from ..search.evaluator import fitness_failure
-from .fitness import MaskFitness
+from .fitness import Fitness, MaskFitness, chunks
 
 SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 LOCAL_HOST = "127.0.0.1"
@@ -73,7 +74,8 @@ def _prepare_worker(dask_worker) -> None:
                 os.sched_setaffinity(int(thread), {core})
     from ..quiet import import_tensorflow_quietly
 
-    import_tensorflow_quietly()  # Keras' fit and saving import it; without its C++ start-up lines
+    import_tensorflow_quietly()  # Keras' fit (baselines) and saving import it; without its C++ start-up lines
+    import jax  # noqa: F401  (the trainer)
     import keras  # noqa: F401
 
 
@@ -126,23 +128,14 @@ def _fitness_on_worker(token: str, factory, feature_set):
     return _fitness_cache[token]
 
 
-def _evaluate_task(token: str, factory, feature_set, mask):
-    return _fitness_on_worker(token, factory, feature_set)(mask)
+def _score_task(token: str, factory, feature_set, masks: list, with_test: bool) -> list:
+    """The one task: the worker's fitness scores a batch of masks."""
+    return _fitness_on_worker(token, factory, feature_set).score_many(masks, with_test)
 
 
-def _evaluate_batch_task(token: str, factory, feature_set, masks: list) -> list:
-    fitness = _fitness_on_worker(token, factory, feature_set)
-    return list(fitness.evaluate_many(masks)) if hasattr(fitness, "evaluate_many") else [fitness(m) for m in masks]
-
-
-def _score_task(token: str, factory, feature_set, mask, with_test: bool):
-    return _fitness_on_worker(token, factory, feature_set).score(mask, with_test)
-
-
-class ClusterFitness:
-    """A run's fitness, computed on a Dask cluster: the interface of
-    :class:`~evoprune_deap.run.fitness.MaskFitness` (``__call__``, ``score``,
-    ``evaluate_many``).
+class ClusterFitness(Fitness):
+    """A run's fitness, computed on a Dask cluster: :class:`~evoprune_deap.run.fitness.Fitness`
+    (``score_many``, ``evaluate_many``) over tasks that each score a batch on a worker.
 
     Parameters
     ----------
@@ -153,12 +146,16 @@ class ClusterFitness:
         Picklable; ``factory(feature_set)`` builds the fitness on a worker (a
         MaskFitness, see :meth:`for_masks`); each worker builds it once per run.
     encoding : Encoding or None
+    protocol : {"honest", "paper"}
+    heads_per_task : int
+        Most masks in one task (1: each mask is a task, journaled as it finishes).
     """
 
-    def __init__(self, client, feature_set, factory, encoding=None, batched: bool = False):
+    def __init__(self, client, feature_set, factory, encoding=None, protocol: str = "honest",
+                 heads_per_task: int = 1):
         self.client, self.feature_set, self.factory, self.encoding = client, feature_set, factory, encoding
-        self.batched = batched
-        self._token = uuid.uuid4().hex
+        self.protocol, self.heads_per_task = protocol, heads_per_task
+        self._token, self._local = uuid.uuid4().hex, None
         with warnings.catch_warnings():  # the features are large on purpose: sent once, kept as a task result
             warnings.simplefilter("ignore", UserWarning)
             self._features = client.submit(_hold, feature_set, pure=False, key=f"features-{self._token}")
@@ -173,50 +170,49 @@ class ClusterFitness:
         """The cluster form of ``MaskFitness(feature_set, encoding, head_config, protocol, seed, **options)``."""
         factory = functools.partial(MaskFitness, encoding=encoding, head_config=head_config, protocol=protocol,
                                     seed=seed, **options)
-        return cls(client, feature_set, factory, encoding, batched=head_config.engine == "batched")
+        return cls(client, feature_set, factory, encoding, protocol, heads_per_program(head_config.engine))
 
-    def _task(self, task, *args):
-        return self.client.submit(task, self._token, self.factory, self._features, *args, pure=False)
+    def _submit(self, masks: list, with_test: bool) -> tuple[list, list]:
+        """Split ``masks`` into tasks (at most ``heads_per_task`` each, at least one per worker) and start them."""
+        n_workers = max(1, len(self.client.scheduler_info()["workers"]))
+        groups = chunks(masks, min(self.heads_per_task, -(-len(masks) // n_workers)))
+        futures = [self.client.submit(_score_task, self._token, self.factory, self._features, group, with_test,
+                                      pure=False) for group in groups]
+        return groups, futures
 
     def evaluate_many(self, masks: list, on_result=None):
         """Start every mask now; return a generator of their results in order.
 
-        Each mask is one task, or, with the ``batched`` engine, the masks are
-        split into one batch per worker, each trained as one batch there.
         ``on_result(mask, result)``, if given, is called (in a helper thread)
         as each task finishes, in whatever order: the journal of finished
         work. Closing the generator early cancels the tasks not yet collected.
         """
-        size = 1
-        if self.batched:
-            size = -(-len(masks) // max(1, len(self.client.scheduler_info()["workers"])))
-        groups = [masks[i:i + size] for i in range(0, len(masks), size)]
-        futures = [self._task(_evaluate_batch_task, group) for group in groups]
+        groups, futures = self._submit(masks, with_test=self.protocol == "paper")
         if on_result is not None:
             for group, future in zip(groups, futures):
                 future.add_done_callback(
                     lambda done, group=group: done.status == "finished"
-                    and [on_result(mask, result) for mask, result in zip(group, done.result())])
+                    and [on_result(mask, score.result(self.protocol)) for mask, score in zip(group, done.result())])
         return self._in_order(groups, futures)
 
     def _in_order(self, groups, futures):
         try:
             for group, future in zip(groups, futures):
-                yield from _result(group[0], future)
+                for score in _result(group[0], future):
+                    yield score.result(self.protocol)
         finally:
             self.client.cancel([future for future in futures if not future.done()])
 
-    def score(self, mask, with_test: bool):
-        """The fitness's ``score(mask, with_test)``, on a worker."""
-        return self.score_many([mask], with_test)[0]
+    def local(self):
+        """The worker's fitness, built here (see :meth:`Fitness.local`)."""
+        if self._local is None:
+            self._local = self.factory(self.feature_set)
+        return self._local
 
-    def score_many(self, masks: list, with_test: bool) -> list:
-        """The fitness's ``score`` of each mask, spread over the workers, in order."""
-        futures = [self._task(_score_task, mask, with_test) for mask in masks]
-        return [_result(mask, future) for mask, future in zip(masks, futures)]
-
-    def __call__(self, mask):
-        return _result(mask, self._task(_evaluate_task, mask))
+    def score_many(self, masks: list, with_test: bool = False) -> list:
+        """The fitness's ``score_many`` of the masks, spread over the workers, in order."""
+        groups, futures = self._submit(masks, with_test)
+        return [score for group, future in zip(groups, futures) for score in _result(group[0], future)]
 
 
 def _result(mask, future):

@@ -25,8 +25,8 @@ from ..search.evaluator import GAState, one_by_one, split_result
 from ..search.objectives import make_objectives
 from ..search.steady_state import run_ga
 from ..seeding import derive_seed, make_rng
-from .directory import RunDirectory
-from .evaluation_log import COLUMNS, OOD_COLUMNS, EvaluationLog, known_results, log_row, read_log
+from ..records.directory import RunDirectory
+from ..records.evaluation_log import COLUMNS, OOD_COLUMNS, EvaluationLog, known_results, log_row, read_log
 
 
 class EvaluationWriter(Callback):
@@ -57,7 +57,7 @@ class FinishedJournal:
         self._lock = threading.Lock()
 
     def __call__(self, mask, result) -> None:
-        fitness, info = split_result(result)
+        fitness, info, _ = split_result(result)
         with self._lock:
             if self.closed:  # a late callback: the run has already logged or abandoned this result
                 return

@@ -13,6 +13,9 @@ import numpy as np
 
 from ..errors import EvopruneError
 from ..search.bits import mask_hash, mask_to_hex
+from ..report.plots import save_front, save_hypervolume
+from ..search.ranking import knee_index
+from .baselines import run_baselines
 
 FRONT_COLUMNS = ("mask_hash", "n_active", "active_percent", "accuracy", "val_accuracy", "ood_auroc",
                  "test_accuracy", "test_ood_auroc", "holdout_accuracy", "epochs", "mask")
@@ -45,24 +48,6 @@ def spread(n_members: int, n: int) -> list[int]:
     if n <= 0 or n_members == 0:
         return []
     return sorted(set(np.linspace(0, n_members - 1, min(n, n_members)).round().astype(int).tolist()))
-
-
-def knee_index(active: np.ndarray, accuracy: np.ndarray) -> int:
-    """The knee of a front: the member farthest above the line joining its two ends.
-
-    Both axes are scaled to [0, 1] over the front (active fraction, accuracy);
-    the ends are the sparsest and the densest members. With fewer than three
-    members, or a flat front, the most accurate member.
-    """
-    active, accuracy = np.asarray(active, float), np.asarray(accuracy, float)
-    span_x, span_y = np.ptp(active), np.ptp(accuracy)
-    if active.size < 3 or span_x == 0 or span_y == 0:
-        return int(np.argmax(accuracy))
-    x, y = (active - active.min()) / span_x, (accuracy - accuracy.min()) / span_y
-    first, last = int(np.argmin(active)), int(np.argmax(active))
-    (x0, y0), (x1, y1) = (x[first], y[first]), (x[last], y[last])
-    above = ((x1 - x0) * (y - y0) - (y1 - y0) * (x - x0)) / np.hypot(x1 - x0, y1 - y0)
-    return int(np.argmax(above))
 
 
 def parse_percent(text: str) -> float:
@@ -134,25 +119,23 @@ FRONT_BASELINES = 3
 """Sparsities along the front (ends and middle) at which the pruning baselines are scored."""
 
 
-def write_front(config, fitness, state, directory, masks: list, accuracies: list, summary,
+def write_front(config, fitness, state, directory, masks: list, accuracies: list, summary, reference,
                 n_baselines: int = FRONT_BASELINES) -> None:
     """Write ``front.csv``, ``front_baselines.csv``, ``front.png`` and ``hypervolume.png`` of a finished run.
 
     The pruning baselines (:func:`~evoprune_deap.run.baselines.run_baselines`)
     are scored at the sparsities of ``n_baselines`` members spread along the
-    front; the unpruned head and the linear probe once.
+    front, pruning the run's unpruned ``reference``; that head and the linear probe once.
     """
     import pandas as pd
-
-    from ..report.plots import save_front, save_hypervolume
-    from .baselines import run_baselines
 
     front = pd.DataFrame(front_rows(fitness, masks, accuracies), columns=list(FRONT_COLUMNS))
     directory.write_table(directory.FRONT, front)
     rows = []
     for k, member in enumerate(spread(len(masks), n_baselines)):
         for row in run_baselines(fitness.feature_set, fitness.encoding, config.head, config.run.protocol,
-                                 config.run.seed, masks[member], n_random=1, with_references=k == 0):
+                                 config.run.seed, masks[member], n_random=1, with_references=k == 0,
+                                 reference=reference):
             rows.append({**row, "front_member": front["mask_hash"][member]})
     baselines = pd.DataFrame(rows)
     directory.write_table(directory.FRONT_BASELINES, baselines)

@@ -16,11 +16,11 @@ import numpy as np
 
 from ..errors import RunDirectoryError
 from ..head.ood import confidence, ood_auroc
-from ..head.trained import head_logits
+from ..head.forward import head_logits
 from ..search.bits import mask_from_hex
 from ..search.ranking import best_index
 from ..storage import write_json, write_text
-from .directory import RunDirectory
+from ..records.directory import RunDirectory
 from .front import parse_percent, parse_window, select_member, window_members
 
 

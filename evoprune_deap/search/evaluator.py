@@ -9,6 +9,7 @@ toward the budget).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Sequence
@@ -25,10 +26,17 @@ from .objectives import SingleObjective
 logger = logging.getLogger(__name__)
 
 
-def split_result(result) -> tuple[float, dict]:
-    """A fitness result as ``(fitness, info)``; a fitness callable may return a float or ``(float, dict)``."""
-    fitness, info = result if isinstance(result, tuple) else (result, {})
-    return float(fitness), dict(info)
+def split_result(result) -> tuple[float, dict, object]:
+    """A fitness result as ``(fitness, info, payload)``.
+
+    A fitness callable may return a float, ``(float, dict)``, or ``(float,
+    dict, payload)``: the payload (e.g. the trained weights) goes to the
+    callbacks with the evaluation and is not kept in the history.
+    """
+    if not isinstance(result, tuple):
+        return float(result), {}, None
+    fitness, info, *payload = result
+    return float(fitness), dict(info), payload[0] if payload else None
 
 
 def one_by_one(evaluate: Callable) -> Callable:
@@ -52,6 +60,9 @@ class Evaluation:
         True when the result came from ``known`` (a resumed run).
     values : tuple
         The objective values the GA compares (``(fitness,)`` for the single-objective GA).
+    payload : object
+        What the fitness returned besides (fitness, info), e.g. trained
+        weights; seen by the callbacks, then dropped (None in the history).
     """
 
     index: int
@@ -60,6 +71,7 @@ class Evaluation:
     info: dict = field(default_factory=dict)
     replayed: bool = False
     values: tuple = ()
+    payload: object = field(default=None, repr=False, compare=False)
 
     @property
     def n_active(self) -> int:
@@ -197,14 +209,14 @@ class Evaluator:
         pending.collected = True
         for key in pending.run_keys:
             replayed = key in self.known
-            fitness, info = split_result(self.known.pop(key) if replayed else _next_result(pending, key))
+            fitness, info, payload = split_result(self.known.pop(key) if replayed else _next_result(pending, key))
             self.reserved -= 1
             self.in_flight.discard(key)
             individual = pending.first[key]
             values = self.memo[key] = self.objectives.values(fitness, info, individual.mask)
             individual.fitness.values = values
-            evaluation = Evaluation(state.n_evaluations, individual.mask, fitness, info, replayed, values)
-            state.history.append(evaluation)
+            evaluation = Evaluation(state.n_evaluations, individual.mask, fitness, info, replayed, values, payload)
+            state.history.append(dataclasses.replace(evaluation, payload=None))
             self._record(evaluation, individual)
             if any(callback.on_evaluation(evaluation, state) for callback in self.callbacks):
                 self.stop("callback")

@@ -35,6 +35,10 @@ WEIGHTS = {"accuracy": 1.0, "active": -1.0, "ood": 1.0}
 WORST = {"accuracy": 0.0, "active": 1.0, "ood": 0.0}
 REFERENCE = WORST
 """The hypervolume reference point, per objective (see the module docstring)."""
+EMPTY_MASK = WORST
+"""The one empty-mask rule: a mask with no active unit in some layer disconnects the head, so it is
+not trained and scores the worst value of every objective (accuracy 0, AUROC 0; active 1 in NSGA-II).
+The fitness (:mod:`evoprune_deap.run.fitness`) and the objectives both read it from here."""
 
 SINGLE_HEADER = ["evaluation", "fitness", "n_active", "best", "best_active", "mean", "cache_hits"]
 

@@ -5,10 +5,11 @@
 - ``config.toml`` (the resolved configuration), ``environment.json`` (seed,
   package versions, Keras backend, git commit, feature-cache metadata);
 - ``evaluations.csv`` (one row per new evaluation, appended and fsynced, see
-  :mod:`evoprune_deap.run.evaluation_log`) and ``finished.csv`` (the same
+  :mod:`evoprune_deap.records.evaluation_log`) and ``finished.csv`` (the same
   rows in the order worker processes finished them, a journal for resume);
 - ``logbook.json`` (the DEAP Logbook), ``best_mask.json``, ``best_head.keras``,
-  ``summary.json`` (:class:`~evoprune_deap.run.summary.RunSummary`),
+  ``summary.json`` (:class:`~evoprune_deap.records.summary.RunSummary`),
+  ``unpruned_head.npz`` (the weights of the run's one unpruned reference, one head per fold),
   ``convergence.png``; after a campaign, ``baselines.csv``;
 - multi-objective runs also: ``front.csv`` (see :mod:`evoprune_deap.run.front`),
   ``front_baselines.csv``, ``front.png`` and ``hypervolume.png``.
@@ -27,8 +28,9 @@ import numpy as np
 
 from ..config import ExperimentConfig, dump_toml, load_config
 from ..errors import RunDirectoryError
+from ..head.weights import load_weights, save_weights
 from ..search.bits import mask_from_hex, mask_to_hex
-from ..storage import write_json, write_text
+from ..storage import atomic_write, write_json, write_text
 from .summary import RunSummary
 
 PACKAGES = ("numpy", "pandas", "keras", "jax", "tensorflow-cpu", "deap", "matplotlib", "evoprune-deap")
@@ -44,6 +46,7 @@ class RunDirectory:
     LOGBOOK = "logbook.json"
     BEST_MASK = "best_mask.json"
     BEST_HEAD = "best_head.keras"
+    UNPRUNED = "unpruned_head.npz"
     SUMMARY = "summary.json"
     CONVERGENCE = "convergence.png"
     BASELINES = "baselines.csv"
@@ -156,6 +159,18 @@ class RunDirectory:
                 return mask_from_hex(json.load(stream)["hex"])
         except (OSError, ValueError, KeyError) as exc:
             raise RunDirectoryError(f"Cannot read the best mask of run {self.path!r} ({exc}).") from exc
+
+    def write_unpruned(self, fold_weights) -> None:
+        """Save the unpruned reference's trained weights (one head per fold), atomically, as plain arrays."""
+        atomic_write(self.file(self.UNPRUNED), lambda stream: save_weights(stream, fold_weights), binary=True)
+
+    def read_unpruned(self) -> tuple:
+        """The unpruned reference's weights per fold (:meth:`write_unpruned`)."""
+        try:
+            return load_weights(self.file(self.UNPRUNED))
+        except (OSError, ValueError, KeyError) as exc:
+            raise RunDirectoryError(f"Cannot read {self.file(self.UNPRUNED)!r} ({exc}); the run's unpruned "
+                                    "reference is missing or damaged: rerun the run.") from exc
 
     def write_summary(self, summary: RunSummary) -> None:
         write_json(self.file(self.SUMMARY), summary.to_dict())

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 
 from ..errors import RunDirectoryError
 
+METHODS = ("ga", "nsga2", "unpruned", "linear_probe", "random", "weight_magnitude", "neuron_l2", "polynomial_decay")
+"""Every method a run's tables name, in table order (the GA first); ``nsga2`` is a multi-objective
+run's most accurate front member, the others the baselines of :mod:`evoprune_deap.run.baselines`."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class RunSummary:

@@ -1,0 +1,143 @@
+"""The one forward pass of a dense head, and the trained head that uses it.
+
+:func:`forward` is a pure JAX function of (weights pytree, inputs): the
+trainer differentiates it, and accuracy, class probabilities, logits for OOD
+scores and ensemble votes all come from it, through :func:`head_logits`.
+Heads are evaluated at their padded widths (:func:`padded_dims`, the one
+padding rule), so one compiled program serves every mask of a shape; the
+padding has zero weights and adds exact zeros.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import HeadConfig
+from .masks import HeadMasks
+from .weights import HeadWeights
+
+WIDTH_MULTIPLE = 16
+"""The padding rule: active widths are rounded up to a multiple of this (capped at the layer's width)."""
+
+
+def padded_width(n_active: int, n_total: int, multiple: int = WIDTH_MULTIPLE) -> int:
+    """Smallest multiple of ``multiple`` >= n_active (at least one), capped at n_total."""
+    return min(n_total, max(multiple, -(-n_active // multiple) * multiple))
+
+
+def padded_dims(masks: HeadMasks, n_classes: int) -> tuple:
+    """Padded widths of a mask's head: inputs, hidden layers, then the classes."""
+    return (*(padded_width(n, total) for n, total in zip(masks.n_active, masks.n_total)), n_classes)
+
+
+def pad_inputs(x: np.ndarray, masks: HeadMasks, width: int) -> np.ndarray:
+    """The active columns of x (n, n_features), zero-padded to ``width`` columns, float32."""
+    selected = np.asarray(x, dtype=np.float32)[:, masks.inputs]
+    if selected.shape[1] == width:
+        return selected
+    return np.pad(selected, ((0, 0), (0, width - selected.shape[1])))
+
+
+def forward(weights: HeadWeights, x, unit_masks=None):
+    """Logits of a dense head: ``relu`` hidden layers (each times its 0/1 unit mask, if given), linear output.
+
+    Pure and traceable (``jax.numpy``); ``x`` of shape (n, n_inputs), each
+    ``unit_masks[i]`` of shape (hidden width i,). The operations are those of
+    Keras' ``Dense`` layers, in the same order.
+    """
+    import jax.numpy as jnp
+
+    h = x
+    last = len(weights.layers) - 1
+    for index, layer in enumerate(weights.layers):
+        h = jnp.matmul(h, layer.kernel)
+        if layer.bias is not None:
+            h = h + layer.bias
+        if index < last:
+            h = jnp.maximum(h, 0.0)
+            if unit_masks is not None:
+                h = h * unit_masks[index]
+    return h
+
+
+@functools.cache
+def _compiled_forward():
+    import jax
+
+    return jax.jit(forward)
+
+
+def head_logits(weights: HeadWeights, masks: HeadMasks, x: np.ndarray) -> np.ndarray:
+    """Pre-softmax outputs (n_samples, n_classes), float32, of a physically pruned head on x (n_samples, n_features).
+
+    ``weights`` are the physical head's (active inputs and units only); it
+    runs at the padded widths of ``masks``.
+    """
+    dims = padded_dims(masks, weights.dims[-1])
+    padded = weights.resize(dims)
+    return np.asarray(_compiled_forward()(padded, pad_inputs(x, masks, dims[0])))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (n, n_classes) logits, float32."""
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return (shifted / shifted.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class TrainedHead:
+    """The result of training one mask's head.
+
+    Attributes
+    ----------
+    masks : HeadMasks
+        Which inputs and units the head has.
+    weights : HeadWeights
+        The trained weights of the physically pruned head (active units only), numpy.
+    losses : tuple of float
+        Training loss of each epoch run (early stopping may end before
+        ``max_epochs``; the weights are those of the best epoch).
+    config : HeadConfig
+    """
+
+    masks: HeadMasks
+    weights: HeadWeights
+    losses: tuple
+    config: HeadConfig
+
+    @property
+    def epochs(self) -> int:
+        """Epochs trained."""
+        return len(self.losses)
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Pre-softmax outputs of x (n_samples, n_features) (see :func:`head_logits`)."""
+        return head_logits(self.weights, self.masks, x)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities, shape (n_samples, n_classes), of x (n_samples, n_features)."""
+        return softmax(self.logits(x))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Class index of each row of x (n_samples, n_features)."""
+        return np.argmax(self.logits(x), axis=1)
+
+    def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Fraction of rows of x classified as y; NaN for an empty set."""
+        return accuracy(self.logits(x), y)
+
+    def to_keras(self):
+        """A standalone Keras head taking the full feature vector (save it with ``.save``)."""
+        from .stack import deployable_head
+
+        return deployable_head(self.weights, self.masks, self.config)
+
+
+def accuracy(logits: np.ndarray, y: np.ndarray) -> float:
+    """Share of rows whose largest logit is at the label; NaN for no rows."""
+    if len(y) == 0:
+        return float("nan")
+    return float(np.mean(np.argmax(logits, axis=1) == y))
