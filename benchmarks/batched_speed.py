@@ -1,12 +1,12 @@
-"""Heads per second against batch size P: the compiled engine (one head per program call) and the
-batched engine (P heads in one program), side by side in one process.
+"""Heads per second against batch size P: the trainer with one head per program (``single``) and with
+P heads in one vmapped program (``batched``), side by side in one process.
 
 Both engines train the same P masks (fc1, densities spread like a GA population, each with its own
 seed) on the cached ELPV features for a fixed number of epochs (early stopping off), after one
 warm-up call per shape so compile time is not counted. Printed per P: heads/s of each engine, their
-ratio, and how many heads reached the same epoch count and validation accuracy under both (the
-batched engine pads each layer to a power of two, the compiled one to a multiple of 16, so their
-weights agree to float rounding and a borderline validation image can flip).
+ratio, and how many heads reached the same epoch count and validation accuracy under both (the same
+padding rule; vmapped programs round differently, so weights agree to float rounding and a
+borderline validation image can flip). benchmarks/trainer_speed.py compares with an older tree.
 
     python benchmarks/batched_speed.py                         # P = 1 2 4 ... 64, 10 epochs (CPU)
     python benchmarks/batched_speed.py --heads 1 4 16 64 256 --epochs 20   # on a GPU
@@ -27,7 +27,7 @@ import numpy as np
 
 import evoprune_deap  # noqa: F401  (sets the Keras backend)
 from evoprune_deap.config import HeadConfig, from_dict
-from evoprune_deap.head.training import HeadTrainer
+from evoprune_deap.head.trainer import HeadTrainer
 from evoprune_deap.run.experiment import load_feature_set
 from evoprune_deap.search.encodings import Encoding
 
@@ -59,10 +59,10 @@ def main(argv=None) -> None:
     config = HeadConfig(hidden_units=(512, 512), max_epochs=args.epochs, patience=args.epochs)
     encoding = Encoding("fc1", features.n_features, config.hidden_units)
     trainers = {engine: HeadTrainer(features.n_features, features.n_classes, dataclasses.replace(config, engine=engine))
-                for engine in ("compiled", "batched")}
+                for engine in ("single", "batched")}
     print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}); ELPV {args.image_size} px, "
           f"{x.shape[0]} training rows x {x.shape[1]} features; fc1 heads 1280-512-512-4, {args.epochs} epochs each")
-    print(f"{'P':>5} {'compiled heads/s':>17} {'batched heads/s':>16} {'batched/compiled':>17} "
+    print(f"{'P':>5} {'single heads/s':>17} {'batched heads/s':>16} {'batched/single':>17} "
           f"{'same epochs':>12} {'same val acc':>13} {'max |d val acc|':>16}")
     for n in args.heads:
         masks = population_masks(encoding, n, seed=n)
@@ -72,9 +72,9 @@ def main(argv=None) -> None:
             timed(trainer, masks, x, y, seeds)  # warm-up: compile every shape this P needs
             seconds, heads = timed(trainer, masks, x, y, seeds)
             rates[engine], results[engine] = n / seconds, [(h.epochs, h.accuracy(xv, yv)) for h in heads]
-        (epochs_a, acc_a), (epochs_b, acc_b) = (np.array(results[e]).T for e in ("compiled", "batched"))
-        print(f"{n:>5} {rates['compiled']:>17.2f} {rates['batched']:>16.2f} "
-              f"{rates['batched'] / rates['compiled']:>17.2f} {int((epochs_a == epochs_b).sum()):>9}/{n:<2} "
+        (epochs_a, acc_a), (epochs_b, acc_b) = (np.array(results[e]).T for e in ("single", "batched"))
+        print(f"{n:>5} {rates['single']:>17.2f} {rates['batched']:>16.2f} "
+              f"{rates['batched'] / rates['single']:>17.2f} {int((epochs_a == epochs_b).sum()):>9}/{n:<2} "
               f"{int((acc_a == acc_b).sum()):>10}/{n:<2} {np.abs(acc_a - acc_b).max():>16.4f}")
 
 

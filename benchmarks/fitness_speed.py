@@ -5,12 +5,11 @@ individual, a full-width head multiplied by constant 0/1 masks, TensorFlow
 backend, default settings. It runs in a subprocess so each side has its own
 Keras backend.
 
-Ours: :class:`evoprune_deap.head.training.HeadTrainer` (physically pruned, padded to 16,
-reused compiled models) on the default backend, in this process, with each of
-its two engines: ``keras-fit`` (Keras ``fit`` with whole-epoch
-``steps_per_execution``) and ``compiled`` (the default: the whole protocol in
-one XLA program, :mod:`evoprune_deap.head.compiled`); and the default engine
-on the default 2-worker LocalCluster (pinned, single-threaded workers), as a run uses it.
+Ours: :class:`evoprune_deap.head.trainer.HeadTrainer` (physically pruned, padded by the one
+rule, the whole protocol as one pure JAX program per head) in this process; the masked
+full-width Keras head trained with Keras ``fit`` on the default (JAX) backend, the reference
+the tests train against (``fit-ref``); and the trainer on the default 2-worker LocalCluster
+(pinned, single-threaded workers), as a run uses it.
 
 Every path trains the same masks from the same seed for a fixed number of
 epochs (early stopping off). Printed: seconds per individual-epoch, the ratio
@@ -46,7 +45,7 @@ HIDDEN = (512, 512)
 
 def _masked_reference(masks, feature_set: FeatureSet, config: HeadConfig):
     """The full-width head times 0/1 masks, with the initial weights of seed 1234."""
-    from evoprune_deap.head.training import masked_reference_head
+    from evoprune_deap.head.stack import masked_reference_head
 
     dims = (feature_set.n_features, *config.hidden_units, feature_set.n_classes)
     return masked_reference_head(masks, feature_set.n_classes, config, HeadWeights.glorot(dims, 1234, config.use_bias))
@@ -132,7 +131,7 @@ class _Trainer:
     """Picklable fitness factory: (mask) -> (seconds per epoch, fitness)."""
 
     def __init__(self, path, name, epochs, engine="auto"):
-        from evoprune_deap.head.training import HeadTrainer
+        from evoprune_deap.head.trainer import HeadTrainer
 
         self.feature_set = FeatureSet.load(path)
         self.config = HeadConfig(hidden_units=HIDDEN, max_epochs=epochs, patience=epochs, engine=engine)
@@ -140,16 +139,20 @@ class _Trainer:
         self.trainer = HeadTrainer(self.feature_set.n_features, self.feature_set.n_classes, self.config)
         self.epochs = epochs
 
-    def masked_reference(self, mask) -> float:
-        """Fitness of the masked full-width head on this backend, same seed and shuffle."""
-        from evoprune_deap.head.training import fit_head
+    def masked_reference(self, mask) -> tuple[float, float]:
+        """(seconds per epoch, fitness) of the masked full-width head with Keras fit on this backend, same seed."""
+        from evoprune_deap.head.stack import fit_head
 
         masks = self.encoding.head_masks(mask)
         fs = self.feature_set
         model = _masked_reference(masks, fs, self.config)
+        fit_head(model, *fs.arrays()["train"], self.config, 1234, max_epochs=1)  # compile
+        model = _masked_reference(masks, fs, self.config)
+        start = time.perf_counter()
         fit_head(model, *fs.arrays()["train"], self.config, 1234)
+        seconds = time.perf_counter() - start
         xv, yv = fs.arrays()["val"]
-        return float(np.mean(np.argmax(model.predict(xv, verbose=0), 1) == yv))
+        return seconds / self.epochs, float(np.mean(np.argmax(model.predict(xv, verbose=0), 1) == yv))
 
     def __call__(self, mask):
         masks = self.encoding.head_masks(mask)
@@ -185,7 +188,6 @@ def compare(feature_set: FeatureSet, label: str, epochs: int, peak: float, workd
     ref_rows = json.loads(reference.stdout.strip().splitlines()[-1])
     cases = masks_for(feature_set.n_features)
     ours = [_Trainer(path, name, epochs)(mask) for name, mask in cases]
-    keras_fit = [_Trainer(path, name, epochs, "keras-fit")(mask) for name, mask in cases]
     masked = [_Trainer(path, name, epochs).masked_reference(mask) for name, mask in cases]
     # Two workers, each training one copy of the mask at the same time: per individual-epoch, the
     # slower worker's seconds per epoch / 2 (each times its own training, after compiling the shape).
@@ -199,10 +201,10 @@ def compare(feature_set: FeatureSet, label: str, epochs: int, peak: float, workd
     n_train = feature_set.splits[0].train.size
     print(f"\n{label}: {n_train} training samples, {feature_set.n_features} features, "
           f"{feature_set.n_classes} classes, {epochs} epochs, batch 32")
-    print(f"{'mask':<14}{'ref s/ep':>10}{'fit-eng':>9}{'ours s/ep':>11}{'x ref':>7}{'2 workers':>11}{'x ref':>7}"
+    print(f"{'mask':<14}{'ref s/ep':>10}{'fit-ref':>9}{'ours s/ep':>11}{'x ref':>7}{'2 workers':>11}{'x ref':>7}"
           f"{'ref %pk':>9}{'ours %pk':>9}{'2w %pk':>8}{'fit ref':>9}{'fit mskd':>9}{'fit ours':>9}{'fit 2w':>8}")
-    for (name, mask), ref, (fit_s, _), (ours_s, ours_fit), (pool_s, pool_fit), masked_fit in zip(
-            cases, ref_rows, keras_fit, ours, pooled, masked):
+    for (name, mask), ref, (ours_s, ours_fit), (pool_s, pool_fit), (fit_s, masked_fit) in zip(
+            cases, ref_rows, ours, pooled, masked):
         active = (int(mask.sum()), 512, 512, feature_set.n_classes) if name == "fs" else \
             (feature_set.n_features, int(mask.sum()), 512, feature_set.n_classes)
         useful = head_flops_per_epoch(n_train, active) / 1e9
@@ -273,7 +275,7 @@ def main():
     with tempfile.TemporaryDirectory() as workdir:
         for label in args.data:
             compare(elpv() if label == "elpv" else rps_like(), label, args.epochs, peak, workdir)
-    print("\ns/ep: seconds per individual-epoch; fit-eng: ours with the keras-fit engine; %pk: useful head FLOPs (forward+backward of the active "
+    print("\ns/ep: seconds per individual-epoch; fit-ref: Keras fit of the masked full-width head (JAX backend); %pk: useful head FLOPs (forward+backward of the active "
           "units) per second over the matmul peak; fit: validation accuracy after the fixed epochs")
 
 

@@ -63,6 +63,15 @@ class SleepingFitness:
         time.sleep(self.cost.seconds(mask) * self.time_scale)
         return self.landscape(mask)
 
+    def score_many(self, masks, with_test=False) -> list:
+        """The fitness protocol of a worker: one score per mask (its ``result`` is the landscape value)."""
+        return [SleepingScore(self(mask)) for mask in masks]
+
+
+class SleepingScore(float):
+    def result(self, protocol) -> float:
+        return float(self)
+
 
 class SleepingFactory:
     """Picklable factory for ClusterFitness: the payload (features) is not needed."""

@@ -18,7 +18,7 @@ import os
 import sys
 import warnings
 
-from .config import ENCODINGS, ENGINES, OBJECTIVES, OOD_SCORES, PRESETS, PROTOCOLS, load_config
+from .config import ENCODINGS, ENGINES, FITNESS_SEEDS, OBJECTIVES, OOD_SCORES, PRESETS, PROTOCOLS, load_config
 from .errors import EvopruneError, RunInterrupted
 from .search.callbacks import Callback
 
@@ -56,7 +56,13 @@ CONFIG_OPTIONS = {  # command-line option -> (config table, key, type, help)
     "ood_score": ("ga", "ood_score", str, f"confidence score of the ood objective: {' or '.join(OOD_SCORES)}"),
     "ood_temperature": ("ga", "ood_temperature", float, "its temperature (default 1000, as MO-EvoPruneDeepTL)"),
     "max_epochs": ("head", "max_epochs", int, "epochs per head at most"),
-    "engine": ("head", "engine", str, f"head training engine: {', '.join(ENGINES)}"),
+    "engine": ("head", "engine", str, f"heads per training program: {', '.join(ENGINES)} (auto: one on a CPU, "
+               "batched on a GPU)"),
+    "fitness_seeds": ("fitness", "seeds", str, f"{' or '.join(FITNESS_SEEDS)}: each mask's training seed from "
+                      "its bits, or one seed for every mask (common random numbers; the paper preset's)"),
+    "repeats": ("fitness", "repeats", int, "trainings per mask, from derived seeds; fitness is their mean"),
+    "cv_folds": ("fitness", "folds", int, "stratified k-fold cross-validation inside train + validation for "
+                 "the fitness (default 1: the validation split)"),
     "seed": ("run", "seed", int, "the run seed (GA and head training)"),
     "protocol": ("run", "protocol", str, f"{' or '.join(PROTOCOLS)}: fitness on validation / on test"),
     "workers": ("run", "workers", int, "local Dask workers training heads (0: one per core, or this process on a GPU; 1: this process)"),
@@ -71,7 +77,7 @@ SOURCE_OPTIONS = ("dataset", "images", "test_images", "backbone", "weights", "im
 def _add_config_options(parser: argparse.ArgumentParser, names) -> None:
     parser.add_argument("--preset", default="quick", choices=sorted(PRESETS),
                         help="quick (default, minutes on 2 cores) or paper (the paper's budget)")
-    parser.add_argument("--config", metavar="FILE.toml", default=None, help="TOML with [data] [head] [ga] [run]")
+    parser.add_argument("--config", metavar="FILE.toml", default=None, help="TOML with [data] [head] [ga] [run] [fitness]")
     for name in names:
         _table, _key, kind, text = CONFIG_OPTIONS[name]
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)

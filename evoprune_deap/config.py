@@ -207,6 +207,27 @@ class GAConfig:
         return self.evaluations if self.evaluations is not None else PAPER_EVALUATIONS[self.encoding]
 
 
+FITNESS_SEEDS = ("per-mask", "common")
+"""How masks' heads are seeded: ``per-mask`` (from the run seed and the mask's bits) or ``common``
+(one seed for every mask of a run, the authors' way: common random numbers)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FitnessConfig:
+    """What a mask's fitness measures (see :mod:`evoprune_deap.run.fitness`)."""
+
+    seeds: str = "per-mask"
+    repeats: int = 1  # trainings per mask (derived seeds); the fitness is their mean
+    folds: int = 1  # stratified k-fold cross-validation inside train + validation; 1 = the validation split
+
+    def __post_init__(self):
+        _check(self.seeds in FITNESS_SEEDS, "seeds", self.seeds, f"one of {FITNESS_SEEDS}")
+        _check(_is_int(self.repeats) and 1 <= self.repeats <= 64, "repeats", self.repeats,
+               "an integer in [1, 64] (trainings per mask)")
+        _check(_is_int(self.folds) and (self.folds == 1 or 2 <= self.folds <= 20), "folds", self.folds,
+               "1 (score on the validation split) or an integer in [2, 20] (k-fold cross-validation)")
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunConfig:
     """Seed, selection protocol and output location of one run."""
@@ -235,9 +256,14 @@ class ExperimentConfig:
     head: HeadConfig = field(default_factory=HeadConfig)
     ga: GAConfig = field(default_factory=GAConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    fitness: FitnessConfig = field(default_factory=FitnessConfig)
 
     def __post_init__(self):
         check_encoding_depth(self.ga.encoding, self.hidden_units)
+        if self.fitness.folds > 1 and self.run.protocol == "paper":
+            raise ConfigError(f"[fitness] folds = {self.fitness.folds} cross-validates inside train + validation, "
+                              "but the paper protocol scores fitness on test; use protocol = 'honest' "
+                              "(--protocol honest) or folds = 1.")
         data = self.data
         if "ood" in (self.ga.objectives or ()) and data.ood_dataset is None and data.ood_images is None \
                 and data.ood_features is None:
@@ -264,14 +290,15 @@ def check_encoding_depth(encoding: str, hidden_units: tuple, error: type = Confi
                           f"{list(hidden_units)}. Set [head] hidden_units = [512, 512].")
 
 
-SECTIONS = {"data": DataConfig, "head": HeadConfig, "ga": GAConfig, "run": RunConfig}
+SECTIONS = {"data": DataConfig, "head": HeadConfig, "ga": GAConfig, "run": RunConfig, "fitness": FitnessConfig}
 
 # Presets: "quick" fits the default `evoprune run` in minutes on 2 CPU cores;
 # "paper" is the authors' budget (PAPER_EVALUATIONS) and heads (PAPER_HIDDEN_UNITS).
 PRESETS = {
     "quick": {"ga": {"population": 10, "evaluations": 40},
               "head": {"max_epochs": 60}},
-    "paper": {"data": {"image_size": 224}, "ga": {"population": 30}, "head": {"max_epochs": 600}},
+    "paper": {"data": {"image_size": 224}, "ga": {"population": 30}, "head": {"max_epochs": 600},
+              "fitness": {"seeds": "common"}},
 }
 
 

@@ -52,6 +52,15 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
     in_flight : int
         Pairs of children in flight (1: the paper's GA).
     engine : {"auto", "single", "batched"}
+        Heads per training program (auto: one on a CPU, batched on a GPU).
+    fitness_seeds : {"per-mask", "common"}
+        Each mask's training seed from its bits, or one seed for every mask
+        (common random numbers, the authors' way).
+    repeats : int
+        Trainings per mask (derived seeds); the fitness is their mean.
+    cv_folds : int
+        1: fitness on the validation carve; k >= 2: stratified k-fold
+        cross-validation inside all of (X, y), the head then refit on it.
     random_state : int, RandomState or None
         The run seed (GA, head training and the validation carve); None draws one.
     run_dir : str or None
@@ -75,7 +84,8 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, encoding="fc1", population=10, evaluations=40, max_epochs=60, hidden_units=None,
-                 validation_fraction=0.15, in_flight=1, engine="auto", random_state=None, run_dir=None):
+                 validation_fraction=0.15, in_flight=1, engine="auto", fitness_seeds="per-mask", repeats=1,
+                 cv_folds=1, random_state=None, run_dir=None):
         _store_params(self, locals())
 
     def fit(self, X, y):
@@ -96,6 +106,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             "head": {"max_epochs": self.max_epochs, "engine": self.engine,
                      **({} if self.hidden_units is None else {"hidden_units": list(self.hidden_units)})},
             "run": {"seed": self.seed_, "workers": 1},
+            "fitness": {"seeds": self.fitness_seeds, "repeats": self.repeats, "folds": self.cv_folds},
         })
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must lie in (0, 1); got {self.validation_fraction!r}.")
@@ -148,7 +159,8 @@ class EvoPruneFeatureSelector(SelectorMixin, BaseEstimator):
     """
 
     def __init__(self, population=10, evaluations=40, max_epochs=60, hidden_units=None,
-                 validation_fraction=0.15, in_flight=1, engine="auto", random_state=None, run_dir=None):
+                 validation_fraction=0.15, in_flight=1, engine="auto", fitness_seeds="per-mask", repeats=1,
+                 cv_folds=1, random_state=None, run_dir=None):
         _store_params(self, locals())
 
     def fit(self, X, y):

@@ -100,7 +100,7 @@ def test_a_fitness_that_raises_names_the_mask(cluster, tmp_path):
 def test_batched_evaluation_on_a_cluster_keeps_the_order_and_journals_every_mask(cluster):
     client, _ = cluster
     masks = [np.random.default_rng(i).random(32) < 0.5 for i in range(7)]
-    fitness = ClusterFitness(client, PAYLOAD, toy_run.ToyFactory(), batched=True)
+    fitness = ClusterFitness(client, PAYLOAD, toy_run.ToyFactory(), heads_per_task=8)
     journal = []
     got = list(fitness.evaluate_many(masks, on_result=lambda mask, result: journal.append(result)))
     serial = toy_run.ToyFactory()(PAYLOAD)

@@ -79,8 +79,12 @@ def test_weights_select_and_resize():
 
 
 def test_padded_width_bounds_the_shapes():
-    assert [padded_width(n, 512) for n in (0, 1, 16, 17, 500, 512)] == [16, 16, 16, 32, 512, 512]
-    assert padded_width(5, 10) == 10
+    assert [padded_width(n, 512) for n in (0, 1, 16, 17, 250, 256, 257, 300, 500, 512)] == \
+        [16, 16, 16, 32, 256, 256, 288, 320, 512, 512]
+    assert [padded_width(n, 2048) for n in (600, 1025, 1100)] == [640, 1152, 1152]
+    assert padded_width(5, 10) == 10 and padded_width(1100, 1280) == 1152
+    widths = {padded_width(n, 512) for n in range(1, 513)}
+    assert len(widths) == 24 and all(0 <= padded_width(n, 512) - n < 32 for n in range(1, 513))
 
 
 def test_fitness_is_deterministic_and_order_independent(faces_features):

@@ -9,7 +9,7 @@ from evoprune_deap.data.features import FeatureSet
 from evoprune_deap.errors import FeatureCacheError
 from evoprune_deap.head.masks import HeadMasks
 from evoprune_deap.head.ood import confidence, ood_auroc
-from evoprune_deap.head.training import HeadTrainer
+from evoprune_deap.head.trainer import HeadTrainer
 
 
 def test_confidence_scores():
@@ -29,14 +29,17 @@ def test_auroc_is_scikit_learns_with_in_distribution_positive():
     assert ood_auroc(np.ones(4), np.ones(3)) == 0.5
 
 
-def test_numpy_logits_give_the_compiled_heads_probabilities(faces_features):
+def test_the_one_forward_pass_gives_the_exported_keras_heads_probabilities(faces_features):
     x, y = faces_features.arrays()["train"]
     masks = HeadMasks(np.arange(faces_features.n_features) % 3 > 0,
                       (np.arange(512) % 5 > 0, np.ones(512, bool)))
     trainer = HeadTrainer(faces_features.n_features, faces_features.n_classes, HeadConfig(max_epochs=3))
     head = trainer.train(masks, x, y, seed=3)
     test = faces_features.arrays()["test"][0]
-    np.testing.assert_allclose(softmax(head.logits(test), axis=1), head.predict_proba(test), atol=1e-5)
+    keras_head = head.to_keras()
+    want = np.asarray(keras_head.predict(test, verbose=0))
+    np.testing.assert_allclose(softmax(head.logits(test).astype(np.float64), axis=1), want, atol=1e-5)
+    np.testing.assert_allclose(head.predict_proba(test), want, atol=1e-5)
 
 
 def _features(classes, n=40, width=6, seed=0, **meta):

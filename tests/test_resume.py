@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from evoprune_deap.errors import RunDirectoryError
-from evoprune_deap.run import evaluation_log
+from evoprune_deap.records import evaluation_log
 from evoprune_deap.records.directory import RunDirectory, RunLock
 from evoprune_deap.records.evaluation_log import read_log
 from evoprune_deap.run.evolution import evolve

@@ -5,6 +5,7 @@
 
 import sys
 import time
+from typing import NamedTuple
 
 from evoprune_deap.config import GAConfig
 from evoprune_deap.records.directory import RunDirectory
@@ -53,9 +54,19 @@ class ToyFitness:
         time.sleep(self.delay)
         return float(mask[:8].mean()) - 0.25 * float(mask.mean())
 
-    def score(self, mask, with_test):
-        """Stands in for MaskFitness.score: the fitness, and which score was asked for."""
-        return self(mask), with_test
+    def score_many(self, masks, with_test):
+        """Stands in for MaskFitness.score_many: per mask, the fitness and which score was asked for."""
+        return [ToyScore(self(mask), with_test) for mask in masks]
+
+
+class ToyScore(NamedTuple):
+    """(fitness, with_test), with the ``result`` of a HeadScore: the fitness."""
+
+    value: float
+    with_test: bool
+
+    def result(self, protocol):
+        return self.value
 
 
 PAYLOAD_SUM = 499500  # sum(range(1000))

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from ..config import DataConfig
 from ..storage import cache_dir
 from ..errors import BackboneError, ConfigError, DatasetError

@@ -19,7 +19,16 @@ COLUMNS = ("evaluation", "mask_hash", "n_active", "active_percent", "fitness",
            "val_accuracy", "epochs", "seconds", "mask")
 OOD_COLUMNS = (*COLUMNS[:-1], "ood_auroc", "mask")
 """The columns of a run with out-of-distribution images: each head's validation AUROC too."""
-LAYOUTS = (COLUMNS, OOD_COLUMNS)
+
+
+def columns_for(with_ood: bool = False, with_spread: bool = False) -> tuple:
+    """The log's columns: with each head's validation OOD AUROC, and with each mask's ``spread`` (the
+    standard deviation of its fitness over repeats or folds) where the fitness has several trainings."""
+    extra = ("ood_auroc",) * with_ood + ("spread",) * with_spread
+    return (*COLUMNS[:-1], *extra, "mask")
+
+
+LAYOUTS = tuple(columns_for(ood, spread) for ood in (False, True) for spread in (False, True))
 
 
 def log_row(number: int, mask, fitness: float, info: dict) -> dict:
@@ -35,6 +44,7 @@ def log_row(number: int, mask, fitness: float, info: dict) -> dict:
         "epochs": info.get("epochs", ""),
         "seconds": round(info.get("seconds", 0.0), 4),
         "ood_auroc": repr(info["ood_auroc"]) if info.get("ood_auroc") is not None else "",
+        "spread": repr(info["spread"]) if info.get("spread") is not None else "",
         "mask": mask_to_hex(mask),
     }
 
@@ -145,7 +155,8 @@ def known_results(rows: list[dict]) -> dict:
         info = {"epochs": int(row["epochs"]) if row["epochs"] else "", "seconds": float(row["seconds"] or 0)}
         if row["val_accuracy"]:
             info["val_accuracy"] = float(row["val_accuracy"])
-        if row.get("ood_auroc"):
-            info["ood_auroc"] = float(row["ood_auroc"])
+        for name in ("ood_auroc", "spread"):
+            if row.get(name):
+                info[name] = float(row[name])
         known[mask_key(row["mask"])] = (row["fitness"], info)
     return known

@@ -178,7 +178,7 @@ def _layer_sparsities(encoding: Encoding, mask: np.ndarray, targets: list) -> di
 
 def run_baselines(feature_set: FeatureSet, encoding: Encoding, config: HeadConfig, protocol: str,
                   seed: int, best_mask: np.ndarray, n_random: int = 3, with_references: bool = True,
-                  reference=None) -> list[dict]:
+                  reference=None, fitness_config=None, split_seed: int = 0) -> list[dict]:
     """Score every baseline at the sparsity of ``best_mask``.
 
     ``with_references=False`` leaves out the two that do not depend on the
@@ -188,7 +188,9 @@ def run_baselines(feature_set: FeatureSet, encoding: Encoding, config: HeadConfi
     :func:`~evoprune_deap.run.experiment.train_reference`): its row is the
     ``unpruned`` one, and the one-shot and gradual methods prune it. Without
     it, it is trained here by the run's rule (the same head: the run seed and
-    the full mask give its seed). Random masks train by that rule too.
+    the full mask give its seed). Random masks train by that rule too, and are
+    scored by the run's ``fitness_config`` (seeds, repeats, folds; ``split_seed``
+    draws the folds), so their test figure is that of their deployed head.
 
     Returns
     -------
@@ -200,7 +202,8 @@ def run_baselines(feature_set: FeatureSet, encoding: Encoding, config: HeadConfi
     """
     best_mask = encoding.check_mask(best_mask)
     active_percent = 100.0 * float(best_mask.mean())
-    fitness = MaskFitness(feature_set, encoding, config, protocol, seed)
+    fitness = MaskFitness(feature_set, encoding, config, protocol, seed, fitness_config=fitness_config,
+                          split_seed=split_seed)
     if reference is None:
         reference = fitness.score(encoding.full_mask(), with_test=True)
     rows = []

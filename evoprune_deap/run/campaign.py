@@ -46,7 +46,7 @@ def run_combination(config, feature_set, run_dir: str, n_random: int, client=Non
             reference = HeadScore(summary.unpruned_val_accuracy, summary.unpruned_test_accuracy, 0, 0.0,
                                   directory.read_unpruned(), summary.unpruned_holdout_accuracy)
         args = (encoding, config.head, config.run.protocol, config.run.seed, directory.read_best_mask(), n_random,
-                True, reference)
+                True, reference, config.fitness, config.data.split_seed)
         if client is None:
             rows = run_baselines(feature_set, *args)
         else:

@@ -26,7 +26,7 @@ from ..search.objectives import make_objectives
 from ..search.steady_state import run_ga
 from ..seeding import derive_seed, make_rng
 from ..records.directory import RunDirectory
-from ..records.evaluation_log import COLUMNS, OOD_COLUMNS, EvaluationLog, known_results, log_row, read_log
+from ..records.evaluation_log import EvaluationLog, columns_for, known_results, log_row, read_log
 
 
 class EvaluationWriter(Callback):
@@ -102,7 +102,7 @@ def _read_if_resuming(run_dir: RunDirectory, name: str, resume: bool) -> list[di
 
 
 def evolve(fitness, n_bits: int, ga: GAConfig, seed: int, run_dir: RunDirectory, callbacks=(),
-           resume: bool = False, with_ood: bool = False, is_empty=None) -> GAState:
+           resume: bool = False, with_ood: bool = False, is_empty=None, with_spread: bool = False) -> GAState:
     """Run the steady-state GA (NSGA-II with ``ga.objectives``), logging every evaluation to the run directory.
 
     Parameters
@@ -122,6 +122,8 @@ def evolve(fitness, n_bits: int, ga: GAConfig, seed: int, run_dir: RunDirectory,
         and continue where the run stopped.
     with_ood : bool
         The fitness reports an OOD AUROC (``info["ood_auroc"]``): log it.
+    with_spread : bool
+        The fitness reports each mask's spread over repeats or folds (``info["spread"]``): log it.
     is_empty : callable or None
         ``mask -> bool``: the masks whose head cannot be trained (see
         :class:`~evoprune_deap.search.objectives.ParetoObjectives`).
@@ -135,7 +137,7 @@ def evolve(fitness, n_bits: int, ga: GAConfig, seed: int, run_dir: RunDirectory,
     """
     finished = _read_if_resuming(run_dir, RunDirectory.JOURNAL, resume)
     logged = _read_if_resuming(run_dir, RunDirectory.EVALUATIONS, resume)
-    columns = OOD_COLUMNS if with_ood else COLUMNS
+    columns = columns_for(with_ood, with_spread)
     log = EvaluationLog(run_dir.file(RunDirectory.EVALUATIONS), columns)
     journal = FinishedJournal(run_dir.file(RunDirectory.JOURNAL), len(finished), columns)
     interrupt = StopOnInterrupt()

@@ -7,32 +7,23 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from ..config import ExperimentConfig
 from ..data.features import FeatureSet
 from ..errors import DatasetError, FeatureCacheError
-from ..head.costs import count_flops, count_parameters
-from ..head.stack import deployable_head
 from ..records.directory import RunDirectory
 from ..records.summary import RunSummary
-from ..report.plots import save_convergence, unpruned_fitness
-from ..search.bits import mask_key
-from ..search.callbacks import Callback
 from ..search.encodings import Encoding
 from ..search.evaluator import GAState
-from ..search.ranking import best_index, rank_key
 from .cluster import ClusterFitness, default_workers, open_client
 from .evolution import evolve
-from .fitness import HeadScore, MaskFitness
-from .front import front_masks, write_front
-
-_CLIENT_SIDE_LOCK = threading.Lock()
+from .finish import BestWeights, finish_front, finish_run
+from .fitness import MaskFitness
 
 
 @dataclass
@@ -153,6 +144,7 @@ def run_experiment(config: ExperimentConfig, feature_set: FeatureSet | None = No
             encoding, kept = fitness.encoding, BestWeights()
             state = evolve(fitness, encoding.n_bits, config.ga, config.run.seed, directory, [kept, *callbacks],
                            resume=resume, with_ood=feature_set.ood is not None,
+                           with_spread=config.fitness.repeats > 1 or config.fitness.folds > 1,
                            is_empty=lambda mask: encoding.head_masks(mask).is_empty())
             search_seconds = time.perf_counter() - started
             finish = finish_front if config.ga.objectives else finish_run
@@ -164,7 +156,8 @@ def make_fitness(config: ExperimentConfig, feature_set: FeatureSet, client=None)
     """The run's fitness: a :class:`MaskFitness` here, or its :class:`ClusterFitness` form on ``client``."""
     encoding = Encoding(config.ga.encoding, feature_set.n_features, config.hidden_units)
     args = (feature_set, encoding, config.head, config.run.protocol, config.run.seed)
-    options = dict(ood_score=config.ga.ood_score, ood_temperature=config.ga.ood_temperature)
+    options = dict(ood_score=config.ga.ood_score, ood_temperature=config.ga.ood_temperature,
+                   fitness_config=config.fitness, split_seed=config.data.split_seed)
     return MaskFitness(*args, **options) if client is None else ClusterFitness.for_masks(client, *args, **options)
 
 
@@ -208,138 +201,3 @@ def check_features(config: ExperimentConfig, feature_set: FeatureSet) -> None:
             f"Feature cache {config.data.features!r} holds {meta.get('backbone')!r} features but the config "
             f"says backbone = {config.data.backbone!r}; fix [data] backbone or use the right cache."
         )
-
-
-class BestWeights(Callback):
-    """Keeps the trained weights the search returned for the best mask so far (and any tied with it).
-
-    The best is the GA's rule (:func:`~evoprune_deap.search.ranking.rank_key`:
-    fitness, then fewer active bits), also that of a multi-objective run's
-    most accurate member; the run ships these weights and never trains its
-    best head a second time. A replayed evaluation (a resumed run) brings no
-    weights: :meth:`weights` then returns None.
-    """
-
-    def __init__(self):
-        self.best_key, self.kept = None, {}
-
-    def on_evaluation(self, evaluation, state):
-        key = rank_key(evaluation.fitness, evaluation.n_active)
-        if self.best_key is None or key > self.best_key:
-            self.best_key, self.kept = key, {}
-        if key == self.best_key and evaluation.payload:
-            self.kept[mask_key(evaluation.mask)] = evaluation.payload
-
-    def weights(self, mask) -> tuple | None:
-        """The fold weights of ``mask``'s head, if it is the best and was trained in this process's run."""
-        return self.kept.get(mask_key(mask))
-
-
-def score_best(fitness, mask: np.ndarray, kept: BestWeights) -> HeadScore:
-    """Validation, test and hold-out figures of the best head: from the weights the search trained.
-
-    Only where those weights are not at hand (the best was replayed from the
-    log of a resumed run) is the head trained again, from its own seed: the
-    same head, since training is deterministic.
-    """
-    weights = kept.weights(mask)
-    if weights is None:
-        return fitness.score(mask, with_test=True)
-    return fitness.local().score_many([mask], with_test=True, fold_weights=[weights])[0]
-
-
-def train_reference(fitness, directory: RunDirectory) -> HeadScore:
-    """The run's one unpruned reference: the full mask's head, trained once by the run's fitness.
-
-    Its seed follows the rule of every mask (run seed, mask bits, fold); its
-    weights are saved (``unpruned_head.npz``) for the baselines, which prune
-    this head, and its figures go to ``summary.json`` and ``baselines.csv``.
-    """
-    reference = fitness.score(fitness.encoding.full_mask(), with_test=True)
-    directory.write_unpruned(reference.fold_weights)
-    return reference
-
-
-def save_best_head(config: ExperimentConfig, directory: RunDirectory, best: HeadScore, masks):
-    """Save the best head as ``best_head.keras`` (taking the full feature vector); return the Keras model."""
-    if best.weights is None:  # an empty mask: nothing to save
-        return None
-    with _CLIENT_SIDE_LOCK:  # campaigns finish runs from several threads; Keras' naming is global
-        model = deployable_head(best.weights, masks, config.head)
-        model.save(directory.file(RunDirectory.BEST_HEAD))
-    return model
-
-
-def summarise(config: ExperimentConfig, fitness, state: GAState, best_mask: np.ndarray, best_fitness: float,
-              best: HeadScore, unpruned: HeadScore, started: float, search_seconds: float, **extra) -> RunSummary:
-    """The run's :class:`RunSummary` (not yet written)."""
-    import keras
-
-    feature_set, encoding = fitness.feature_set, fitness.encoding
-    masks, full = encoding.head_masks(best_mask), encoding.head_masks(encoding.full_mask())
-    n_classes, bias = feature_set.n_classes, config.head.use_bias
-    params, params_full = count_parameters(masks, n_classes, bias), count_parameters(full, n_classes, bias)
-    flops, flops_full = count_flops(masks, n_classes), count_flops(full, n_classes)
-    return RunSummary(
-        encoding=encoding.name, protocol=config.run.protocol, seed=config.run.seed,
-        source=feature_set.metadata.get("source"), backbone=feature_set.metadata.get("backbone"),
-        n_classes=n_classes, n_folds=len(feature_set.splits), fitness=best_fitness,
-        val_accuracy=best.val_accuracy, test_accuracy=best.test_accuracy,
-        unpruned_val_accuracy=unpruned.val_accuracy, unpruned_test_accuracy=unpruned.test_accuracy,
-        n_bits=encoding.n_bits, n_active=int(best_mask.sum()), active_percent=100.0 * float(best_mask.mean()),
-        parameters=params, parameters_unpruned=params_full,
-        parameter_reduction_percent=100.0 * (1 - params / params_full),
-        flops=flops, flops_unpruned=flops_full, flop_reduction_percent=100.0 * (1 - flops / flops_full),
-        evaluations=state.n_evaluations, cache_hits=state.cache_hits, stop_reason=state.stop_reason,
-        search_seconds=search_seconds, wall_seconds=time.perf_counter() - started,
-        keras_backend=keras.backend.backend(),
-        holdout_accuracy=best.holdout_accuracy, unpruned_holdout_accuracy=unpruned.holdout_accuracy,
-        test_ood_auroc=best.test_ood_auroc, unpruned_test_ood_auroc=unpruned.test_ood_auroc, **extra,
-    )
-
-
-def draw_convergence(directory: RunDirectory, summary: RunSummary) -> None:
-    """``convergence.png``, drawn by the report layer from the run's evaluations log."""
-    save_convergence(directory.read_evaluations(), directory.file(RunDirectory.CONVERGENCE),
-                     f"{summary.source} {summary.encoding} seed {summary.seed}", unpruned_fitness(summary))
-
-
-def finish_run(config, fitness, state: GAState, directory: RunDirectory, kept: BestWeights, started: float,
-               search_seconds: float):
-    """A single-objective run's ending, in steps: logbook and best mask, the best head's figures (from
-    the search's weights), the unpruned reference, ``best_head.keras``, the plot, then the summary
-    (last: a run with a summary has all its files; until then it can resume)."""
-    best_mask, best_fitness = state.best.mask, state.best.fitness.values[0]
-    directory.write_logbook(state.logbook)
-    directory.write_best_mask(fitness.encoding.name, best_mask)
-    best = score_best(fitness, best_mask, kept)
-    unpruned = train_reference(fitness, directory)
-    model = save_best_head(config, directory, best, fitness.encoding.head_masks(best_mask))
-    summary = summarise(config, fitness, state, best_mask, best_fitness, best, unpruned, started, search_seconds)
-    draw_convergence(directory, summary)
-    directory.write_summary(summary)
-    return summary, model
-
-
-def finish_front(config, fitness, state: GAState, directory: RunDirectory, kept: BestWeights, started: float,
-                 search_seconds: float):
-    """A multi-objective run's ending: as :func:`finish_run` with the front's most accurate member as the
-    run's best head, then ``front.csv``, the baselines along the front and the front's plots, then the summary."""
-    masks = front_masks(state.population)
-    values = {ind.mask.tobytes(): ind.fitness.values for ind in state.population}
-    accuracies = [values[mask.tobytes()][0] for mask in masks]
-    chosen = best_index(accuracies, [int(mask.sum()) for mask in masks])
-    best_mask, best_fitness = masks[chosen], accuracies[chosen]
-    last = state.logbook[-1] if len(state.logbook) else {}
-    directory.write_logbook(state.logbook)
-    directory.write_best_mask(fitness.encoding.name, best_mask)
-    best = score_best(fitness, best_mask, kept)
-    unpruned = train_reference(fitness, directory)
-    model = save_best_head(config, directory, best, fitness.encoding.head_masks(best_mask))
-    summary = summarise(config, fitness, state, best_mask, best_fitness, best, unpruned, started, search_seconds,
-                        objectives=list(config.ga.objectives), front_size=len(masks),
-                        hypervolume=last.get("hypervolume"))
-    draw_convergence(directory, summary)
-    write_front(config, fitness, state, directory, masks, accuracies, summary, unpruned)
-    directory.write_summary(summary)
-    return summary, model

@@ -23,7 +23,7 @@ from typing import Iterator, Protocol
 
 import numpy as np
 
-from ..config import HeadConfig
+from ..config import FitnessConfig, HeadConfig
 from ..data.features import FeatureSet
 from ..head.forward import accuracy, head_logits
 from ..head.ood import confidence, ood_auroc
@@ -52,6 +52,7 @@ class HeadScore:
     holdout_accuracy: float | None = None  # with the test score, where the features hold out data
     ood_auroc: float | None = None  # validation vs OOD validation images, where the features have OOD images
     test_ood_auroc: float | None = None  # test vs OOD test images, with the test score
+    spread: float | None = None  # standard deviation of the validation accuracy over repeats or folds
 
     @property
     def weights(self):
@@ -64,7 +65,11 @@ class HeadScore:
         fitness = self.test_accuracy if paper else self.val_accuracy
         info = {"val_accuracy": self.val_accuracy, "epochs": self.epochs, "seconds": self.seconds}
         auroc = self.test_ood_auroc if paper else self.ood_auroc
-        return fitness, info if auroc is None else {**info, "ood_auroc": auroc}, self.fold_weights
+        if auroc is not None:
+            info["ood_auroc"] = auroc
+        if self.spread is not None:
+            info["spread"] = self.spread
+        return fitness, info, self.fold_weights
 
 
 def chunks(masks: list, size: int) -> list[list]:
@@ -103,7 +108,26 @@ class Fitness(Protocol):
 
     def __call__(self, mask) -> tuple[float, dict]:
         """``(fitness, info)`` of one mask: the plain fitness callable of the GA."""
-        return self.score(mask, with_test=self.protocol == "paper").result(self.protocol)[:2]
+        result = self.score(mask, with_test=self.protocol == "paper").result(self.protocol)
+        return result[:2] if isinstance(result, tuple) else result
+
+
+@dataclass(frozen=True)
+class Training:
+    """One training a mask's fitness takes: on which data, from which seed repeat.
+
+    ``fold`` is the dataset's split, ``part`` the cross-validation part (0
+    without ``folds``), ``repeat`` the seed repeat; ``train`` and ``val`` are
+    (x, y) pairs. ``deployed`` marks the training whose head is the mask's
+    head: scored on test and hold-out, saved, shipped.
+    """
+
+    fold: int
+    part: int
+    repeat: int
+    train: tuple
+    val: tuple
+    deployed: bool
 
 
 class MaskFitness(Fitness):
@@ -124,69 +148,124 @@ class MaskFitness(Fitness):
     ood_temperature : float
         How each head's OOD AUROC is scored, where the features carry OOD
         images (see :mod:`evoprune_deap.head.ood`).
+    fitness_config : FitnessConfig
+        ``seeds``: ``per-mask`` (each mask's seed from the run seed and its
+        bits) or ``common`` (one seed for every mask: common random numbers);
+        ``repeats``: trainings per mask from derived seeds; ``folds``:
+        stratified k-fold cross-validation inside train + validation, drawn
+        from ``split_seed``. The fitness is the mean validation accuracy over
+        the trainings; ``spread`` their standard deviation. The deployed head
+        (test, hold-out, ``best_head.keras``) is repeat 0's head, trained on
+        the training split; with ``folds``, one more training of repeat 0's
+        seed on all of train + validation.
+    split_seed : int
+        Draws the cross-validation parts.
     """
 
     def __init__(self, feature_set: FeatureSet, encoding: Encoding, head_config: HeadConfig,
-                 protocol: str, seed: int, ood_score: str = "msp", ood_temperature: float = 1000.0):
+                 protocol: str, seed: int, ood_score: str = "msp", ood_temperature: float = 1000.0,
+                 fitness_config: FitnessConfig | None = None, split_seed: int = 0):
         self.feature_set = feature_set
         self.encoding = encoding
         self.protocol = protocol
         self.seed = seed
         self.ood_score, self.ood_temperature = ood_score, ood_temperature
+        self.config = fitness_config or FitnessConfig()
+        self.split_seed = split_seed
         self.trainer = HeadTrainer(feature_set.n_features, feature_set.n_classes, head_config)
         self.heads_per_task = self.trainer.heads_per_program
+        self._trainings: dict[int, list[Training]] = {}
 
     def local(self) -> "MaskFitness":
         return self
 
-    def training_seed(self, mask, fold: int) -> int:
-        """The seed a mask's head trains from on ``fold``: from (run seed, mask bits, fold)."""
-        return derive_seed(self.seed, "mask", mask_key(mask), fold)
+    @property
+    def has_spread(self) -> bool:
+        """The fitness averages several trainings (``repeats`` or ``folds``), so it has a spread."""
+        return self.config.repeats > 1 or self.config.folds > 1
+
+    def training_seed(self, mask, fold: int, repeat: int = 0) -> int:
+        """The seed a mask's head trains from on ``fold`` (repeat ``repeat``).
+
+        ``per-mask``: from (run seed, mask bits, fold); ``common``: from (run
+        seed, fold) alone, so every mask starts from the same full-width
+        initial draw (sliced to its units) and sees the same epoch shuffles.
+        Repeat 0 is the seed of a single training.
+        """
+        key = ("common",) if self.config.seeds == "common" else ("mask", mask_key(mask))
+        return derive_seed(self.seed, *key, fold, *((repeat,) if repeat else ()))
+
+    def trainings(self, fold: int) -> list[Training]:
+        """The trainings of a mask's fitness on dataset split ``fold`` (the same for every mask)."""
+        if fold not in self._trainings:
+            arrays = self.feature_set.arrays(fold)
+            repeats = range(self.config.repeats)
+            if self.config.folds == 1:
+                found = [Training(fold, 0, r, arrays["train"], arrays["val"], r == 0) for r in repeats]
+            else:
+                from sklearn.model_selection import StratifiedKFold
+
+                x = np.concatenate([arrays["train"][0], arrays["val"][0]])
+                y = np.concatenate([arrays["train"][1], arrays["val"][1]])
+                parts = StratifiedKFold(self.config.folds, shuffle=True,
+                                        random_state=derive_seed(self.split_seed, "cv", fold)).split(x, y)
+                found = [Training(fold, part, r, (x[fit], y[fit]), (x[held], y[held]), False)
+                         for part, (fit, held) in enumerate(parts) for r in repeats]
+                found.append(Training(fold, -1, 0, (x, y), (x[:0], y[:0]), True))
+            self._trainings[fold] = found
+        return self._trainings[fold]
 
     def score_many(self, masks: list, with_test: bool = False, fold_weights: list | None = None) -> list[HeadScore]:
         """:meth:`Fitness.score_many`; heads train as the trainer groups them (never changing a result).
 
         With the test score comes the hold-out score, where the features hold
         data out (:meth:`~evoprune_deap.data.features.FeatureSet.with_holdout`).
-        ``fold_weights`` (one entry per mask: its heads' weights per fold, as
-        an earlier score returned them) scores those heads without training
-        (``epochs`` is then 0). ``seconds`` of each score is its share of the
-        time the masks took.
+        ``fold_weights`` (one entry per mask: its deployed heads' weights per
+        fold, as an earlier score returned them) scores those heads on test
+        without training (``epochs`` is then 0; single-training fitness only).
+        ``seconds`` of each score is its share of the time the masks took.
         """
         start = time.perf_counter()
         head_masks = [self.encoding.head_masks(mask) for mask in masks]
         live = [i for i, m in enumerate(head_masks) if not m.is_empty()]
-        parts = ("val", "test", "holdout") if with_test else ("val",)
         ood = self.feature_set.ood
-        if ood is not None:
-            parts += ("ood_val", "ood_test") if with_test else ("ood_val",)
-        scores = {i: {part: [] for part in parts} for i in live}
+        val_parts = ("val", "ood_val") if ood is not None else ("val",)
+        test_parts = (("test", "holdout") + (("ood_test",) if ood is not None else ())) if with_test else ()
+        scores = {i: {part: [] for part in val_parts + test_parts} for i in live}
         epochs, weights = dict.fromkeys(live, 0), {i: [] for i in live}
         for fold in range(len(self.feature_set.splits)):
             arrays = self.feature_set.arrays(fold)
-            if fold_weights is None:
-                heads = self.trainer.train_many([head_masks[i] for i in live], *arrays["train"],
-                                                [self.training_seed(masks[i], fold) for i in live])
-                trained = [(head.weights, head.epochs) for head in heads]
+            if fold_weights is None:  # the refit of cross-validation (part -1) only where test is scored
+                trainings = [t for t in self.trainings(fold) if t.part >= 0 or with_test]
+                trained = []
+                for jobs in _by_training_set(trainings, live):
+                    x, y = jobs[0][1].train
+                    heads = self.trainer.train_many([head_masks[i] for i, _ in jobs], x, y,
+                                                    [self.training_seed(masks[i], fold, t.repeat) for i, t in jobs])
+                    trained += [(i, t, head.weights, head.epochs) for (i, t), head in zip(jobs, heads)]
             else:
-                trained = [(fold_weights[i][fold], 0) for i in live]
-            for i, (head_weights, n_epochs) in zip(live, trained):
-                weights[i].append(head_weights)
+                trained = [(i, t, fold_weights[i][fold], 0) for t in self.trainings(fold) if t.deployed for i in live]
+            for i, training, head_weights, n_epochs in trained:
                 epochs[i] += n_epochs
-                logits = {}
-
-                def logits_of(x, key):
-                    if key not in logits:
-                        logits[key] = head_logits(head_weights, head_masks[i], x)
-                    return logits[key]
-
-                for part in parts:
-                    if part.startswith("ood_"):
-                        inside = logits_of(arrays[part[4:]][0], part[4:])
-                        outside = logits_of(ood[part[4:]], part)
-                        scores[i][part].append(ood_auroc(self._confidence(inside), self._confidence(outside)))
-                    elif arrays[part][0].shape[0]:
-                        scores[i][part].append(accuracy(logits_of(arrays[part][0], part), arrays[part][1]))
+                logits = _Logits(head_weights, head_masks[i])
+                if training.val[1].size and fold_weights is None:
+                    scores[i]["val"].append(accuracy(logits(training.val[0], "val"), training.val[1]))
+                    if ood is not None:
+                        scores[i]["ood_val"].append(ood_auroc(self._confidence(logits(training.val[0], "val")),
+                                                              self._confidence(logits(ood["val"], "ood_val"))))
+                if training.deployed:
+                    weights[i].append(head_weights)
+                    for part in test_parts:
+                        if part == "ood_test":
+                            scores[i][part].append(ood_auroc(self._confidence(logits(arrays["test"][0], "test")),
+                                                             self._confidence(logits(ood["test"], part))))
+                        elif arrays[part][0].shape[0]:
+                            scores[i][part].append(accuracy(logits(arrays[part][0], part), arrays[part][1]))
+                    if fold_weights is not None and arrays["val"][0].shape[0]:  # the deployed head on validation
+                        scores[i]["val"].append(accuracy(logits(arrays["val"][0], "val"), arrays["val"][1]))
+                        if ood is not None:
+                            scores[i]["ood_val"].append(ood_auroc(self._confidence(logits(arrays["val"][0], "val")),
+                                                                  self._confidence(logits(ood["val"], "ood_val"))))
         seconds = (time.perf_counter() - start) / max(len(masks), 1)
         held_out = with_test and self.feature_set.splits[0].holdout.size > 0
         results = []
@@ -195,12 +274,15 @@ class MaskFitness(Fitness):
                 worst, auroc = EMPTY_MASK["accuracy"], EMPTY_MASK["ood"] if ood is not None else None
                 results.append(HeadScore(worst, worst if with_test else None, 0, seconds,
                                          holdout_accuracy=worst if held_out else None,
-                                         ood_auroc=auroc, test_ood_auroc=auroc if with_test else None))
+                                         ood_auroc=auroc, test_ood_auroc=auroc if with_test else None,
+                                         spread=0.0 if self.has_spread else None))
                 continue
             mean = {part: float(np.mean(values)) if values else None for part, values in scores[i].items()}
+            spread = float(np.std(scores[i]["val"], ddof=1)) if self.has_spread and len(scores[i]["val"]) > 1 \
+                else (0.0 if self.has_spread else None)
             results.append(HeadScore(float("nan") if mean["val"] is None else mean["val"], mean.get("test"),
                                      epochs[i], seconds, tuple(weights[i]), mean.get("holdout"), mean.get("ood_val"),
-                                     mean.get("ood_test")))
+                                     mean.get("ood_test"), spread))
         return results
 
     def _confidence(self, logits: np.ndarray) -> np.ndarray:
@@ -214,3 +296,23 @@ class MaskFitness(Fitness):
                 if on_result is not None:
                     on_result(mask, result)
                 yield result
+
+
+class _Logits:
+    """One head's logits of each scored set, computed once (the one forward pass)."""
+
+    def __init__(self, weights, masks):
+        self.weights, self.masks, self.cache = weights, masks, {}
+
+    def __call__(self, x: np.ndarray, key: str) -> np.ndarray:
+        if key not in self.cache:
+            self.cache[key] = head_logits(self.weights, self.masks, x)
+        return self.cache[key]
+
+
+def _by_training_set(trainings: list, live: list) -> list[list]:
+    """(mask index, training) jobs grouped by training set, so that repeats on one set train together."""
+    groups: dict[int, list] = {}
+    for training in trainings:
+        groups.setdefault(id(training.train[0]), []).extend((i, training) for i in live)
+    return list(groups.values())

@@ -135,7 +135,8 @@ def write_front(config, fitness, state, directory, masks: list, accuracies: list
     for k, member in enumerate(spread(len(masks), n_baselines)):
         for row in run_baselines(fitness.feature_set, fitness.encoding, config.head, config.run.protocol,
                                  config.run.seed, masks[member], n_random=1, with_references=k == 0,
-                                 reference=reference):
+                                 reference=reference, fitness_config=config.fitness,
+                                 split_seed=config.data.split_seed):
             rows.append({**row, "front_member": front["mask_hash"][member]})
     baselines = pd.DataFrame(rows)
     directory.write_table(directory.FRONT_BASELINES, baselines)
