@@ -15,12 +15,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import sys
+import traceback
 import warnings
 
 from .config import ENCODINGS, ENGINES, FITNESS_SEEDS, OBJECTIVES, OOD_SCORES, PRESETS, PROTOCOLS, load_config
 from .errors import EvopruneError, RunInterrupted
 from .search.callbacks import Callback
+from .storage import cache_root, check_file, check_folder
 
 CONFIG_OPTIONS = {  # command-line option -> (config table, key, type, help)
     "dataset": ("data", "dataset", str, "built-in dataset: elpv (default) or fashion-mnist"),
@@ -135,9 +138,19 @@ def _extraction_bar(config, total=None):
     return tqdm(total=total, unit="img", desc="extract", file=sys.stderr, disable=_BARS_OFF)
 
 
+def _check_cache(config) -> None:
+    """Extraction writes to the cache folder: refuse an unusable one before the work starts."""
+    if config.data.features is None or config.data.ood_dataset is not None or config.data.ood_images is not None:
+        check_folder(cache_root(), "The cache folder ($EVOPRUNE_CACHE_DIR)")
+
+
 def _load_features(config, out: str | None = None, force: bool = False):
     from .run.experiment import load_feature_set
 
+    if out is not None:
+        check_file(out, "--out")
+    else:
+        _check_cache(config)
     bar = _extraction_bar(config)
     try:
         return load_feature_set(config, progress=None if bar is None else bar.update, out=out, reuse=not force)
@@ -171,6 +184,10 @@ def _run(args) -> int:
         print(f"evoprune: quick preset (reduced budget: population {config.ga.population}, "
               f"{config.ga.budget} evaluations, at most {config.head.max_epochs} epochs); "
               "use --preset paper for the paper's budget", file=sys.stderr)
+    check_folder(run_dir if run_dir is not None else config.run.out, "--run-dir" if run_dir else "--out")
+    global _RUN_DIR
+    if args.tensorboard:
+        check_folder(args.tensorboard, "--tensorboard")
     features = _load_features(config)
     callbacks = []
     if args.tensorboard:
@@ -179,6 +196,9 @@ def _run(args) -> int:
 
         name = os.path.basename(os.path.normpath(run_dir or default_run_dir(config, features)))
         callbacks.append(TensorBoardLogger(os.path.join(args.tensorboard, name)))
+    from .run.experiment import default_run_dir
+
+    _RUN_DIR = run_dir or default_run_dir(config, features)
     with cluster_for(config) as client:
         result = run_experiment(config, features, run_dir=run_dir, callbacks=[ProgressBar(client), *callbacks],
                                 resume=args.resume is not None, client=client)
@@ -205,7 +225,10 @@ def _campaign(args) -> int:
 
     name = os.path.splitext(os.path.basename(args.campaign_config))[0]
     base = config_from_args(args, config_path=args.campaign_config)
-    run_campaign(base, args.seeds, args.encodings, args.out or os.path.join("results", name),
+    out = args.out or os.path.join("results", name)
+    check_folder(out, "--out")
+    _check_cache(base)
+    run_campaign(base, args.seeds, args.encodings, out,
                  n_random=args.random_draws, name=name, progress=(lambda line: None) if args.quiet else print, parallel_runs=args.parallel_runs, protocols=args.protocols)
     return 0
 
@@ -219,6 +242,7 @@ def _report(args) -> int:
     from .report.tables import to_markdown, write_report
 
     args.out = args.out or _beside_runs(args.run_dirs, "report")
+    check_folder(args.out, "--out")
     tables = write_report(args.run_dirs, args.out, args.caption)
     names = [name for name in ("paper_table", "method_table", "optimism_table", "pareto_table") if name in tables]
     for name in names:
@@ -232,6 +256,7 @@ def _plot(args) -> int:
     from .report.plots import write_plots
 
     args.out = args.out or _beside_runs(args.run_dirs, "plots")
+    check_folder(args.out, "--out")
     for path in write_plots(args.run_dirs, args.out):
         print(path)
     return 0
@@ -240,6 +265,8 @@ def _plot(args) -> int:
 def _select(args) -> int:
     from .run.shipping import export_member
 
+    if args.out is not None:
+        check_file(args.out, "--out")
     record = export_member(args.run_dir, max_active=args.max_active, min_accuracy=args.min_accuracy,
                            knee=args.knee, out=args.out)
     print(f"{record['rule']}: member {record['mask_hash']}, {record['n_active']} active "
@@ -254,14 +281,26 @@ def _ensemble(args) -> int:
     from .report.tables import to_markdown
     from .run.shipping import build_ensemble
 
+    if args.out is not None:
+        check_file(args.out, "--out")
     record = build_ensemble(args.run_dir, window=args.window, out=args.out)
     print(to_markdown(record["table"]))
     print(f"saved {record['model']} (and its .json, .csv)")
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's one-line errors (exit 2), pointing at ``--help`` instead of printing the usage."""
+
+    def error(self, message):
+        self.exit(2, f"evoprune: error: {message}; see `{self.prog} --help`.\n")
+
+
+_RUN_DIR = None  # the run directory of `evoprune run`, once known: named by the Ctrl-C hint
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="evoprune", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="evoprune", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     loudness = parser.add_mutually_exclusive_group()
     loudness.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -349,12 +388,15 @@ def main(argv=None) -> int:
         return 130
     except EvopruneError as exc:
         if args.debug:
-            raise
+            traceback.print_exc()
         print(f"evoprune: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("evoprune: interrupted; finished evaluations are saved: continue with "
-              "`evoprune run --resume RUN_DIR`", file=sys.stderr)
+        if _RUN_DIR is None:
+            print(f"evoprune: interrupted; nothing of `evoprune {args.command}` is left half-written.", file=sys.stderr)
+        else:
+            print("evoprune: interrupted; finished evaluations are saved: continue with "
+                  f"`evoprune run --resume {shlex.quote(_RUN_DIR)}`", file=sys.stderr)
         return 130
 
 

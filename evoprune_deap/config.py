@@ -367,6 +367,10 @@ def load_config(path: str | None = None, preset: str = "quick", overrides: dict 
                 from_file = tomllib.load(stream)
         except FileNotFoundError as exc:
             raise ConfigError(f"Config file {path!r} does not exist; pass an existing TOML file.") from exc
+        except IsADirectoryError as exc:
+            raise ConfigError(f"Config file {path!r} is a folder; pass a TOML file (e.g. --config run.toml).") from exc
+        except PermissionError as exc:
+            raise ConfigError(f"Config file {path!r} cannot be read (permission denied); fix its permissions.") from exc
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"Config file {path!r} is not valid TOML: {exc}.") from exc
         tables = _merge(tables, from_file)

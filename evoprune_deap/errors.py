@@ -34,5 +34,9 @@ class RunDirectoryError(EvopruneError):
     """A run directory cannot be created, locked, resumed or written."""
 
 
+class OutputError(EvopruneError):
+    """An output path (``--out``, the cache folder) cannot be written; found before any work starts."""
+
+
 class RunInterrupted(EvopruneError):
     """The run was stopped by the user (Ctrl-C) after a finished evaluation; it can be resumed."""

@@ -7,11 +7,42 @@ import os
 import tempfile
 from typing import Callable, IO
 
+from .errors import OutputError
+
+
+def cache_root() -> str:
+    """``$EVOPRUNE_CACHE_DIR``, default ``~/.cache/evoprune-deap``."""
+    return os.environ.get("EVOPRUNE_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "evoprune-deap")
+
 
 def cache_dir(*parts: str) -> str:
-    """``$EVOPRUNE_CACHE_DIR`` (default ``~/.cache/evoprune-deap``) joined with ``parts``."""
-    root = os.environ.get("EVOPRUNE_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "evoprune-deap")
-    return os.path.join(root, *parts)
+    """The cache folder (:func:`cache_root`) joined with ``parts``."""
+    return os.path.join(cache_root(), *parts)
+
+
+def check_folder(path: str, what: str) -> None:
+    """Raise OutputError unless ``path`` is, or can be made, a writable folder (nothing is created).
+
+    ``what`` names the path in the message (e.g. ``"--out"``).
+    """
+    path = os.path.abspath(os.path.expanduser(path))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise OutputError(f"{what} {path!r} is a file, not a folder; pass a folder (it is made if missing).")
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise OutputError(f"{what} {path!r} lies inside {existing!r}, which is a file; pass a path in a folder.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"{what} {path!r}: {existing!r} is not writable; pass a folder you can write to.")
+
+
+def check_file(path: str, what: str) -> None:
+    """Raise OutputError unless the file ``path`` can be written (its folder writable, the path not a folder)."""
+    path = os.path.abspath(os.path.expanduser(path))
+    if os.path.isdir(path):
+        raise OutputError(f"{what} {path!r} is a folder; pass a file name.")
+    check_folder(os.path.dirname(path), what)
 
 
 def atomic_write(path: str, write: Callable[[IO], None], binary: bool = False) -> None:

@@ -3,7 +3,7 @@ import pytest
 
 from evoprune_deap.config import HeadConfig
 from evoprune_deap.head.costs import count_parameters
-from evoprune_deap.head.forward import padded_dims, padded_width
+from evoprune_deap.head.forward import COARSE, padded_dims, padded_width
 from evoprune_deap.head.stack import fit_head, masked_reference_head
 from evoprune_deap.head.trainer import HeadTrainer
 from evoprune_deap.head.weights import HeadWeights, load_weights, save_weights
@@ -79,12 +79,14 @@ def test_weights_select_and_resize():
 
 
 def test_padded_width_bounds_the_shapes():
-    assert [padded_width(n, 512) for n in (0, 1, 16, 17, 250, 256, 257, 300, 500, 512)] == \
-        [16, 16, 16, 32, 256, 256, 288, 320, 512, 512]
-    assert [padded_width(n, 2048) for n in (600, 1025, 1100)] == [640, 1152, 1152]
+    assert [padded_width(n, 512) for n in (0, 1, 16, 17, 250, 257, 500, 512)] == [16, 16, 16, 32, 256, 272, 512, 512]
+    assert [padded_width(n, 2048) for n in (600, 1025, 1100)] == [608, 1088, 1152]
     assert padded_width(5, 10) == 10 and padded_width(1100, 1280) == 1152
     widths = {padded_width(n, 512) for n in range(1, 513)}
-    assert len(widths) == 24 and all(0 <= padded_width(n, 512) - n < 32 for n in range(1, 513))
+    assert len(widths) == 32 and all(0 <= padded_width(n, 512) - n < 16 for n in range(1, 513))
+    # the coarse resolution of batched training: powers of two
+    assert [padded_width(n, 512, COARSE) for n in (1, 16, 17, 100, 256, 300, 512)] == [16, 16, 32, 128, 256, 512, 512]
+    assert padded_width(1100, 1280, COARSE) == 1280
 
 
 def test_fitness_is_deterministic_and_order_independent(faces_features):

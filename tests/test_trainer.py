@@ -101,7 +101,7 @@ def test_a_heads_training_does_not_depend_on_its_batch(faces_features, monkeypat
     config = HeadConfig(hidden_units=(24, 12), max_epochs=12, engine="batched")
     encoding = Encoding("fc1", faces_features.n_features, config.hidden_units)
     masks = _masks(encoding, (0.3, 0.4, 0.5, 0.35, 0.45, 0.55), seed=4)
-    shapes = {padded_dims(m, 2) for m in masks}
+    shapes = {padded_dims(m, 2, trainer_module.COARSE) for m in masks}
     assert len(shapes) == 1  # one group: the memory split below is what divides it
     seeds = list(range(6))
     x, y = faces_features.arrays()["train"]

@@ -258,6 +258,9 @@ def fashion_mnist_source(root: str = FASHION_MNIST_DIR) -> ImageSource:
 
 def _list_class_folders(directory: str) -> dict[str, list[str]]:
     """Map class name -> sorted image paths; errors name the bad folder."""
+    if os.path.isfile(directory):
+        raise DatasetError(f"Image folder {directory!r} is a file, not a folder; pass the folder holding one "
+                           "subfolder of images per class (DIR/<class>/*.png), or a .zip of one.")
     if not os.path.isdir(directory):
         raise DatasetError(
             f"Image folder {directory!r} does not exist; pass a folder holding one "
@@ -276,6 +279,13 @@ def _list_class_folders(directory: str) -> dict[str, list[str]]:
             os.path.join(folder, f) for f in os.listdir(folder)
             if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")
         )
+        nested = [e.path for e in os.scandir(folder) if e.is_dir() and not e.name.startswith(".")
+                  and _holds_images(e.path)]
+        if nested:
+            raise DatasetError(
+                f"Class folder {folder!r} has a subfolder with images, {nested[0]!r}, which would be left out; "
+                f"put each class's images directly in its folder ({os.path.join(directory, '<class>', '*.png')})."
+            )
         if not files:
             raise DatasetError(
                 f"Class folder {folder!r} holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
@@ -285,11 +295,32 @@ def _list_class_folders(directory: str) -> dict[str, list[str]]:
     return result
 
 
+def _holds_images(folder: str) -> bool:
+    return any(e.is_file() and e.name.lower().endswith(IMAGE_EXTENSIONS) and not e.name.startswith(".")
+               for e in os.scandir(folder))
+
+
 def _is_fold_layout(directory: str) -> bool:
+    """Numbered subfolders are folds when they hold class subfolders, classes when they hold images.
+
+    Raises DatasetError for a mixture (some numbered folders of each kind).
+    """
     if not os.path.isdir(directory):
         return False
-    subdirs = [e.name for e in os.scandir(directory) if e.is_dir() and not e.name.startswith(".")]
-    return bool(subdirs) and all(name.isdigit() for name in subdirs)
+    subdirs = sorted(e.path for e in os.scandir(directory) if e.is_dir() and not e.name.startswith("."))
+    if not subdirs or not all(os.path.basename(path).isdigit() for path in subdirs):
+        return False
+    folds = [path for path in subdirs
+             if any(e.is_dir() and not e.name.startswith(".") for e in os.scandir(path)) and not _holds_images(path)]
+    if len(folds) == len(subdirs):
+        return True
+    if not folds:
+        return False  # digit-named class folders, MNIST-style: DIR/0/*.png ... DIR/9/*.png
+    classes = [path for path in subdirs if path not in folds]
+    raise DatasetError(
+        f"Image folder {directory!r} mixes numbered fold folders ({folds[0]!r} holds class subfolders) and "
+        f"numbered class folders ({classes[0]!r} holds images); use one layout: DIR/<fold>/<class>/*.png for "
+        "folds, or DIR/<class>/*.png for classes.")
 
 
 def unpack_zip(path: str) -> str:

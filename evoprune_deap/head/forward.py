@@ -4,8 +4,8 @@
 trainer differentiates it, and accuracy, class probabilities, logits for OOD
 scores and ensemble votes all come from it, through :func:`head_logits`.
 Heads are evaluated at their padded widths (:func:`padded_dims`, the one
-padding rule), so one compiled program serves every mask of a shape; the
-padding has zero weights and adds exact zeros.
+padding rule, at its fine resolution), so one compiled program serves every
+mask of a shape; the padding has zero weights and adds exact zeros.
 """
 
 from __future__ import annotations
@@ -21,26 +21,32 @@ from .weights import HeadWeights
 
 WIDTH_MULTIPLE = 16
 """The finest step of the padding rule (see :func:`padded_width`)."""
-STEPS_PER_OCTAVE = 16
-"""Above 256 units the step grows with the width: 1/16 of the next power of two."""
+FINE = 32
+"""Steps per octave where each head trains alone: a multiple of 16 up to 512 units (1/32 of the next
+power of two above), so padding wastes little compute."""
+COARSE = 1
+"""Steps per octave where heads train batched: powers of two, so that masks of different densities
+share a program (a batch trains heads of one shape)."""
 
 
-def padded_width(n_active: int, n_total: int) -> int:
+def padded_width(n_active: int, n_total: int, steps_per_octave: int = FINE) -> int:
     """The one padding rule: ``n_active`` rounded up to a multiple of its step, capped at ``n_total``.
 
-    The step is ``max(16, next power of two / 16)``: 16 up to 256 units, 32
-    up to 512, 64 up to 1024, 128 up to 2048. Padding adds fewer than 16
-    units up to 256 and under 12.5% above, and a run compiles few shapes
-    (24 for a 512-unit layer), which heads of one shape share, alone or batched.
+    The step is ``max(16, next power of two / steps_per_octave)``: with
+    :data:`FINE`, 16 up to 512 units, 32 up to 1024, 64 up to 2048; with
+    :data:`COARSE`, the next power of two (at least 16). The trainer sets
+    the resolution with the number of heads per program; a head's padded
+    width depends on its own mask only, never on the other heads.
     """
     n = max(1, int(n_active))
-    step = max(WIDTH_MULTIPLE, (1 << (n - 1).bit_length()) // STEPS_PER_OCTAVE)
+    step = max(WIDTH_MULTIPLE, (1 << (n - 1).bit_length()) // steps_per_octave)
     return min(n_total, -(-n // step) * step)
 
 
-def padded_dims(masks: HeadMasks, n_classes: int) -> tuple:
+def padded_dims(masks: HeadMasks, n_classes: int, steps_per_octave: int = FINE) -> tuple:
     """Padded widths of a mask's head: inputs, hidden layers, then the classes."""
-    return (*(padded_width(n, total) for n, total in zip(masks.n_active, masks.n_total)), n_classes)
+    return (*(padded_width(n, total, steps_per_octave) for n, total in zip(masks.n_active, masks.n_total)),
+            n_classes)
 
 
 def pad_inputs(x: np.ndarray, masks: HeadMasks, width: int) -> np.ndarray:

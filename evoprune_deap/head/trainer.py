@@ -17,7 +17,9 @@ initial weights sliced from one full-width Glorot draw, so it computes what
 the full-width head times 0/1 masks computes (tested against Keras ``fit``
 of that masked head, :func:`~evoprune_deap.head.stack.fit_head`: the epoch
 shuffles are the ones that function makes Keras draw, :func:`epoch_orders`).
-Widths are padded by the one rule of :func:`~evoprune_deap.head.forward.padded_width`.
+Widths are padded by the one rule of :func:`~evoprune_deap.head.forward.padded_width`, fine where
+heads train alone, by powers of two where they train batched (so that heads of different densities
+share a program); a head's padded shape depends on its own mask only.
 
 :class:`HeadTrainer` chooses P: one head per program on a CPU (measured
 faster there, ``benchmarks/batched_speed.py``), heads of one padded shape
@@ -34,7 +36,7 @@ import numpy as np
 from ..config import ENGINES, HeadConfig
 from ..errors import ConfigError
 from ..seeding import derive_seed
-from .forward import TrainedHead, forward, pad_inputs, padded_dims
+from .forward import COARSE, FINE, TrainedHead, forward, pad_inputs, padded_dims
 from .masks import HeadMasks
 from .weights import HeadWeights
 
@@ -251,6 +253,7 @@ class HeadTrainer:
     def __init__(self, n_features: int, n_classes: int, config: HeadConfig):
         self.n_features, self.n_classes, self.config = n_features, n_classes, config
         self.heads_per_program = heads_per_program(config.engine)
+        self.steps_per_octave = FINE if self.heads_per_program == 1 else COARSE
 
     def initial_weights(self, masks: HeadMasks, seed: int) -> HeadWeights:
         """The physical head's initial weights: sliced from the full-width draw of ``seed``."""
@@ -272,7 +275,7 @@ class HeadTrainer:
             return [self._train_one(m, x, y, seed) for m, seed in zip(masks, seeds)]
         groups: dict[tuple, list[int]] = {}
         for i, m in enumerate(masks):
-            groups.setdefault(padded_dims(m, self.n_classes), []).append(i)
+            groups.setdefault(padded_dims(m, self.n_classes, self.steps_per_octave), []).append(i)
         heads = [None] * len(masks)
         budget = memory_budget()
         for dims, members in groups.items():
@@ -297,7 +300,7 @@ class HeadTrainer:
         import jax.numpy as jnp
 
         single, _ = _programs(self.config)
-        dims, n_epochs = padded_dims(masks, self.n_classes), self.config.max_epochs
+        dims, n_epochs = padded_dims(masks, self.n_classes, self.steps_per_octave), self.config.max_epochs
         start = self.initial_weights(masks, seed).resize(dims)
         unit_masks = tuple(jnp.asarray(m, jnp.float32) for m in self._unit_masks(masks, dims))
         orders, sample_weights = batch_indices(epoch_orders(seed, x.shape[0], n_epochs), self.config.batch_size)

@@ -315,4 +315,4 @@ def _by_training_set(trainings: list, live: list) -> list[list]:
     groups: dict[int, list] = {}
     for training in trainings:
         groups.setdefault(id(training.train[0]), []).extend((i, training) for i in live)
-    return list(groups.values())
+    return [jobs for jobs in groups.values() if jobs]
