@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def run(tree: str, encoding: str, population: int, out: str) -> float:
     env = {**os.environ, "PYTHONPATH": tree, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable, "-m", "evoprune_deap", "run", "-q", "--encoding", encoding, "--population",
+    command = [sys.executable, "-m", "evoprune_deap", "-q", "run", "--encoding", encoding, "--population",
                str(population), "--seed", "0", "--run-dir", out]
     start = time.perf_counter()
     subprocess.run(command, env=env, check=True, cwd="/", stdout=subprocess.DEVNULL)

@@ -174,36 +174,59 @@ def _extract(args) -> int:
 
 def _run(args) -> int:
     from .records.directory import RunDirectory
-    from .run.experiment import cluster_for, run_experiment
+    from .run.experiment import cluster_for, default_run_dir, resolve_workers, run_experiment
 
     if args.resume is not None:
-        config, run_dir = RunDirectory(args.resume).read_config(), args.resume
+        config, run_dir = _resumed_config(args), args.resume
     else:
         config, run_dir = config_from_args(args, run={"out": args.out} if args.out else {}), args.run_dir
+    check_folder(run_dir if run_dir is not None else config.run.out, "--run-dir" if run_dir else "--out")
+    resolve_workers(config.run.workers)
+    if args.tensorboard:
+        check_folder(args.tensorboard, "--tensorboard")
+    features = _load_features(config)
+    global _RUN_DIR
+    _RUN_DIR = run_dir or default_run_dir(config, features)
+    if args.resume is None:
+        RunDirectory(_RUN_DIR).check_new()
     if args.resume is None and args.preset == "quick" and args.config is None and not args.quiet:
         print(f"evoprune: quick preset (reduced budget: population {config.ga.population}, "
               f"{config.ga.budget} evaluations, at most {config.head.max_epochs} epochs); "
               "use --preset paper for the paper's budget", file=sys.stderr)
-    check_folder(run_dir if run_dir is not None else config.run.out, "--run-dir" if run_dir else "--out")
-    global _RUN_DIR
-    if args.tensorboard:
-        check_folder(args.tensorboard, "--tensorboard")
-    features = _load_features(config)
     callbacks = []
     if args.tensorboard:
-        from .run.experiment import default_run_dir
         from .run.tracking import TensorBoardLogger
 
-        name = os.path.basename(os.path.normpath(run_dir or default_run_dir(config, features)))
-        callbacks.append(TensorBoardLogger(os.path.join(args.tensorboard, name)))
-    from .run.experiment import default_run_dir
-
-    _RUN_DIR = run_dir or default_run_dir(config, features)
+        callbacks.append(TensorBoardLogger(os.path.join(args.tensorboard, os.path.basename(os.path.normpath(_RUN_DIR)))))
     with cluster_for(config) as client:
         result = run_experiment(config, features, run_dir=run_dir, callbacks=[ProgressBar(client), *callbacks],
                                 resume=args.resume is not None, client=client)
     _print_result(result)
     return 0
+
+
+RESUME_OPTIONS = ("workers", "scheduler")
+"""The options a resumed run takes: where heads train never changes what they are."""
+
+
+def _resumed_config(args):
+    """The run's own config, with only --workers and --scheduler taken from the command line.
+
+    Any other option would contradict the run (its config.toml decides), so it is refused.
+    """
+    from .records.directory import RunDirectory
+
+    given = [name for name in CONFIG_OPTIONS if getattr(args, name, None) is not None and name not in RESUME_OPTIONS]
+    given += [flag for flag, value in (("preset", args.preset != "quick"), ("config", args.config),
+                                       ("out", args.out), ("run-dir", args.run_dir)) if value]
+    if given:
+        option = "--" + given[0].replace("_", "-")
+        raise EvopruneError(f"{option} cannot be used with --resume: a resumed run keeps the config it started "
+                            f"with ({os.path.join(args.resume, RunDirectory.CONFIG)}); drop {option}, or start a "
+                            "new run (only --workers, --scheduler, -q and -v may change on resume).")
+    config = RunDirectory(args.resume).read_config()
+    where = {key: getattr(args, key) for key in RESUME_OPTIONS if getattr(args, key, None) is not None}
+    return config.replace(run=where) if where else config
 
 
 def _print_result(result) -> None:

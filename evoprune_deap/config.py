@@ -9,6 +9,8 @@ and out-of-range values raise :class:`ConfigError` naming the value and the fix.
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -76,6 +78,10 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+PATH_FIELDS = ("images", "test_images", "features", "weights", "ood_images", "ood_features")
+"""The [data] keys that name files or folders."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class DataConfig:
     """Where the features come from: a cache file, or a dataset to extract."""
@@ -99,10 +105,15 @@ class DataConfig:
     ood_max_images: int = 2000  # a stratified draw of at most this many OOD images is extracted
 
     def __post_init__(self):
+        for name in PATH_FIELDS:  # stored absolute: a run resumes from any folder
+            value = getattr(self, name)
+            if isinstance(value, str) and value.strip() and not (name == "weights" and value in ("imagenet", "none")):
+                object.__setattr__(self, name, os.path.abspath(os.path.expanduser(value)))
         _check(self.name is None or (isinstance(self.name, str) and self.name.strip() != "" and "/" not in self.name),
                "name", self.name, "a non-empty name without '/'")
-        _check(self.train_subset is None or (_is_int(self.train_subset) and self.train_subset >= 10),
-               "train_subset", self.train_subset, "an integer >= 10, or absent for every training image")
+        _check(self.train_subset is None or (_is_int(self.train_subset) and self.train_subset >= 2),
+               "train_subset", self.train_subset, "an integer of at least 2 per class and below the number of "
+               "training images (checked against the dataset), or absent for every training image")
         _check(_is_number(self.holdout_fraction) and 0 <= self.holdout_fraction < 1, "holdout_fraction",
                self.holdout_fraction, "a number in [0, 1) (0: no hold-out)")
         _check(_is_int(self.split_seed) and 0 <= self.split_seed < 2**31, "split_seed", self.split_seed,
@@ -228,6 +239,10 @@ class FitnessConfig:
                "1 (score on the validation split) or an integer in [2, 20] (k-fold cross-validation)")
 
 
+SCHEDULER_ADDRESS = re.compile(r"^((tcp|tls)://)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+):[0-9]{1,5}$")
+"""A Dask scheduler's address: ``tcp://HOST:PORT``, ``tls://HOST:PORT`` or ``HOST:PORT``."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunConfig:
     """Seed, selection protocol and output location of one run."""
@@ -241,8 +256,12 @@ class RunConfig:
     def __post_init__(self):
         _check(_is_int(self.workers) and 0 <= self.workers <= 1024, "workers", self.workers,
                "an integer in [0, 1024] (0 = one per CPU core)")
-        _check(self.scheduler is None or (isinstance(self.scheduler, str) and self.scheduler.strip() != ""),
-               "scheduler", self.scheduler, "the address of a Dask scheduler, e.g. 'tls://10.0.0.5:8786'")
+        _check(self.scheduler is None or (isinstance(self.scheduler, str) and SCHEDULER_ADDRESS.match(self.scheduler)),
+               "scheduler", self.scheduler, "the address of a Dask scheduler, PROTOCOL://HOST:PORT or HOST:PORT "
+               "with PROTOCOL tcp or tls and a port in 1-65535, e.g. 'tls://10.0.0.5:8786'")
+        if self.scheduler is not None:
+            port = int(self.scheduler.rsplit(":", 1)[1])
+            _check(1 <= port <= 65535, "scheduler", self.scheduler, "a port in 1-65535, e.g. 'tcp://127.0.0.1:8786'")
         _check(_is_int(self.seed) and 0 <= self.seed < 2**31, "seed", self.seed, "an integer in [0, 2**31)")
         _check(self.protocol in PROTOCOLS, "protocol", self.protocol,
                "'honest' (fitness on validation) or 'paper' (fitness on test, as the paper did)")

@@ -45,6 +45,15 @@ def check_file(path: str, what: str) -> None:
     check_folder(os.path.dirname(path), what)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once, at import: os.umask can only be read by setting it
+
+
 def atomic_write(path: str, write: Callable[[IO], None], binary: bool = False) -> None:
     """Call ``write(stream)`` on a temp file, fsync it, then rename it over ``path``.
 
@@ -58,6 +67,7 @@ def atomic_write(path: str, write: Callable[[IO], None], binary: bool = False) -
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # as a plain open() would make it (mkstemp's are 0600)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -60,3 +60,15 @@ def faces_features(faces_folder, faces_cache):
     from evoprune_deap.data.extraction import extract_features
 
     return extract_features(load_source(images=faces_folder), out=faces_cache, **FACES_EXTRACT)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Every test (and every process it starts) caches under a temporary folder, never the user's home."""
+    previous = os.environ.get("EVOPRUNE_CACHE_DIR")
+    os.environ["EVOPRUNE_CACHE_DIR"] = str(tmp_path_factory.mktemp("evoprune-cache"))
+    yield os.environ["EVOPRUNE_CACHE_DIR"]
+    if previous is None:
+        os.environ.pop("EVOPRUNE_CACHE_DIR", None)
+    else:
+        os.environ["EVOPRUNE_CACHE_DIR"] = previous

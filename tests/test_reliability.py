@@ -32,3 +32,12 @@ def test_masks_that_do_not_matter_have_no_reliability_and_masks_that_do_have_a_l
 def test_a_table_too_small_is_refused():
     with pytest.raises(ValueError, match="2 masks and 2 seeds"):
         icc1(np.ones((1, 5)))
+
+
+def test_holm_adjusts_the_whole_table_and_keeps_missing_p_values_missing():
+    from evoprune_deap.report.statistics import holm
+
+    got = holm(np.array([0.01, np.nan, 0.04, 0.03]))
+    np.testing.assert_allclose(got[[0, 2, 3]], [0.03, 0.06, 0.06])  # 3 x 0.01; max(2 x 0.03, 0.04) twice
+    assert np.isnan(got[1])
+    assert np.isnan(holm(np.array([np.nan])))[0]

@@ -223,7 +223,7 @@ class FeatureSet:
             raise FeatureCacheError(
                 f"Feature cache {path!r} does not exist; create it with `evoprune extract --out {path}`."
             )
-        fix = f"delete {path!r} and run `evoprune extract` again"
+        fix = "rebuild it with `evoprune extract --force` and the options that made it (or delete it)"
         with open(path, "rb") as stream:
             is_zip = stream.read(4) == b"PK\x03\x04"
         if not is_zip:

@@ -91,8 +91,8 @@ class ImageSource:
         train = np.flatnonzero(is_train)
         if not 2 * self.n_classes <= n_train < train.size:
             raise DatasetError(
-                f"train_subset={n_train} must lie in [{2 * self.n_classes}, {train.size}) for {self.name!r} "
-                f"({train.size} training images, {self.n_classes} classes); lower it or leave it out."
+                f"train_subset={n_train} must be at least 2 per class ({2 * self.n_classes}) and below the "
+                f"{train.size} training images of {self.name!r} ({self.n_classes} classes); change it or leave it out."
             )
         keep = np.sort(np.concatenate([self._stratified(train, n_train, seed), np.flatnonzero(~is_train)]))
         return self._restricted(keep, f"{self.name}-{n_train}", ["train_subset", n_train, seed],

@@ -64,6 +64,7 @@ def forward(weights: HeadWeights, x, unit_masks=None):
     ``unit_masks[i]`` of shape (hidden width i,). The operations are those of
     Keras' ``Dense`` layers, in the same order.
     """
+    import jax
     import jax.numpy as jnp
 
     h = x
@@ -71,9 +72,9 @@ def forward(weights: HeadWeights, x, unit_masks=None):
     for index, layer in enumerate(weights.layers):
         h = jnp.matmul(h, layer.kernel)
         if layer.bias is not None:
-            h = h + layer.bias
+            h = jnp.add(h, layer.bias)
         if index < last:
-            h = jnp.maximum(h, 0.0)
+            h = jax.nn.relu(h)  # Keras' relu: gradient 0 at 0 (jnp.maximum would give 1/2)
             if unit_masks is not None:
                 h = h * unit_masks[index]
     return h

@@ -81,7 +81,7 @@ def compile_head(model, config: HeadConfig, steps_per_execution: int = 1):
 
 
 def deployable_head(weights, masks: HeadMasks, config: HeadConfig, name: str = "evoprune_head"):
-    """A standalone compiled Keras head taking the full feature vector.
+    """A standalone Keras head taking the full feature vector, for inference (saved without optimizer state).
 
     Parameters
     ----------
@@ -99,7 +99,6 @@ def deployable_head(weights, masks: HeadMasks, config: HeadConfig, name: str = "
 
     pruned = build_stack(weights.dims[0], weights.dims[1:-1], weights.dims[-1], config, name="pruned_head")
     weights.assign_to(pruned)
-    compile_head(pruned, config)
     inputs = keras.Input((masks.inputs.shape[0],), name="features")
     x = inputs
     if not masks.inputs.all():

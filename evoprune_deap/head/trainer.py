@@ -326,8 +326,11 @@ class HeadTrainer:
                         for i in take])
         unit_masks = _stack([tuple(jnp.asarray(m, jnp.float32) for m in self._unit_masks(masks[i], dims))
                              for i in take])
-        columns = jnp.asarray(np.stack([np.pad(np.flatnonzero(masks[i].inputs), (0, dims[0] - masks[i].n_active[0]),
-                                               constant_values=x.shape[1]) for i in take]), jnp.int32)
+        columns = None  # every head reads all of x: no gather
+        if any(not masks[i].inputs.all() for i in take):
+            columns = jnp.asarray(np.stack([np.pad(np.flatnonzero(masks[i].inputs),
+                                                   (0, dims[0] - masks[i].n_active[0]), constant_values=x.shape[1])
+                                            for i in take]), jnp.int32)
         data = (jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32), columns)
         for first in range(0, n_epochs, SEGMENT_EPOCHS):
             until = min(first + SEGMENT_EPOCHS, n_epochs)

@@ -22,6 +22,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shlex
 import subprocess
 
 import numpy as np
@@ -81,11 +82,7 @@ class RunDirectory:
     # ------------------------------------------------------------ life cycle
     def create(self) -> "RunDirectory":
         """Create an empty, writable run directory, or raise RunDirectoryError."""
-        if os.path.isdir(self.path) and os.listdir(self.path):
-            raise RunDirectoryError(
-                f"Run directory {self.path!r} already holds files; continue it with `evoprune run --resume "
-                f"{self.path}`, or pass another --out."
-            )
+        self.check_new()
         try:
             os.makedirs(self.path, exist_ok=True)
             probe = self.file(".write-test")
@@ -96,6 +93,22 @@ class RunDirectory:
             raise RunDirectoryError(f"Cannot write to run directory {self.path!r} ({exc.strerror}); "
                                     "choose a writable --out.") from exc
         return self
+
+    def check_new(self) -> None:
+        """Raise RunDirectoryError unless a new run can start here (a missing or empty folder)."""
+        if os.path.exists(self.path) and not os.path.isdir(self.path):
+            raise RunDirectoryError(f"Run directory {self.path!r} is a file; pass another --run-dir or --out.")
+        if self.is_finished:
+            raise RunDirectoryError(
+                f"Run directory {self.path!r} holds a finished run ({self.SUMMARY} exists); pass another "
+                "--run-dir or --out, or delete it to run again."
+            )
+        if os.path.isdir(self.path) and os.listdir(self.path):
+            hint = (f"continue it with `evoprune run --resume {shlex.quote(self.path)}`" if self.is_started
+                    else "it is not a run directory")
+            raise RunDirectoryError(
+                f"Run directory {self.path!r} already holds files; {hint}, or pass another --run-dir or --out."
+            )
 
     def lock(self) -> "RunLock":
         """Hold the run exclusively (see :class:`RunLock`)."""

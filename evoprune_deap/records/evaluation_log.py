@@ -11,6 +11,7 @@ import csv
 import errno
 import io
 import os
+import shlex
 
 from ..errors import RunDirectoryError
 from ..search.bits import mask_from_hex, mask_hash, mask_key, mask_to_hex
@@ -77,7 +78,7 @@ class EvaluationLog:
             if exc.errno == errno.ENOSPC:
                 raise RunDirectoryError(
                     f"Disk full while writing {self.path!r}; free some space, then continue with "
-                    f"`evoprune run --resume {os.path.dirname(self.path)}` (finished evaluations are kept)."
+                    f"`evoprune run --resume {shlex.quote(os.path.dirname(self.path))}` (finished evaluations are kept)."
                 ) from exc
             raise RunDirectoryError(f"Cannot write {self.path!r} ({exc}); fix it, then resume.") from exc
 

@@ -6,8 +6,9 @@ settings, so each seed gives one difference ``GA - baseline``. Over the seeds
 confidence interval of the mean (``CONFIDENCE``), the paired t-test p-value
 (``scipy.stats.ttest_1samp`` of the differences, the same as ``ttest_rel`` of
 the pairs), the Wilcoxon signed-rank p-value as a check that does not assume
-normal differences, and a verdict: an interval that covers zero is "no
-detectable difference".
+normal differences, the t-test p-values Holm-adjusted across the whole table
+(``p_holm``, statsmodels' ``multipletests``), and a verdict: an interval that
+covers zero is "no detectable difference".
 """
 
 from __future__ import annotations
@@ -85,8 +86,26 @@ def paired_differences(runs: pd.DataFrame, metric: str = "test_accuracy",
             rows.append({**dict(zip(GROUP, key)), "reference": ref, "method": method, "metric": metric, "n_seeds": n,
                          "mean_difference": mean, "ci_low": float(low), "ci_high": float(high),
                          "p_value": p_t, "p_wilcoxon": p_w, "verdict": verdict(low, high, ref)})
-    return pd.DataFrame(rows, columns=[*GROUP, "reference", "method", "metric", "n_seeds", "mean_difference",
-                                       "ci_low", "ci_high", "p_value", "p_wilcoxon", "verdict"])
+    table = pd.DataFrame(rows, columns=[*GROUP, "reference", "method", "metric", "n_seeds", "mean_difference",
+                                        "ci_low", "ci_high", "p_value", "p_wilcoxon", "verdict"])
+    table["p_holm"] = holm(table["p_value"].to_numpy(dtype=float))
+    return table
+
+
+def holm(p_values: np.ndarray, alpha: float = 1 - CONFIDENCE) -> np.ndarray:
+    """Holm-adjusted p-values of every finite p in ``p_values`` taken as one family (statsmodels); NaN stays NaN.
+
+    A table compares the GA with every baseline in every group: this is the
+    correction across that whole table.
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    p_values = np.asarray(p_values, dtype=float)
+    adjusted = np.full(p_values.shape, np.nan)
+    finite = np.isfinite(p_values)
+    if finite.any():
+        adjusted[finite] = multipletests(p_values[finite], alpha=alpha, method="holm")[1]
+    return adjusted
 
 
 def verdict(low: float, high: float, reference: str = "ga") -> str:
@@ -103,5 +122,7 @@ def difference_cell(row) -> str:
     if row["n_seeds"] < MIN_SEEDS:
         return f"Δ {100 * row['mean_difference']:+.1f} pt (n={row['n_seeds']})"
     p = "" if np.isnan(row["p_value"]) else f", p={row['p_value']:.2g}"
+    if "p_holm" in row and not np.isnan(row["p_holm"]):
+        p += f" (Holm {row['p_holm']:.2g})"
     return (f"Δ {100 * row['mean_difference']:+.1f} pt "
             f"[{100 * row['ci_low']:+.1f}, {100 * row['ci_high']:+.1f}]{p}")

@@ -21,13 +21,17 @@ import uuid
 import warnings
 from collections import OrderedDict
 
-from ..errors import EvopruneError
+from ..errors import ConfigError, EvopruneError
 from ..head.trainer import heads_per_program
 from ..search.evaluator import fitness_failure
 from .fitness import Fitness, MaskFitness, chunks
 
 SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 LOCAL_HOST = "127.0.0.1"
+CONNECT_SECONDS = 5
+"""How long connecting to a --scheduler may take before the run says it cannot."""
+WORKER_BYTES = 0.6 * 2**30
+"""Memory one local worker process takes once the training stack is imported (measured: about 0.6 GB)."""
 FITNESS_CACHE_SIZE = 4
 """Runs whose compiled fitness a worker keeps at once (a campaign runs several)."""
 
@@ -55,6 +59,20 @@ def available_cores() -> list[int]:
 def default_workers() -> int:
     """One worker per available core."""
     return len(available_cores())
+
+
+def check_workers(n_workers: int) -> int:
+    """``n_workers`` local worker processes, if this machine's memory holds them; else a ConfigError."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not Linux: nothing to check against
+        return n_workers
+    most = max(1, int(0.8 * memory // WORKER_BYTES))
+    if n_workers > most:
+        raise ConfigError(f"--workers {n_workers} would start {n_workers} processes of about "
+                          f"{WORKER_BYTES / 2**30:.1f} GB each on a machine with {memory / 2**30:.0f} GB; use at "
+                          f"most {most} (0: one per core, {default_workers()} here).")
+    return n_workers
 
 
 def _prepare_worker(dask_worker) -> None:
@@ -97,10 +115,11 @@ def open_client(scheduler: str | None = None, n_workers: int = 0):
 
     if scheduler is not None:
         try:
-            client = Client(scheduler, timeout="30s")
-        except (OSError, TimeoutError) as exc:
-            raise EvopruneError(f"Cannot reach the Dask scheduler at {scheduler!r} ({exc}); start it with "
-                                "`dask scheduler`, or leave out --scheduler for a local cluster.") from exc
+            client = Client(scheduler, timeout=f"{CONNECT_SECONDS}s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise EvopruneError(f"Cannot reach the Dask scheduler at {scheduler!r} within {CONNECT_SECONDS} s "
+                                f"({type(exc).__name__}: {exc}); start it with `dask scheduler`, check the address, "
+                                "or leave out --scheduler for a local cluster.") from exc
         with client:
             yield client
         return

@@ -15,6 +15,7 @@ finished evaluation is lost.
 
 from __future__ import annotations
 
+import shlex
 import signal
 import threading
 
@@ -156,6 +157,6 @@ def evolve(fitness, n_bits: int, ga: GAConfig, seed: int, run_dir: RunDirectory,
     if interrupt.requested:
         raise RunInterrupted(
             f"Interrupted after {state.n_evaluations} evaluations (all saved); continue with "
-            f"`evoprune run --resume {run_dir}`."
+            f"`evoprune run --resume {shlex.quote(str(run_dir))}`."
         )
     return state

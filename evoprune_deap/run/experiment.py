@@ -20,7 +20,7 @@ from ..records.directory import RunDirectory
 from ..records.summary import RunSummary
 from ..search.encodings import Encoding
 from ..search.evaluator import GAState
-from .cluster import ClusterFitness, default_workers, open_client
+from .cluster import ClusterFitness, check_workers, default_workers, open_client
 from .evolution import evolve
 from .finish import BestWeights, finish_front, finish_run
 from .fitness import MaskFitness
@@ -89,7 +89,7 @@ def resolve_workers(workers: int) -> int:
     and worker processes would each claim the device's memory.
     """
     if workers > 0:
-        return workers
+        return check_workers(workers)
     import jax
 
     return 1 if jax.default_backend() == "gpu" else default_workers()

@@ -1,0 +1,34 @@
+"""Issue 22's evidence: the GA under three fitness variants, dense and sparse, on ELPV fc1, with baselines.
+
+    python experiments/fitness_variants.py [--seeds 0 1 2] [--variants per_mask common ...] [--out results/fitness]
+
+Each variant is a TOML in experiments/fitness/ (per-mask seeds; common seeds; common seeds with 3
+repeats; the same at a 2% initial density, where masks matter); each runs as `evoprune campaign`
+into OUT/<variant>, then `evoprune report` compares them all in OUT/report.
+"""
+
+import argparse
+import glob
+import os
+import sys
+
+from evoprune_deap.cli import main
+
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fitness")
+
+if __name__ == "__main__":
+    variants = sorted(os.path.basename(p)[5:-5] for p in glob.glob(os.path.join(HERE, "elpv_*.toml")))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", nargs="+", default=["0", "1", "2"])
+    parser.add_argument("--variants", nargs="+", default=variants, choices=variants)
+    parser.add_argument("--out", default="results/fitness")
+    args, rest = parser.parse_known_args()
+    runs = []
+    for variant in args.variants:
+        out = os.path.join(args.out, variant)
+        code = main(["campaign", os.path.join(HERE, f"elpv_{variant}.toml"), "--encodings", "fc1",
+                     "--seeds", *args.seeds, "--out", out, *rest])
+        if code:
+            sys.exit(code)
+        runs.append(out)
+    sys.exit(main(["report", *runs, "--out", os.path.join(args.out, "report")]))
