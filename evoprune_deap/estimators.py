@@ -112,7 +112,8 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"validation_fraction must lie in (0, 1); got {self.validation_fraction!r}.")
         features = self._feature_set(X, labels.transform(y).astype(np.int64))
         with tempfile.TemporaryDirectory(prefix="evoprune-") as scratch:
-            result = run_experiment(config, features, run_dir=self.run_dir or f"{scratch}/run")
+            result = run_experiment(config, features, run_dir=self.run_dir or f"{scratch}/run",
+                                    artifacts=self.run_dir is not None)
         self.mask_ = np.asarray(result.best_mask, dtype=bool)
         self.n_active_ = int(self.mask_.sum())
         self.head_ = result.model

@@ -28,13 +28,7 @@ def check_folder(path: str, what: str) -> None:
     path = os.path.abspath(os.path.expanduser(path))
     if os.path.exists(path) and not os.path.isdir(path):
         raise OutputError(f"{what} {path!r} is a file, not a folder; pass a folder (it is made if missing).")
-    existing = path
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        raise OutputError(f"{what} {path!r} lies inside {existing!r}, which is a file; pass a path in a folder.")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputError(f"{what} {path!r}: {existing!r} is not writable; pass a folder you can write to.")
+    _check_ancestor(path, path, what)
 
 
 def check_file(path: str, what: str) -> None:
@@ -42,7 +36,17 @@ def check_file(path: str, what: str) -> None:
     path = os.path.abspath(os.path.expanduser(path))
     if os.path.isdir(path):
         raise OutputError(f"{what} {path!r} is a folder; pass a file name.")
-    check_folder(os.path.dirname(path), what)
+    _check_ancestor(os.path.dirname(path), path, what)
+
+
+def _check_ancestor(folder: str, path: str, what: str) -> None:
+    existing = folder
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise OutputError(f"{what} {path!r} lies inside {existing!r}, which is a file; pass a path in a folder.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"{what} {path!r}: {existing!r} is not writable; pass a folder you can write to.")
 
 
 def _umask() -> int:

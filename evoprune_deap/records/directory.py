@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import importlib.metadata
 import json
 import os
@@ -271,10 +272,9 @@ class RunLock:
         self.release()
 
 
-def environment(seed: int) -> dict:
-    """Seed, package versions, backend, platform and git commit of this run."""
-    import keras
-
+@functools.cache
+def _installed() -> tuple[dict, str | None]:
+    """Package versions and the git commit of this code: read once per process."""
     versions = {}
     for package in PACKAGES:
         try:
@@ -286,11 +286,16 @@ def environment(seed: int) -> dict:
                                 cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         commit = None
-    devices = None
-    if keras.backend.backend() == "jax":
-        import jax
+    return versions, commit
 
-        devices = [f"{d.platform}:{d.device_kind}" for d in jax.devices()]
+
+def environment(seed: int) -> dict:
+    """Seed, package versions, backend, platform and git commit of this run."""
+    import jax
+    import keras
+
+    versions, commit = _installed()
+    devices = [f"{d.platform}:{d.device_kind}" for d in jax.devices()]
     return {
         "seed": seed,
         "keras_backend": keras.backend.backend(),

@@ -101,7 +101,8 @@ def default_run_dir(config: ExperimentConfig, feature_set: FeatureSet) -> str:
 
 
 def run_experiment(config: ExperimentConfig, feature_set: FeatureSet | None = None,
-                   run_dir: str | None = None, callbacks=(), resume: bool = False, client=None) -> RunResult:
+                   run_dir: str | None = None, callbacks=(), resume: bool = False, client=None,
+                   artifacts: bool = True) -> RunResult:
     """Run EvoPruneDeepTL and write the run directory.
 
     Parameters
@@ -120,6 +121,10 @@ def run_experiment(config: ExperimentConfig, feature_set: FeatureSet | None = No
         Train heads on this Dask cluster. Default: a LocalCluster of
         ``[run] workers`` processes, or the cluster at ``[run] scheduler``;
         with one local worker, heads train in this process.
+    artifacts : bool
+        Also save ``best_head.keras`` and draw ``convergence.png`` (the
+        estimators leave them out unless given a ``run_dir``); the model is
+        returned either way.
 
     Raises
     ------
@@ -148,7 +153,7 @@ def run_experiment(config: ExperimentConfig, feature_set: FeatureSet | None = No
                            is_empty=lambda mask: encoding.head_masks(mask).is_empty())
             search_seconds = time.perf_counter() - started
             finish = finish_front if config.ga.objectives else finish_run
-            summary, model = finish(config, fitness, state, directory, kept, started, search_seconds)
+            summary, model = finish(config, fitness, state, directory, kept, started, search_seconds, artifacts)
     return RunResult(directory.path, directory.read_best_mask(), summary, directory.read_evaluations(), state, model)
 
 

@@ -74,13 +74,14 @@ def train_reference(fitness, directory: RunDirectory) -> HeadScore:
     return reference
 
 
-def save_best_head(config: ExperimentConfig, directory: RunDirectory, best: HeadScore, masks):
-    """Save the best head as ``best_head.keras`` (taking the full feature vector); return the Keras model."""
+def save_best_head(config: ExperimentConfig, directory: RunDirectory, best: HeadScore, masks, save: bool = True):
+    """The best head as a Keras model taking the full feature vector, saved as ``best_head.keras`` with ``save``."""
     if best.weights is None:  # an empty mask: nothing to save
         return None
     with _CLIENT_SIDE_LOCK:  # campaigns finish runs from several threads; Keras' naming is global
         model = deployable_head(best.weights, masks, config.head)
-        model.save(directory.file(RunDirectory.BEST_HEAD))
+        if save:
+            model.save(directory.file(RunDirectory.BEST_HEAD))
     return model
 
 
@@ -118,31 +119,35 @@ def draw_convergence(directory: RunDirectory, summary: RunSummary) -> None:
                      f"{summary.source} {summary.encoding} seed {summary.seed}", unpruned_fitness(summary))
 
 
-def finish_heads(config, fitness, state: GAState, directory: RunDirectory, kept: BestWeights, best_mask):
+def finish_heads(config, fitness, state: GAState, directory: RunDirectory, kept: BestWeights, best_mask,
+                 artifacts: bool = True):
     """The steps every run ends with: logbook and best mask, the best head's figures (from the search's
-    weights), the unpruned reference, ``best_head.keras``; returns (best score, unpruned score, model)."""
+    weights), the unpruned reference, ``best_head.keras`` (with ``artifacts``); returns (best score,
+    unpruned score, model)."""
     directory.write_logbook(state.logbook)
     directory.write_best_mask(fitness.encoding.name, best_mask)
     best = score_best(fitness, best_mask, kept)
     unpruned = train_reference(fitness, directory)
-    return best, unpruned, save_best_head(config, directory, best, fitness.encoding.head_masks(best_mask))
+    model = save_best_head(config, directory, best, fitness.encoding.head_masks(best_mask), artifacts)
+    return best, unpruned, model
 
 
 def finish_run(config, fitness, state: GAState, directory: RunDirectory, kept: BestWeights, started: float,
-               search_seconds: float):
+               search_seconds: float, artifacts: bool = True):
     """A single-objective run's ending, in steps: logbook and best mask, the best head's figures (from
     the search's weights), the unpruned reference, ``best_head.keras``, the plot, then the summary
     (last: a run with a summary has all its files; until then it can resume)."""
     best_mask, best_fitness = state.best.mask, state.best.fitness.values[0]
-    best, unpruned, model = finish_heads(config, fitness, state, directory, kept, best_mask)
+    best, unpruned, model = finish_heads(config, fitness, state, directory, kept, best_mask, artifacts)
     summary = summarise(config, fitness, state, best_mask, best_fitness, best, unpruned, started, search_seconds)
-    draw_convergence(directory, summary)
+    if artifacts:
+        draw_convergence(directory, summary)
     directory.write_summary(summary)
     return summary, model
 
 
 def finish_front(config, fitness, state: GAState, directory: RunDirectory, kept: BestWeights, started: float,
-                 search_seconds: float):
+                 search_seconds: float, artifacts: bool = True):
     """A multi-objective run's ending: as :func:`finish_run` with the front's most accurate member as the
     run's best head, then ``front.csv``, the baselines along the front and the front's plots, then the summary."""
     masks = front_masks(state.population)
@@ -151,11 +156,12 @@ def finish_front(config, fitness, state: GAState, directory: RunDirectory, kept:
     chosen = best_index(accuracies, [int(mask.sum()) for mask in masks])
     best_mask, best_fitness = masks[chosen], accuracies[chosen]
     last = state.logbook[-1] if len(state.logbook) else {}
-    best, unpruned, model = finish_heads(config, fitness, state, directory, kept, best_mask)
+    best, unpruned, model = finish_heads(config, fitness, state, directory, kept, best_mask, artifacts)
     summary = summarise(config, fitness, state, best_mask, best_fitness, best, unpruned, started, search_seconds,
                         objectives=list(config.ga.objectives), front_size=len(masks),
                         hypervolume=last.get("hypervolume"))
-    draw_convergence(directory, summary)
+    if artifacts:
+        draw_convergence(directory, summary)
     write_front(config, fitness, state, directory, masks, accuracies, summary, unpruned)
     directory.write_summary(summary)
     return summary, model
