@@ -85,9 +85,15 @@ def test_feature_selection_run_saves_a_head_taking_all_features(faces_features, 
     assert result.summary.n_bits == faces_features.n_features
 
 
-def test_existing_run_directory_is_refused(tiny_run, faces_features):
-    with pytest.raises(RunDirectoryError, match="already holds files"):
+def test_existing_run_directory_is_refused(tiny_run, faces_features, tmp_path):
+    with pytest.raises(RunDirectoryError, match="holds a finished run") as refused:
         run_experiment(load_config(overrides=TINY), faces_features, run_dir=tiny_run.run_dir)
+    assert "--resume" not in str(refused.value)  # a finished run cannot be resumed: no such hint
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(RunDirectoryError, match="already holds files; it is not a run directory"):
+        run_experiment(load_config(overrides=TINY), faces_features, run_dir=str(other))
 
 
 def test_pipelined_run_on_a_local_cluster_equals_the_serial_one(faces_features, tmp_path):
