@@ -99,3 +99,10 @@ def test_the_public_api_is_importable_from_the_package_and_lazy():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_classifier_passes_check_classifiers_train_with_a_budget_that_learns():
+    """The one check expected to fail above fails for its budget only: with epochs enough, it passes."""
+    from sklearn.utils.estimator_checks import check_classifiers_train
+
+    check_classifiers_train("EvoPruneClassifier", EvoPruneClassifier(**{**SMALL, "max_epochs": 300}))
