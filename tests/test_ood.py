@@ -1,5 +1,7 @@
 """The OOD objective's parts: confidence scores, AUROC, the numpy logits, OOD features attached to a FeatureSet."""
 
+import os
+
 import numpy as np
 import pytest
 from scipy.special import logsumexp, softmax
@@ -72,3 +74,27 @@ def test_ood_features_are_halved_with_the_seed_and_recorded_in_the_key():
 def test_mismatched_ood_features_are_refused(theirs, words):
     with pytest.raises(FeatureCacheError, match=words.replace("[", r"\[").replace("]", r"\]")):
         _features(("cat", "dog")).with_ood(theirs, 0)
+
+
+def test_ood_images_are_extracted_like_the_feature_cache_and_overlaps_are_refused_before(faces_features, faces_cache,
+                                                                                       tmp_path, private_cache):
+    """The cache is 64 px; the config's default is 128 px: the OOD images must be read at 64 px."""
+    import glob
+
+    from conftest import write_digits_folder
+    from evoprune_deap.config import from_dict
+    from evoprune_deap.errors import DatasetError
+    from evoprune_deap.run.experiment import load_feature_set
+
+    digits = write_digits_folder(tmp_path / "ood", n_per_class=8)
+    config = from_dict({"data": {"features": faces_cache, "ood_images": digits}})
+    assert config.data.image_size == 128 and faces_features.metadata["image_size"] == 64
+    with_ood = load_feature_set(config)
+    assert with_ood.metadata["ood"]["n_images"] == 24 and with_ood.ood["val"].shape[1] == faces_features.n_features
+    made = [path for path in glob.glob(f"{private_cache}/**/*.npz", recursive=True) if "ood" in path]
+    assert made and all("64px" in path for path in made)
+    before = sorted(glob.glob(f"{private_cache}/**/*", recursive=True))
+    os.rename(tmp_path / "ood" / "digit0", tmp_path / "ood" / "Face")  # a class the head learns
+    with pytest.raises(DatasetError, match=r"share the classes \['face'\]"):
+        load_feature_set(config)
+    assert sorted(glob.glob(f"{private_cache}/**/*", recursive=True)) == before  # refused before extracting

@@ -60,9 +60,14 @@ def load_feature_set(config: ExperimentConfig, progress=None, out: str | None = 
     if data.ood_features is not None:
         ood = FeatureSet.load(data.ood_features)
     elif data.ood_dataset is not None or data.ood_images is not None:
+        # The OOD images are extracted as the features were: their cache's backbone, image size and weights.
+        made = feature_set.metadata
+        like = dict(backbone=made.get("backbone") or data.backbone, image_size=made.get("image_size") or data.image_size,
+                    weights=data.weights if made.get("weights") in (None, "imagenet") else made["weights"])
         try:
             ood = _extract(config, dict(dataset=data.ood_dataset, images=data.ood_images,
-                                        sample=data.ood_max_images), progress, None, reuse)
+                                        sample=data.ood_max_images), progress, None, reuse,
+                           check=lambda source: _check_ood_classes(source, feature_set), **like)
         except DatasetError as exc:
             raise DatasetError(f"Out-of-distribution images: {exc} (OOD images are read like a dataset: two or "
                                "more class subfolders, e.g. OOD/clothes/*.png, OOD/faces/*.png.)") from exc
@@ -71,15 +76,28 @@ def load_feature_set(config: ExperimentConfig, progress=None, out: str | None = 
     return feature_set.with_ood(ood, data.split_seed)
 
 
-def _extract(config: ExperimentConfig, source_args: dict, progress, out, reuse) -> FeatureSet:
+def _extract(config: ExperimentConfig, source_args: dict, progress, out, reuse, check=None, **like) -> FeatureSet:
+    """Extract (or reuse) the features of a source; ``check(source)`` runs before any image is read,
+    ``like`` overrides the backbone, image size and weights of ``[data]``."""
     from ..data.extraction import extract_features
     from ..data.sources import load_source
 
     data = config.data
     source = load_source(**source_args, subset_seed=data.split_seed, sample_seed=data.split_seed)
-    return extract_features(source, backbone=data.backbone, image_size=data.image_size, weights=data.weights,
-                            split_seed=data.split_seed, val_fraction=data.val_fraction,
+    if check is not None:
+        check(source)
+    made = {"backbone": data.backbone, "image_size": data.image_size, "weights": data.weights, **like}
+    return extract_features(source, **made, split_seed=data.split_seed, val_fraction=data.val_fraction,
                             test_fraction=data.test_fraction, out=out, reuse=reuse, progress=progress)
+
+
+def _check_ood_classes(source, feature_set: FeatureSet) -> None:
+    """OOD images must come from classes the head never learns: refuse shared class names before extracting."""
+    shared = sorted({c.lower() for c in feature_set.class_names} & {c.lower() for c in source.class_names})
+    if shared:
+        raise DatasetError(f"they share the classes {shared} with {feature_set.metadata.get('source')!r}; OOD "
+                           "images must come from classes the head never learns. Remove those classes from the "
+                           "OOD folder.")
 
 
 def resolve_workers(workers: int) -> int:
