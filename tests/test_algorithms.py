@@ -202,3 +202,16 @@ def test_a_fitness_that_raises_is_one_clear_error_naming_the_mask():
     with pytest.raises(EvopruneError, match=r"fitness of mask [0-9a-f]{16} \(\d+ active of 32\) failed: "
                                             r"FloatingPointError: nan loss"):
         run(0, broken)
+
+
+def test_knee_index_is_the_member_farthest_above_the_line_between_the_ends():
+    import numpy as np
+
+    from evoprune_deap.search.ranking import knee_index
+
+    active = np.array([0.05, 0.2, 0.5, 0.9])
+    accuracy = np.array([0.60, 0.78, 0.80, 0.81])  # a sharp bend at 20% active
+    assert knee_index(active, accuracy) == 1
+    assert knee_index(active[::-1], accuracy[::-1]) == 2  # order does not matter
+    assert knee_index(np.array([0.1, 0.9]), np.array([0.7, 0.8])) == 1  # two members: the most accurate
+    assert knee_index(np.array([0.1, 0.5, 0.9]), np.array([0.8, 0.8, 0.8])) == 0  # flat: the most accurate (first)

@@ -128,3 +128,15 @@ def test_a_finished_run_is_not_offered_a_resume(work, faces_cache):
 
 def test_debug_shows_the_traceback_and_keeps_exit_code_2(work):
     _refused(["--debug", "run", "--config", "."], work, "is a folder", debug=True)
+
+
+@pytest.mark.parametrize("side", [40, 50])  # over the limit (PIL warns) and over twice the limit (PIL refuses)
+def test_an_image_over_the_decompression_bomb_limit_is_named_with_the_way_to_allow_it(work, side):
+    from PIL import Image
+
+    root = work / "big"
+    write_digits_folder(root, n_per_class=3)
+    Image.new("L", (side, side)).save(root / "digit1" / "huge.png")
+    line = _refused(["extract", "--images", str(root), "--image-size", "32"], work, "huge.png",
+                    env={"EVOPRUNE_MAX_IMAGE_PIXELS": "1000"})
+    assert "limit of 1000" in line and "EVOPRUNE_MAX_IMAGE_PIXELS" in line

@@ -144,16 +144,43 @@ def to_rgb_uint8(image, image_size: int) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)
 
 
+MAX_PIXELS_VARIABLE = "EVOPRUNE_MAX_IMAGE_PIXELS"
+"""Environment variable that raises (or, at 0, lifts) PIL's decompression-bomb limit for trusted large images."""
+
+
+def _pixel_limit():
+    from PIL import Image
+
+    value = os.environ.get(MAX_PIXELS_VARIABLE)
+    if value is None:
+        return Image.MAX_IMAGE_PIXELS
+    if not value.strip().isdigit():
+        raise DatasetError(f"{MAX_PIXELS_VARIABLE}={value!r} is not a number of pixels; set e.g. "
+                           f"{MAX_PIXELS_VARIABLE}=200000000, or 0 for no limit.")
+    return int(value) or None
+
+
 def _file_loader(paths: Sequence[str]) -> Callable[[np.ndarray, int], np.ndarray]:
     def load(indices: np.ndarray, image_size: int) -> np.ndarray:
+        import warnings
+
         from PIL import Image, UnidentifiedImageError
 
+        Image.MAX_IMAGE_PIXELS = _pixel_limit()
         batch = np.empty((len(indices), image_size, image_size, 3), dtype=np.uint8)
         for row, index in enumerate(indices):
             path = paths[index]
             try:
-                with Image.open(path) as image:
-                    batch[row] = to_rgb_uint8(image, image_size)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", Image.DecompressionBombWarning)
+                    with Image.open(path) as image:
+                        batch[row] = to_rgb_uint8(image, image_size)
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+                raise DatasetError(
+                    f"Image {path!r} has more pixels than the limit of {Image.MAX_IMAGE_PIXELS} that guards against "
+                    f"decompression bombs ({exc.__class__.__name__}); if you trust the file, allow it with "
+                    f"{MAX_PIXELS_VARIABLE}=<pixels> (0: no limit), or shrink the image."
+                ) from exc
             except (UnidentifiedImageError, OSError, ValueError) as exc:
                 raise DatasetError(
                     f"Cannot read image {path!r} ({exc.__class__.__name__}: {exc}); "
