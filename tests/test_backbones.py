@@ -26,6 +26,7 @@ def _photo(name):
     return np.asarray(image)[None]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("photo, expected", [("chelsea", CAT_CLASSES), ("coffee", COFFEE_CLASSES)])
 def test_efficientnet_lite0_predicts_imagenet_classes(imagenet_classifier, photo, expected):
     probabilities = imagenet_classifier.extract(_photo(photo))[0]
@@ -43,6 +44,7 @@ def test_efficientnet_lite0_features_are_1280_wide_and_checksummed():
     assert backbone.weights_sha256 == efficientnet_lite0.WEIGHTS_SHA256
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, width", [("resnet50", 2048), ("densenet121", 1024), ("vgg19", 512)])
 def test_keras_applications_feature_width_without_weights(name, width):
     backbone = build_backbone(name, 32, weights="none")
@@ -90,6 +92,7 @@ def test_legacy_reader_detects_truncation():
         load_legacy_state_dict(io.BytesIO(head))
 
 
+@pytest.mark.slow
 def test_imagenet_download_failure_is_a_clear_error_with_or_without_internet(tmp_path):
     """The download is sent to a closed port on 127.0.0.1 (a proxy that is not there), and Keras' cache is
     empty, so the test never depends on, nor uses, the network."""

@@ -16,6 +16,7 @@ def evoprune(*args, cwd=None, env_extra=None):
                           text=True, cwd=cwd, env=env, timeout=600)
 
 
+@pytest.mark.slow
 def test_extract_then_reuse(tmp_path):
     folder = write_digits_folder(tmp_path / "digits", n_per_class=10)
     out = str(tmp_path / "digits.npz")
@@ -54,6 +55,7 @@ def test_debug_shows_traceback(tmp_path):
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 
+@pytest.mark.slow
 def test_run_from_features_with_toml_config(faces_features, faces_cache, tmp_path):
     config = tmp_path / "tiny.toml"
     config.write_text("[ga]\npopulation = 4\nevaluations = 5\n[head]\nhidden_units = [16, 8]\nmax_epochs = 2\n")

@@ -18,6 +18,8 @@ from evoprune_deap.records.directory import RunDirectory  # noqa: E402
 from evoprune_deap.run.evolution import evolve  # noqa: E402
 from evoprune_deap.search.callbacks import Callback  # noqa: E402
 
+pytestmark = pytest.mark.slow  # Dask clusters started and killed
+
 GA = GAConfig(population=6, evaluations=40, in_flight=2)
 PAYLOAD = np.arange(1000)
 

@@ -11,6 +11,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from evoprune_deap import EvoPruneClassifier, EvoPruneFeatureSelector
 
+pytestmark = pytest.mark.slow  # scikit-learn's 105 estimator checks, each a real run
+
 SMALL = dict(population=4, evaluations=4, max_epochs=30, hidden_units=(16,), random_state=0)
 EXPECTED_FAILURES = {
     # The checks' instance has a tiny budget (4 evaluations of at most 30 epochs of SGD at lr 1e-3, the

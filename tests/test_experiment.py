@@ -41,6 +41,7 @@ def test_run_directory_holds_every_file(tiny_run):
     assert env["seed"] == 0 and env["packages"]["deap"].startswith("1.4")
 
 
+@pytest.mark.slow
 def test_saved_head_reloads_in_a_fresh_process_with_same_predictions(tiny_run, faces_features, tmp_path):
     x = faces_features.arrays()["test"][0]
     np.save(tmp_path / "x.npy", x)
@@ -63,6 +64,7 @@ def test_same_seed_same_evaluations(tiny_run, faces_features, tmp_path):
     assert np.array_equal(again.best_mask, tiny_run.best_mask)
 
 
+@pytest.mark.slow
 def test_two_worker_processes_give_the_same_run(tiny_run, faces_features, tmp_path):
     config = load_config(overrides={**TINY, "run": {"workers": 2}})
     pooled = run_experiment(config, faces_features, run_dir=str(tmp_path / "pooled"))
@@ -71,6 +73,7 @@ def test_two_worker_processes_give_the_same_run(tiny_run, faces_features, tmp_pa
     assert json.load(open(os.path.join(pooled.run_dir, "environment.json")))["workers"] == 2
 
 
+@pytest.mark.slow
 def test_feature_selection_run_saves_a_head_taking_all_features(faces_features, tmp_path):
     config = load_config(overrides={**TINY, "ga": {"encoding": "fs", "population": 4, "evaluations": 5},
                                     "head": {"hidden_units": [16], "max_epochs": 2}})
@@ -96,6 +99,7 @@ def test_existing_run_directory_is_refused(tiny_run, faces_features, tmp_path):
         run_experiment(load_config(overrides=TINY), faces_features, run_dir=str(other))
 
 
+@pytest.mark.slow
 def test_pipelined_run_on_a_local_cluster_equals_the_serial_one(faces_features, tmp_path):
     overrides = {**TINY, "ga": {"population": 4, "evaluations": 10, "in_flight": 3}}
     serial = run_experiment(load_config(overrides=overrides), faces_features, run_dir=str(tmp_path / "serial"))
@@ -108,6 +112,7 @@ def test_pipelined_run_on_a_local_cluster_equals_the_serial_one(faces_features, 
     assert env["workers"] == 2 and env["in_flight"] == 3
 
 
+@pytest.mark.slow
 def test_paper_protocol_end_to_end_scores_the_mean_test_accuracy_over_folds(tmp_path):
     from conftest import write_digits_folder
     from evoprune_deap.cli import main

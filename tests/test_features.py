@@ -121,6 +121,7 @@ def test_single_class_training_split():
                    splits=(Split(np.r_[0:12], np.r_[12:14], np.r_[14:20]),))
 
 
+@pytest.mark.slow
 def test_different_image_size_rebuilds(faces_folder, tmp_path):
     source = load_source(images=faces_folder)
     out = str(tmp_path / "c.npz")
@@ -131,6 +132,7 @@ def test_different_image_size_rebuilds(faces_folder, tmp_path):
     assert not np.allclose(first.features, second.features)
 
 
+@pytest.mark.slow
 def test_a_cache_made_differently_is_rebuilt(tmp_path):
     """Another split seed, backbone or source at the same path: the cache is rebuilt, never reused."""
     from conftest import write_digits_folder

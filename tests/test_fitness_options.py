@@ -6,7 +6,6 @@ import pytest
 
 from evoprune_deap.config import FitnessConfig, HeadConfig, from_dict, load_config
 from evoprune_deap.errors import ConfigError
-from evoprune_deap.head.forward import accuracy, head_logits
 from evoprune_deap.head.trainer import HeadTrainer
 from evoprune_deap.head.weights import HeadWeights
 from evoprune_deap.run.experiment import run_experiment
@@ -132,6 +131,7 @@ def test_the_estimator_takes_the_fitness_options(faces_features):
         EvoPruneClassifier(cv_folds=1.5, population=4, evaluations=4).fit(x, y)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("options", [{"repeats": 2}, {"folds": 2, "seeds": "common"}])
 def test_a_run_with_repeats_or_folds_logs_the_spread_and_resumes_identically(faces_features, tmp_path, options):
     config = from_dict({"ga": {"population": 4, "evaluations": 8}, "head": {"max_epochs": 3, "hidden_units": [16, 8]},

@@ -13,6 +13,8 @@ import pytest
 
 from conftest import write_digits_folder
 
+pytestmark = pytest.mark.slow  # each case is an `evoprune` subprocess
+
 
 def _snapshot(*roots) -> dict:
     found = {}

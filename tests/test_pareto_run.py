@@ -20,6 +20,8 @@ from evoprune_deap.run.experiment import load_feature_set
 
 from conftest import write_digits_folder
 
+pytestmark = pytest.mark.slow  # real multi-objective runs, select and ensemble in fresh processes
+
 OPTIONS = ["--image-size", "32", "--objectives", "accuracy,active,ood", "--population", "8", "--evaluations", "18",
            "--max-epochs", "8", "--workers", "1", "--seed", "1"]
 

@@ -104,6 +104,7 @@ def test_every_experiment_script_runs_a_tiny_campaign(name, faces_features, face
     assert os.path.isfile(os.path.join(out, "fc2", "seed0", "baselines.csv"))
 
 
+@pytest.mark.slow
 def test_campaign_skips_finished_combinations_and_reads_zips(tmp_path, capsys):
     for split, n in (("rps", 6), ("rps-test-set", 2)):
         folder = write_digits_folder(tmp_path / split / split, n_per_class=n)
@@ -134,6 +135,7 @@ def test_paper_scripts_say_where_to_get_missing_data(name, hint, capsys, tmp_pat
     assert "not found" in err and hint in err and "--images" in err
 
 
+@pytest.mark.slow
 def test_campaign_runs_combinations_concurrently_on_a_cluster_with_the_same_results(faces_features, faces_cache,
                                                                                    tmp_path):
     from evoprune_deap.cli import main
@@ -151,6 +153,7 @@ def test_campaign_runs_combinations_concurrently_on_a_cluster_with_the_same_resu
             pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "cluster" / "fc1" / seed / name)[columns], want)
 
 
+@pytest.mark.slow
 def test_campaign_resumes_an_unfinished_run(faces_features, faces_cache, tmp_path, caplog, monkeypatch):
     from evoprune_deap.cli import main
     from evoprune_deap.head.trainer import HeadTrainer

@@ -21,6 +21,8 @@ TOY = os.path.join(os.path.dirname(__file__), "toy_run.py")
 sys.path.insert(0, os.path.dirname(__file__))
 import toy_run  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real runs killed and resumed in subprocesses
+
 toy_run.DELAY = 0.0
 
 

@@ -145,6 +145,7 @@ def test_one_head_per_program_on_this_cpu_many_on_a_gpu(monkeypatch):
         HeadConfig(engine="keras-fit")
 
 
+@pytest.mark.slow
 def test_the_trainer_is_jax_whatever_keras_runs_on(tmp_path):
     """With Keras on TensorFlow the trainer still trains in JAX, to the same numbers."""
     import os
@@ -205,6 +206,7 @@ def test_scoring_the_search_weights_equals_training_again(faces_features):
     assert (rescored.val_accuracy, rescored.test_accuracy) == (trained.val_accuracy, trained.test_accuracy)
 
 
+@pytest.mark.slow
 def test_a_ga_run_with_batched_training_equals_the_single_run(faces_features, tmp_path):
     runs = {}
     for engine in ("single", "batched"):
