@@ -1,6 +1,7 @@
-"""Issue 22's evidence: the GA under three fitness variants, dense and sparse, on ELPV fc1, with baselines.
+"""Issue 22's evidence: the GA under three fitness variants, dense and sparse, on ELPV, with baselines.
 
-    python experiments/fitness_variants.py [--seeds 0 1 2] [--variants per_mask common ...] [--out results/fitness]
+    python experiments/fitness_variants.py [--seeds 0 1 2] [--variants per_mask common ...] [--encodings fc1 fs]
+        [--out results/fitness]
 
 Each variant is a TOML in experiments/fitness/ (per-mask seeds; common seeds; common seeds with 3
 repeats; the same at a 2% initial density, where masks matter); each runs as `evoprune campaign`
@@ -21,14 +22,14 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", nargs="+", default=["0", "1", "2"])
     parser.add_argument("--variants", nargs="+", default=variants, choices=variants)
+    parser.add_argument("--encodings", nargs="+", default=["fc1"])
     parser.add_argument("--out", default="results/fitness")
     args, rest = parser.parse_known_args()
-    runs = []
     for variant in args.variants:
         out = os.path.join(args.out, variant)
-        code = main(["campaign", os.path.join(HERE, f"elpv_{variant}.toml"), "--encodings", "fc1",
+        code = main(["campaign", os.path.join(HERE, f"elpv_{variant}.toml"), "--encodings", *args.encodings,
                      "--seeds", *args.seeds, "--out", out, *rest])
         if code:
             sys.exit(code)
-        runs.append(out)
-    sys.exit(main(["report", *runs, "--out", os.path.join(args.out, "report")]))
+    every = sorted(os.path.join(args.out, v) for v in variants if os.path.isdir(os.path.join(args.out, v)))
+    sys.exit(main(["report", *every, "--out", os.path.join(args.out, "report")]))

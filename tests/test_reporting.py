@@ -188,3 +188,17 @@ def test_campaign_resumes_an_unfinished_run(faces_features, faces_cache, tmp_pat
     for key in logged[3:]:
         assert trained.count(key) >= 1
     assert run.is_finished and run.has(RunDirectory.BASELINES)
+
+
+@pytest.mark.slow
+def test_the_fitness_variants_script_runs_its_campaigns_and_one_report(faces_features, faces_cache, tmp_path):
+    out = tmp_path / "fitness"
+    code = _run_script("fitness_variants", "--variants", "per_mask", "common_r3", "--encodings", "fc1", "--out",
+                       str(out), "--features", faces_cache, *TINY)
+    assert code == 0
+    runs = pd.read_csv(out / "report" / "runs.csv")
+    variants = {os.path.basename(os.path.dirname(os.path.dirname(d))) for d in runs["run_dir"]}
+    assert variants == {"per_mask", "common_r3"}  # both campaigns, in one report
+    log = pd.read_csv(out / "common_r3" / "fc1" / "seed0" / "evaluations.csv")
+    assert "spread" in log.columns  # three trainings per mask
+    assert "spread" not in pd.read_csv(out / "per_mask" / "fc1" / "seed0" / "evaluations.csv").columns
