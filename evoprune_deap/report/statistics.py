@@ -75,7 +75,7 @@ def paired_differences(runs: pd.DataFrame, metric: str = "test_accuracy",
             low = high = p_t = p_w = float("nan")
             if n >= MIN_SEEDS:
                 spread = stats.sem(difference)
-                if spread == 0:  # the same difference in every seed: a point interval, no t-test
+                if spread < 1e-9:  # the same difference in every seed (to float noise): a point interval, no t-test
                     low = high = mean
                 else:
                     low, high = stats.t.interval(CONFIDENCE, n - 1, loc=mean, scale=spread)
