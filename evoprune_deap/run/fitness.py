@@ -248,7 +248,7 @@ class MaskFitness(Fitness):
             for i, training, head_weights, n_epochs in trained:
                 epochs[i] += n_epochs
                 logits = _Logits(head_weights, head_masks[i])
-                if training.val[1].size and fold_weights is None:
+                if training.val[1].size:  # with fold_weights: the deployed heads' validation split
                     scores[i]["val"].append(accuracy(logits(training.val[0], "val"), training.val[1]))
                     if ood is not None:
                         scores[i]["ood_val"].append(ood_auroc(self._confidence(logits(training.val[0], "val")),
@@ -261,11 +261,6 @@ class MaskFitness(Fitness):
                                                              self._confidence(logits(ood["test"], part))))
                         elif arrays[part][0].shape[0]:
                             scores[i][part].append(accuracy(logits(arrays[part][0], part), arrays[part][1]))
-                    if fold_weights is not None and arrays["val"][0].shape[0]:  # the deployed head on validation
-                        scores[i]["val"].append(accuracy(logits(arrays["val"][0], "val"), arrays["val"][1]))
-                        if ood is not None:
-                            scores[i]["ood_val"].append(ood_auroc(self._confidence(logits(arrays["val"][0], "val")),
-                                                                  self._confidence(logits(ood["val"], "ood_val"))))
         seconds = (time.perf_counter() - start) / max(len(masks), 1)
         held_out = with_test and self.feature_set.splits[0].holdout.size > 0
         results = []
