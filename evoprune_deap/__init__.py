@@ -37,6 +37,7 @@ _PUBLIC = {  # name -> module that defines it, imported on first use so `import 
     "write_report": ".report.tables",
     "export_member": ".run.shipping",
     "build_ensemble": ".run.shipping",
+    "export_model": ".run.export",
     "EvoPruneClassifier": ".estimators",
     "EvoPruneFeatureSelector": ".estimators",
 }

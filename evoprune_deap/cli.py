@@ -312,6 +312,20 @@ def _ensemble(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from .run.export import export_model
+
+    record = export_model(args.run_dir, member=args.member, selected=args.selected, format=args.format,
+                          quantize=args.quantize, out=args.out)
+    costs = record["costs"]
+    print(f"{record['source']}: {record['n_heads']} head(s) on {record['active_features']} of the backbone's features "
+          f"({record['feature_selection']}); backbone {costs['backbone_parameters']:,} parameters "
+          f"(-{costs['backbone_parameters_removed']:,}), head {costs['head_parameters']:,} "
+          f"(-{costs['head_parameters_removed']:,}); {record['file_bytes'] / 2 ** 20:.1f} MiB"
+          f"\nsaved {record['model']} (and {record['model']}.json)")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with the CLI's one-line errors (exit 2), pointing at ``--help`` instead of printing the usage."""
 
@@ -379,6 +393,21 @@ def build_parser() -> argparse.ArgumentParser:
                           "of the front's (default 85-95)")
     ensemble.add_argument("--out", default=None, help="the .keras file (default RUN_DIR/ensemble/ensemble_<window>.keras)")
     ensemble.set_defaults(handler=_ensemble)
+
+    export = commands.add_parser("export", help="one image-to-class model (raw RGB uint8 images -> class "
+                                 "probabilities) of a finished run, as .keras or LiteRT .tflite")
+    export.add_argument("run_dir", metavar="RUN_DIR", help="a finished run")
+    chosen = export.add_mutually_exclusive_group()
+    chosen.add_argument("--member", metavar="HASH", help="a mask_hash of the run's front.csv (retrained from the run's "
+                        "seed), or 'unpruned' (the run's unpruned reference); default the run's best head")
+    chosen.add_argument("--selected", metavar="FILE", help="a .keras file written by `evoprune select` or "
+                        "`evoprune ensemble`")
+    export.add_argument("--format", default="keras", choices=["keras", "litert"])
+    export.add_argument("--quantize", default="none", choices=["none", "dynamic"],
+                        help="dynamic: LiteRT dynamic-range int8 weights (with --format litert)")
+    export.add_argument("--out", default=None, help="the model file, .keras or .tflite (default "
+                        "RUN_DIR/export/<best|HASH|file name>[_int8].keras|.tflite)")
+    export.set_defaults(handler=_export)
 
     report = commands.add_parser("report", help="result tables (Markdown, CSV, LaTeX) from run directories")
     report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run or campaign directories")

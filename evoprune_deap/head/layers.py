@@ -71,20 +71,29 @@ class MaskedDense(keras.layers.Dense):
         return self.activation(outputs) if self.activation is not None else outputs
 
 
-@keras.saving.register_keras_serializable(package="evoprune_deap")
-class MajorityVote(keras.layers.Layer):
-    """Majority vote of several heads' class probabilities (a list of (n, C) tensors).
+def majority_vote(probabilities: list):
+    """Majority vote of several heads' class probabilities (a list of (n, C) tensors), in Keras ops.
 
     Returns ``(votes + 0.5 * mean probability) / (n_heads + 0.5)`` per class:
     rows sum to 1, and the argmax is the class most heads predict, a tie
     going to the class with the higher mean probability (half a vote can
-    never outweigh a whole one).
+    never outweigh a whole one). A head votes for its first most probable
+    class (argmax's rule), found with max, equal and cumsum: ops every LiteRT
+    runtime has built in, so an exported ensemble needs no custom layer.
     """
+    stacked = keras.ops.stack(probabilities, axis=0)
+    top = keras.ops.cast(keras.ops.equal(stacked, keras.ops.max(stacked, axis=-1, keepdims=True)), stacked.dtype)
+    first = top * keras.ops.cast(keras.ops.equal(keras.ops.cumsum(top, axis=-1), 1.0), stacked.dtype)
+    votes = keras.ops.sum(first, axis=0)
+    return (votes + 0.5 * keras.ops.mean(stacked, axis=0)) / (len(probabilities) + 0.5)
+
+
+@keras.saving.register_keras_serializable(package="evoprune_deap")
+class MajorityVote(keras.layers.Layer):
+    """:func:`majority_vote` as a layer (the ``evoprune ensemble`` head over cached features)."""
 
     def call(self, inputs):
-        stacked = keras.ops.stack(inputs, axis=0)
-        votes = keras.ops.sum(keras.ops.one_hot(keras.ops.argmax(stacked, axis=-1), stacked.shape[-1]), axis=0)
-        return (votes + 0.5 * keras.ops.mean(stacked, axis=0)) / (len(inputs) + 0.5)
+        return majority_vote(inputs)
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]

@@ -91,6 +91,16 @@ def _extract(config: ExperimentConfig, source_args: dict, progress, out, reuse, 
                             test_fraction=data.test_fraction, out=out, reuse=reuse, progress=progress)
 
 
+def config_source(config: ExperimentConfig):
+    """The image source of a config's data (its images, not the cached features): what the run was made from."""
+    from ..data.sources import load_source
+
+    data = config.data
+    return load_source(dataset=data.dataset, images=data.images, test_images=data.test_images,
+                       train_subset=data.train_subset, name=data.name, subset_seed=data.split_seed,
+                       sample_seed=data.split_seed)
+
+
 def _check_ood_classes(source, feature_set: FeatureSet) -> None:
     """OOD images must come from classes the head never learns: refuse shared class names before extracting."""
     shared = sorted({c.lower() for c in feature_set.class_names} & {c.lower() for c in source.class_names})

@@ -31,6 +31,10 @@ class Backbone:
         Human-readable description of ``preprocess``, stored in the cache metadata.
     preprocess : callable
         Maps uint8 RGB images of shape (n, h, w, 3) to the model's float32 input.
+    preprocess_graph : callable or None
+        The same map as Keras built-in layers: takes a float32 Keras tensor of
+        RGB values in [0, 255] and returns the model's input tensor (for the
+        exported image-to-class model).
     """
 
     name: str
@@ -41,6 +45,7 @@ class Backbone:
     weights_sha256: str | None
     preprocessing: str
     preprocess: Callable[[np.ndarray], np.ndarray]
+    preprocess_graph: Callable | None = None
 
     def extract(self, images: np.ndarray) -> np.ndarray:
         """Return features of shape (n, n_features) for uint8 RGB images (n, h, w, 3)."""

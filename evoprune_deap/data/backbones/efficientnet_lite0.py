@@ -172,6 +172,13 @@ def preprocess(images: np.ndarray) -> np.ndarray:
     return (np.asarray(images, dtype=np.float32) - 127.0) / 128.0
 
 
+def preprocess_graph(x):
+    """:func:`preprocess` as a built-in Keras layer: x / 128 - 127 / 128, bit for bit (powers of two)."""
+    import keras
+
+    return keras.layers.Rescaling(1.0 / 128.0, offset=-127.0 / 128.0, name="preprocess")(x)
+
+
 def build(image_size: int = 224, weights: str | None = None, include_top: bool = False) -> Backbone:
     """Build EfficientNet-Lite0 with its ImageNet weights.
 
@@ -202,4 +209,5 @@ def build(image_size: int = 224, weights: str | None = None, include_top: bool =
         weights_sha256=sha256,
         preprocessing=PREPROCESSING,
         preprocess=preprocess,
+        preprocess_graph=preprocess_graph,
     )

@@ -29,6 +29,33 @@ PREPROCESSING = {
 }
 
 
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+TORCH_MEAN, TORCH_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def preprocess_graph(name: str):
+    """The backbone's ``preprocess_input`` as one built-in 1x1 convolution with fixed weights.
+
+    caffe (ResNet50, VGG19): RGB -> BGR (a permutation kernel) minus the BGR
+    mean (the bias); torch (DenseNet121): x / 255 / std - mean / std per channel.
+    """
+    if name == "densenet121":
+        kernel = np.diag([1.0 / (255.0 * s) for s in TORCH_STD])
+        bias = -np.asarray(TORCH_MEAN) / np.asarray(TORCH_STD)
+    else:
+        kernel, bias = np.eye(3)[::-1], -np.asarray(CAFFE_MEAN_BGR)
+
+    def graph(x):
+        import keras
+
+        layer = keras.layers.Conv2D(3, 1, name="preprocess", trainable=False)
+        y = layer(x)
+        layer.set_weights([kernel.reshape(1, 1, 3, 3).astype("float32"), bias.astype("float32")])
+        return y
+
+    return graph
+
+
 def build(name: str, image_size: int = 224, weights: str | None = "imagenet") -> Backbone:
     """Build a keras.applications backbone with average pooling.
 
@@ -88,4 +115,5 @@ def build(name: str, image_size: int = 224, weights: str | None = "imagenet") ->
         weights_sha256=sha256,
         preprocessing=PREPROCESSING[name],
         preprocess=preprocess,
+        preprocess_graph=preprocess_graph(name),
     )

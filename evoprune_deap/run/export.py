@@ -1,0 +1,192 @@
+"""``evoprune export``: a finished run's pruned network as one image-to-class model, Keras or LiteRT.
+
+The model (:func:`~evoprune_deap.head.image_model.image_classifier`) takes raw
+RGB uint8 images of any size and returns class probabilities; its heads are
+the run's best head (``best_head.keras``), a front member retrained from the
+run's seed (``member``, as ``evoprune select`` does), the unpruned reference
+(``member="unpruned"``), or a file written by ``evoprune select`` or
+``evoprune ensemble`` (``selected``). A JSON sidecar beside the model (``<model>.json``) records
+the class names, image size, backbone and its weights' checksum, the mask
+hashes, the run seed, and the parameters and multiply-adds removed.
+
+LiteRT conversion runs TensorFlow's converter (through Keras' public
+``model.export(format="litert")``, built-in ops only) in a child process
+with the TensorFlow backend (:mod:`evoprune_deap.run.litert`), since the
+toolkit itself runs Keras on JAX.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+from ..errors import BackboneError, ConfigError, RunDirectoryError
+from ..records.directory import RunDirectory
+from ..search.bits import mask_hash
+from ..storage import check_file, write_json
+from ..version import __version__
+
+FORMATS = {"keras": ".keras", "litert": ".tflite"}
+QUANTIZE = ("none", "dynamic")
+UNPRUNED = "unpruned"
+INPUT = "uint8 RGB images, shape (n, height, width, 3), any height and width"
+
+
+def check_options(format: str, quantize: str, out: str | None, member: str | None, selected: str | None) -> None:
+    """Refuse a bad combination before any work (each message names the value and the fix)."""
+    if format not in FORMATS:
+        raise ConfigError(f"--format {format!r} is not one of {', '.join(FORMATS)}.")
+    if quantize not in QUANTIZE:
+        raise ConfigError(f"--quantize {quantize!r} is not one of {', '.join(QUANTIZE)}.")
+    if quantize != "none" and format != "litert":
+        raise ConfigError(f"--quantize {quantize} needs --format litert (a .keras model stays float32).")
+    if out is not None and not out.endswith(FORMATS[format]):
+        raise ConfigError(f"--out {out!r} does not end with {FORMATS[format]}, the suffix of --format {format}; "
+                          f"pass e.g. --out model{FORMATS[format]}.")
+    if member is not None and selected is not None:
+        raise ConfigError("Pass --member or --selected, not both.")
+    if selected is not None and not (selected.endswith(".keras") and os.path.isfile(selected)):
+        raise ConfigError(f"--selected {selected!r} is not a .keras file written by `evoprune select` or "
+                          "`evoprune ensemble`; pass one of those (RUN_DIR/selected/*.keras, RUN_DIR/ensemble/*.keras).")
+
+
+def _check_weights_file(weights: str | None, sha256: str | None = None) -> None:
+    if weights not in (None, "imagenet", "none") and not os.path.isfile(weights):
+        raise BackboneError(f"The run's backbone weights file {weights!r} is gone; put it back"
+                            + (f" (sha256 {sha256})" if sha256 else "") + " to export this run.")
+
+
+def _backbone(metadata: dict):
+    """The backbone the features were made with, its weights checked against the cache's checksum."""
+    from ..data.backbones import build_backbone
+
+    weights = metadata.get("weights")
+    _check_weights_file(weights, metadata.get("weights_sha256"))
+    backbone = build_backbone(metadata["backbone"], int(metadata["image_size"]),
+                              None if weights in (None, "imagenet") else weights)
+    if metadata.get("weights_sha256") and backbone.weights_sha256 not in (None, metadata["weights_sha256"]):
+        raise BackboneError(f"The backbone weights have sha256 {backbone.weights_sha256}, not the "
+                            f"{metadata['weights_sha256']} the run's features were made with; restore those weights.")
+    return backbone
+
+
+def _read_sidecar(path: str) -> dict:
+    import json
+
+    sidecar = os.path.splitext(path)[0] + ".json"
+    try:
+        with open(sidecar) as stream:
+            return json.load(stream)
+    except (OSError, ValueError):
+        return {}
+
+
+def _members(directory: RunDirectory, feature_set, config, member: str | None, selected: str | None):
+    """The heads to export and where they came from: (members, mask hashes, source)."""
+    from .. import load_head
+    from ..head.image_model import Member, members_of
+
+    if selected is not None:
+        members = members_of(load_head(selected))
+        record = _read_sidecar(selected)
+        return members, record.get("members") or [record.get("mask_hash")], f"selected:{os.path.basename(selected)}"
+    if member == UNPRUNED:
+        weights = directory.read_unpruned()[0]
+        return [Member(weights, np.ones(feature_set.n_features, dtype=bool))], [UNPRUNED], UNPRUNED
+    if member is not None:
+        from .shipping import FinishedFront
+
+        if not directory.has(RunDirectory.FRONT):
+            raise RunDirectoryError(f"Run {directory.path!r} has no front.csv (a single-objective run); pass no "
+                                    f"--member to export its best head, or --member {UNPRUNED}.")
+        run = FinishedFront.open(directory.path)
+        hashes = run.front["mask_hash"].tolist()
+        if member not in hashes:
+            raise ConfigError(f"--member {member!r} is not in {directory.file(RunDirectory.FRONT)}; pass one of its "
+                              f"mask_hash values ({', '.join(hashes[:6])}{', ...' if len(hashes) > 6 else ''}) "
+                              f"or {UNPRUNED}.")
+        mask = run.masks([hashes.index(member)])[0]
+        score = run.fitness.score(mask, with_test=True)
+        masks = run.fitness.encoding.head_masks(mask)
+        return [Member(score.weights, masks.inputs)], [member], f"member:{member}"
+    if not directory.has(RunDirectory.BEST_HEAD):
+        raise RunDirectoryError(f"Run {directory.path!r} has no {RunDirectory.BEST_HEAD}; rerun it, or pass "
+                                f"--member HASH (multi-objective runs) or --member {UNPRUNED}.")
+    return members_of(load_head(directory.file(RunDirectory.BEST_HEAD))), \
+        [mask_hash(directory.read_best_mask())], "best"
+
+
+def export_model(run_dir: str, member: str | None = None, selected: str | None = None, format: str = "keras",
+                 quantize: str = "none", out: str | None = None, fold: bool = True) -> dict:
+    """Export a finished run's pruned network as one image-to-class model; return its record.
+
+    Parameters
+    ----------
+    run_dir : str
+        A finished run (``summary.json``).
+    member : str or None
+        A ``mask_hash`` of ``front.csv`` (retrained from the run's seed), or
+        ``"unpruned"`` (the run's unpruned reference); default the best head.
+    selected : str or None
+        A ``.keras`` file of ``evoprune select`` or ``evoprune ensemble``.
+    format : {"keras", "litert"}
+    quantize : {"none", "dynamic"}
+        ``dynamic``: LiteRT dynamic-range int8 weights.
+    out : str or None
+        Default ``RUN_DIR/export/<source>[_int8].keras|.tflite``.
+    fold : bool
+        Fold a feature selection into the backbone where exact.
+
+    Returns
+    -------
+    dict
+        The sidecar record (also written as ``<out>.json``, e.g. ``best.tflite.json``).
+    """
+    check_options(format, quantize, out, member, selected)
+    directory = RunDirectory(run_dir)
+    if not directory.is_started:
+        raise directory.not_a_run()
+    if not directory.is_finished:
+        raise RunDirectoryError(f"Run {run_dir!r} is not finished (no summary.json); finish it with "
+                                f"`evoprune run --resume {run_dir}` before exporting.")
+    if out is None:
+        name = (member or (os.path.splitext(os.path.basename(selected))[0] if selected else "best"))
+        out = os.path.join(directory.path, "export", name + ("_int8" if quantize == "dynamic" else "")
+                           + FORMATS[format])
+    check_file(out, "--out")
+    from .experiment import load_feature_set
+    from ..head.image_model import image_classifier
+
+    config = directory.read_config()
+    _check_weights_file(config.data.weights)  # before the features, which would be re-extracted without it
+    feature_set = load_feature_set(config)
+    metadata = feature_set.metadata
+    backbone = _backbone(metadata)
+    members, hashes, source = _members(directory, feature_set, config, member, selected)
+    encoding = directory.read_summary().encoding
+    built = image_classifier(backbone, members, config.head.widths(encoding), config.head, fold=fold)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    if format == "keras":
+        built.model.save(out)
+    else:
+        from .litert import convert
+
+        with tempfile.TemporaryDirectory() as scratch:
+            staged = os.path.join(scratch, "model.keras")
+            built.model.save(staged)
+            convert(staged, out, quantize)
+    record = {
+        "model": out, "format": format, "quantize": quantize, "input": INPUT, "resize": "bilinear, in the model",
+        "class_names": list(feature_set.class_names), "image_size": backbone.image_size,
+        "backbone": backbone.name, "weights": backbone.weights, "weights_sha256": backbone.weights_sha256,
+        "preprocessing": backbone.preprocessing, "encoding": encoding, "source": source,
+        "mask_hashes": hashes, "n_heads": len(members),
+        "active_features": int(np.logical_or.reduce([m.inputs for m in members]).sum()),
+        "feature_selection": built.feature_selection, "costs": built.costs,
+        "run_dir": directory.path, "seed": config.run.seed, "file_bytes": os.path.getsize(out),
+        "evoprune_version": __version__,
+    }
+    write_json(out + ".json", record)
+    return record

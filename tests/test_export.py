@@ -1,0 +1,128 @@
+"""`evoprune export`: one image-to-class model, the feature mask folded into the backbone, LiteRT.
+
+Real EfficientNet-Lite0 (its ImageNet weights, from a copy passed with --weights so a test can take
+it away) on scikit-image's real LFW faces at 32 px; tiny real runs. Every exported model runs in a
+fresh process that never imports evoprune_deap (the .tflite ones without Keras either).
+"""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from evoprune_deap.cli import main
+from evoprune_deap.data.backbones.efficientnet_lite0 import HEAD_FILTERS, default_weights_path
+from evoprune_deap.run.deploy_check import agreement, split_images, two_stage
+from evoprune_deap.run.litert import predict
+
+pytestmark = pytest.mark.slow  # real runs, real conversions, fresh processes
+
+TINY = ["--image-size", "32", "--population", "4", "--evaluations", "6", "--max-epochs", "4", "--workers", "1",
+        "--seed", "3"]
+
+
+@pytest.fixture(scope="module")
+def weights_copy(tmp_path_factory):
+    path = tmp_path_factory.mktemp("weights") / "lite0.pth"
+    shutil.copy(default_weights_path(), path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def fs_run(faces_folder, weights_copy, tmp_path_factory):
+    run_dir = str(tmp_path_factory.mktemp("export") / "fs")
+    assert main(["-q", "run", "--images", faces_folder, "--weights", weights_copy, "--encoding", "fs", *TINY,
+                 "--run-dir", run_dir]) == 0
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def fs_exports(fs_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("models")
+    paths = {"keras": str(out / "fs.keras"), "litert": str(out / "fs.tflite"), "int8": str(out / "fs_int8.tflite")}
+    assert main(["-q", "export", fs_run, "--out", paths["keras"]]) == 0
+    assert main(["-q", "export", fs_run, "--format", "litert", "--out", paths["litert"]]) == 0
+    assert main(["-q", "export", fs_run, "--format", "litert", "--quantize", "dynamic", "--out", paths["int8"]]) == 0
+    return paths
+
+
+def test_fs_export_computes_only_the_selected_features_and_classifies_as_the_two_stage_pipeline(fs_run, fs_exports):
+    import json
+
+    record = json.load(open(fs_exports["keras"] + ".json"))
+    kept = record["active_features"]
+    assert record["feature_selection"] == "folded" and 0 < kept < HEAD_FILTERS
+    # the head conv (1x1, 320 -> 1280) and its batch norm lose every unselected channel
+    assert record["costs"]["backbone_parameters_removed"] == (HEAD_FILTERS - kept) * (320 + 4)
+    assert record["costs"]["backbone_multiply_adds_removed"] == (HEAD_FILTERS - kept) * 320  # 1x1 positions at 32 px
+    assert record["class_names"] == ["face", "nonface"] and record["image_size"] == 32 and record["seed"] == 3
+    images, features, labels = split_images(fs_run)
+    reference = two_stage(os.path.join(fs_run, "best_head.keras"), features)
+    exported = predict(fs_exports["keras"], images)
+    assert "evoprune_deap" not in exported["modules"]
+    found = agreement(reference, exported["probabilities"], labels)
+    assert found["agree"] == 1.0 and found["max_abs_difference"] < 1e-4, found
+
+
+def test_channels_removed_give_the_probabilities_of_the_whole_backbone_with_sliced_features(fs_run, fs_exports,
+                                                                                            tmp_path):
+    from evoprune_deap.run.export import export_model
+
+    whole = export_model(fs_run, out=str(tmp_path / "whole.keras"), fold=False)
+    assert whole["feature_selection"] == "sliced" and whole["costs"]["backbone_parameters_removed"] == 0
+    images, _, _ = split_images(fs_run)
+    a = predict(fs_exports["keras"], images)["probabilities"]
+    b = predict(str(tmp_path / "whole.keras"), images)["probabilities"]
+    assert np.abs(a - b).max() < 1e-5
+
+
+def test_litert_models_run_without_keras_or_evoprune_and_agree(fs_run, fs_exports):
+    images, features, labels = split_images(fs_run)
+    reference = two_stage(os.path.join(fs_run, "best_head.keras"), features)
+    lite = predict(fs_exports["litert"], images)
+    assert not {"keras", "evoprune_deap"} & set(lite["modules"]), lite["modules"]
+    found = agreement(reference, lite["probabilities"], labels)
+    assert found["agree"] == 1.0 and found["max_abs_difference"] < 1e-3, found
+    int8 = predict(fs_exports["int8"], images)
+    assert agreement(lite["probabilities"], int8["probabilities"])["agree"] >= 0.9
+    assert os.path.getsize(fs_exports["int8"]) < 0.5 * os.path.getsize(fs_exports["litert"])
+    # any image size: the model resizes (here the faces' own 25 px, upsampled to 32)
+    raw, _, _ = split_images(fs_run, 25)
+    assert predict(fs_exports["litert"], raw)["probabilities"].shape == reference.shape
+
+
+def test_unpruned_member_exports_the_whole_network(fs_run, tmp_path):
+    from evoprune_deap.run.export import export_model
+
+    record = export_model(fs_run, member="unpruned", out=str(tmp_path / "unpruned.keras"))
+    assert record["feature_selection"] == "none" and record["active_features"] == HEAD_FILTERS
+    assert record["costs"]["backbone_parameters_removed"] == record["costs"]["head_parameters_removed"] == 0
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--member", "0123456789abcdef"], "no front.csv"),
+    (["--out", "model.tflite"], "does not end with .keras"),
+    (["--format", "litert", "--out", "model.keras"], "does not end with .tflite"),
+    (["--quantize", "dynamic"], "needs --format litert"),
+    (["--selected", "nothing.keras"], "is not a .keras file"),
+])
+def test_bad_export_options_get_one_line_and_write_nothing(fs_run, extra, expected, tmp_path, capsys):
+    before = sorted(os.listdir(fs_run))
+    os.chdir(tmp_path)
+    assert main(["export", fs_run, *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("evoprune: error:") and expected in err and len(err.splitlines()) == 1, err
+    assert sorted(os.listdir(fs_run)) == before and os.listdir(tmp_path) == []
+
+
+def test_a_run_whose_backbone_weights_file_is_gone_is_refused(fs_run, weights_copy, capsys):
+    moved = weights_copy + ".away"
+    os.rename(weights_copy, moved)
+    try:
+        assert main(["export", fs_run]) == 2
+    finally:
+        os.rename(moved, weights_copy)
+    err = capsys.readouterr().err
+    assert "weights file" in err and weights_copy in err and "is gone" in err
+    assert not os.path.exists(os.path.join(fs_run, "export"))
