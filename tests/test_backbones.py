@@ -108,3 +108,35 @@ def test_imagenet_download_failure_is_a_clear_error_with_or_without_internet(tmp
            "NO_PROXY": "", "no_proxy": ""}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert "refused:" in out.stdout and "--weights PATH" in out.stdout, out.stderr[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, exact", [("vgg19", True), ("resnet50", False), ("densenet121", False)])
+def test_feature_selection_folds_into_a_last_convolution_and_never_through_a_sum(name, exact):
+    """VGG19 ends conv -> max pool -> average pool: slicing the conv's filters is exact. ResNet50's pooled
+    features are a residual sum, DenseNet121's a concatenation: no exact fold, so none is offered."""
+    from evoprune_deap.data.backbones.slicing import fold_feature_selection, multiply_adds
+
+    backbone = build_backbone(name, 32, weights="none")
+    keep = np.sort(np.random.default_rng(0).choice(backbone.n_features, 37, replace=False))
+    folded = fold_feature_selection(backbone.model, keep)
+    assert (folded is not None) == exact
+    if exact:
+        x = backbone.preprocess(np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8))
+        whole = np.asarray(backbone.model.predict(x, verbose=0))[:, keep]
+        assert np.abs(np.asarray(folded.predict(x, verbose=0)) - whole).max() <= 1e-5 * max(1.0, np.abs(whole).max())
+        # the last conv (3x3, 512 -> 512 at 2x2 positions) keeps 37 of its 512 filters
+        assert multiply_adds(backbone.model) - multiply_adds(folded) == 2 * 2 * 3 * 3 * 512 * (512 - 37)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "resnet50", "densenet121"])
+def test_preprocessing_as_layers_matches_the_backbones_preprocess(name):
+    import keras
+
+    backbone = build_backbone(name, 32, weights=None if name == "efficientnet_lite0" else "none")
+    images = np.random.default_rng(2).integers(0, 256, (3, 9, 7, 3), dtype=np.uint8)
+    inputs = keras.Input((9, 7, 3))
+    graph = keras.Model(inputs, backbone.preprocess_graph(inputs))
+    got = np.asarray(graph.predict(images.astype("float32"), verbose=0))
+    assert np.abs(got - backbone.preprocess(images)).max() <= 1e-5 * np.abs(backbone.preprocess(images)).max()

@@ -132,6 +132,35 @@ def test_majority_vote_counts_votes_and_breaks_a_tie_by_the_mean_probability():
     assert out[1].argmax() == 1  # one vote each: the tie goes to the higher mean probability (class 1, 0.467)
     two = keras.ops.convert_to_numpy(MajorityVote()([a, b]))
     assert two[0].argmax() == 1 and two[1].argmax() == 1  # 1-1 ties: means (0.35, 0.55) and (0.30, 0.65)
+    # a head whose top two classes tie exactly votes once, for the first (argmax's rule)
+    d = np.array([[0.4, 0.4, 0.2]], np.float32)
+    e = np.array([[0.1, 0.2, 0.7]], np.float32)
+    tied = keras.ops.convert_to_numpy(MajorityVote()([d, e]))
+    np.testing.assert_allclose(tied[0], (np.array([1, 0, 1]) + 0.5 * (d[0] + e[0]) / 2) / 2.5, atol=1e-6)
+    assert tied[0].argmax() == 2  # one vote each for 0 and 2; class 2's mean (0.45) beats class 0's (0.25)
+
+
+def test_exported_ensemble_classifies_images_as_the_vote_over_cached_features(pareto_run, tmp_path, capsys):
+    from evoprune_deap.run.deploy_check import agreement, split_images, two_stage
+    from evoprune_deap.run.litert import predict
+
+    vote = tmp_path / "vote.keras"
+    assert main(["-q", "ensemble", str(pareto_run), "--window", "0-100", "--out", str(vote)]) == 0
+    image_model = tmp_path / "vote_images.tflite"
+    assert main(["-q", "export", str(pareto_run), "--selected", str(vote), "--format", "litert",
+                 "--out", str(image_model)]) == 0
+    record = json.loads((tmp_path / "vote_images.tflite.json").read_text())
+    assert record["n_heads"] == len(pd.read_csv(pareto_run / "front.csv")) > 1
+    images, features, labels = split_images(str(pareto_run))
+    lite = predict(str(image_model), images)
+    assert "keras" not in lite["modules"]
+    found = agreement(two_stage(str(vote), features), lite["probabilities"], labels)
+    assert found["agree"] == 1.0, found
+    # a mask hash the front does not hold: one line naming the hashes it does
+    assert main(["export", str(pareto_run), "--member", "0123456789abcdef"]) == 2
+    err = capsys.readouterr().err
+    assert "is not in" in err and pd.read_csv(pareto_run / "front.csv")["mask_hash"].iloc[0] in err
+    assert not (pareto_run / "export").exists()
 
 
 def test_select_and_ensemble_refuse_bad_requests(pareto_run, tmp_path, capsys):
@@ -222,3 +251,18 @@ def test_report_tables_the_front_and_its_ensemble(pareto_run, tmp_path, capsys):
 
     written = {os.path.basename(path) for path in write_plots([str(pareto_run)], str(tmp_path / "plots"))}
     assert {"hypervolume.png", "front_digits_fc1_seed1.png", "convergence.png"} <= written
+
+
+def test_front_is_compared_with_one_shot_pruning_at_its_members_own_sparsities(pareto_run):
+    from evoprune_deap.report.pareto import front_runs
+
+    along = front_runs([str(pareto_run)]).set_index("method")
+    front = pd.read_csv(pareto_run / "front.csv").set_index("mask_hash")
+    baselines = pd.read_csv(pareto_run / "front_baselines.csv")
+    magnitude = baselines[baselines["method"] == "weight_magnitude"]
+    members = front.loc[magnitude["front_member"]]
+    assert len(members) >= 2  # members spread along the front
+    np.testing.assert_allclose(magnitude["active_percent"].to_numpy(), members["active_percent"].to_numpy(), atol=1e-3)
+    assert along.loc["nsga2", "test_accuracy"] == pytest.approx(members["test_accuracy"].mean())
+    assert along.loc["weight_magnitude", "test_accuracy"] == pytest.approx(magnitude["test_accuracy"].mean())
+    assert "unpruned" not in along.index and "linear_probe" not in along.index

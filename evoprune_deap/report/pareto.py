@@ -68,3 +68,30 @@ def pareto_table(rows: pd.DataFrame) -> pd.DataFrame:
     means["seed"] = "mean"
     table = pd.concat([rows.astype({"seed": object}), means], ignore_index=True)
     return table.sort_values(KEYS, kind="stable").set_index(KEYS + ["seed"]).round(4)
+
+
+def front_runs(run_dirs) -> pd.DataFrame:
+    """The front against the one-shot baselines at the same sparsity, as :func:`~evoprune_deap.report.tables.collect`
+    rows: per multi-objective run, method ``nsga2`` is the mean test (and hold-out) accuracy of the front members
+    the baselines were scored at (``front_baselines.csv``: members spread along the front), and each pruning
+    baseline the mean of its scores at those members' sparsities; so per seed, nsga2 minus a baseline is the
+    mean of member-minus-baseline at equal sparsity. Empty without such runs."""
+    rows = []
+    for run_dir in run_dirs:
+        directory = RunDirectory(run_dir)
+        if not (directory.has(directory.FRONT) and directory.has(directory.FRONT_BASELINES)):
+            continue
+        summary, front = directory.read_summary(), directory.read_front().set_index("mask_hash")
+        baselines = pd.read_csv(directory.file(directory.FRONT_BASELINES))
+        pruned = baselines[~baselines["method"].isin(["unpruned", "linear_probe"])]
+        members = front.loc[pruned["front_member"].unique()]
+        base = {"run_dir": run_dir, "dataset": summary.source, "encoding": summary.encoding, "seed": summary.seed,
+                "protocol": summary.protocol}
+        holdout = members["holdout_accuracy"].mean() if "holdout_accuracy" in members else np.nan
+        rows.append({**base, "method": "nsga2", "test_accuracy": members["test_accuracy"].mean(),
+                     "holdout_accuracy": holdout, "active_percent": members["active_percent"].mean()})
+        for method, group in pruned.groupby("method", sort=False):
+            rows.append({**base, "method": method, "test_accuracy": group["test_accuracy"].mean(),
+                         "holdout_accuracy": group["holdout_accuracy"].mean() if "holdout_accuracy" in group
+                         else np.nan, "active_percent": group["active_percent"].mean()})
+    return pd.DataFrame(rows)

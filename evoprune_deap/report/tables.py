@@ -173,6 +173,23 @@ def optimism_table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["dataset", "encoding", "protocol"]) if rows else pd.DataFrame()
 
 
+def front_table(along: pd.DataFrame, differences: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset x encoding x protocol x metric: the front members' mean accuracy and active %, then
+    front minus each baseline at the same sparsity (mean [95% CI], Holm-adjusted p over the table)."""
+    rows = []
+    for key, group in differences.groupby(["dataset", "protocol", "encoding", "metric"], sort=False):
+        runs = along[(along["dataset"] == key[0]) & (along["protocol"] == key[1]) & (along["encoding"] == key[2])
+                     & (along["method"] == "nsga2")]
+        row = {"dataset": key[0], "protocol": key[1], "encoding": key[2], "metric": key[3],
+               "seeds": len(runs), "front_active_percent": round(float(runs["active_percent"].mean()), 2),
+               "front_accuracy": round(float(runs[key[3]].mean()), 4)}
+        for _, diff in group.iterrows():
+            row[f"minus_{diff['method']}"] = (f"{100 * diff['mean_difference']:+.1f} [{100 * diff['ci_low']:+.1f}, "
+                                              f"{100 * diff['ci_high']:+.1f}] p_holm {diff['p_holm']:.2f}")
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(["dataset", "protocol", "encoding", "metric"])
+
+
 def _signed(values: pd.Series) -> str:
     std = values.std()
     return f"{100 * values.mean():+.1f} ± {0.0 if np.isnan(std) else 100 * std:.1f} pt"
@@ -210,8 +227,8 @@ def _cell(value) -> str:
 def write_report(paths, out: str, caption: str = "") -> dict:
     """Write runs.csv, summary.csv, differences.csv and the paper, method (and, where runs hold data
     out, optimism; where runs are multi-objective, Pareto) tables as .md/.csv/.tex under ``out``."""
-    from .pareto import pareto_rows, pareto_table
-    from .statistics import paired_differences
+    from .pareto import front_runs, pareto_rows, pareto_table
+    from .statistics import holm, paired_differences
 
     runs = collect(paths)  # first: a bad path writes nothing
     os.makedirs(out, exist_ok=True)
@@ -230,6 +247,14 @@ def write_report(paths, out: str, caption: str = "") -> dict:
     fronts = pareto_rows(runs["run_dir"].unique())
     if len(fronts):
         tables["pareto_table"] = pareto_table(fronts)
+    along = front_runs(runs["run_dir"].unique())
+    if len(along):  # the front against one-shot pruning at the members' own sparsities, paired by seed
+        metrics = ["test_accuracy"] + (["holdout_accuracy"] if along["holdout_accuracy"].notna().any() else [])
+        front_differences = pd.concat([paired_differences(along, metric, reference="nsga2") for metric in metrics],
+                                      ignore_index=True)
+        front_differences["p_holm"] = holm(front_differences["p_value"].to_numpy(dtype=float))
+        front_differences.to_csv(os.path.join(out, "front_differences.csv"), index=False)
+        tables["front_table"] = front_table(along, front_differences)
     for name, table in tables.items():
         table.to_csv(os.path.join(out, f"{name}.csv"))
         with open(os.path.join(out, f"{name}.md"), "w") as stream:
