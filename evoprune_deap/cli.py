@@ -316,7 +316,7 @@ def _export(args) -> int:
     from .run.export import export_model
 
     record = export_model(args.run_dir, member=args.member, selected=args.selected, format=args.format,
-                          quantize=args.quantize, out=args.out)
+                          quantize=args.quantize, out=args.out, input_size=args.input_size)
     costs = record["costs"]
     print(f"{record['source']}: {record['n_heads']} head(s) on {record['active_features']} of the backbone's features "
           f"({record['feature_selection']}); backbone {costs['backbone_parameters']:,} parameters "
@@ -403,10 +403,13 @@ def build_parser() -> argparse.ArgumentParser:
     chosen.add_argument("--selected", metavar="FILE", help="a .keras file written by `evoprune select` or "
                         "`evoprune ensemble`")
     export.add_argument("--format", default="keras", choices=["keras", "litert"])
-    export.add_argument("--quantize", default="none", choices=["none", "dynamic"],
-                        help="dynamic: LiteRT dynamic-range int8 weights (with --format litert)")
+    export.add_argument("--quantize", default="none", choices=["none", "dynamic", "float16"],
+                        help="with --format litert: dynamic-range int8 weights, or float16 weights")
+    export.add_argument("--input-size", metavar="HxW", default=None,
+                        help="the images' size, resized in the model as the features were (PIL's antialiasing "
+                        "bilinear); default any size for keras, the backbone's own size for litert")
     export.add_argument("--out", default=None, help="the model file, .keras or .tflite (default "
-                        "RUN_DIR/export/<best|HASH|file name>[_int8].keras|.tflite)")
+                        "RUN_DIR/export/<best|HASH|file name>[_int8|_fp16].keras|.tflite)")
     export.set_defaults(handler=_export)
 
     report = commands.add_parser("report", help="result tables (Markdown, CSV, LaTeX) from run directories")

@@ -5,12 +5,13 @@
 Makes (or reuses) three quick ELPV runs (128 px, population 10, 40 evaluations, 60 epochs, seed 0):
 `fc1`, `fs`, and NSGA-II (accuracy, active) on `fc1`, whose knee member (`evoprune select --knee`)
 and 50-100 ensemble (`evoprune ensemble`) are exported too. Each model is exported with `evoprune
-export` as .keras, LiteRT float32 and LiteRT int8 (dynamic range), and every one runs in a fresh
-process (the .tflite ones without Keras or evoprune_deap) on the 525 raw test images:
+export` as .keras (images of any size), LiteRT float32, int8 (dynamic range) and float16 (images
+at 128 px), and LiteRT float32 for 300 x 300 images (`--input-size 300x300`); every one runs in a
+fresh process (the .tflite ones without Keras or evoprune_deap) on the 525 test images:
 - at the cache's 128 px (the pixels the features were made from), against the two-stage pipeline
   (cached features -> the saved head), class by class;
-- at their own 300 px, resized in the model (plain bilinear; the cache used PIL's antialiasing one);
-- int8 against float32.
+- raw, at their own 300 px, resized in the model by PIL's antialiasing bilinear filter, as the cache was;
+- int8 and float16 against float32.
 The `fs` model with its channels removed is also compared with the unsliced backbone whose pooled
 features are sliced (probabilities to 1e-5). Writes OUT/agreement.csv and .md, OUT/disagreements.csv.
 """
@@ -75,21 +76,24 @@ def run(argv=None) -> int:
         selected = None if head.endswith("best_head.keras") else head
         stem = os.path.join(args.out, "models", name.replace(" ", "_"))
         paths = {}
-        for fmt, quantize, suffix in [("keras", "none", ".keras"), ("litert", "none", ".tflite"),
-                                      ("litert", "dynamic", "_int8.tflite")]:
-            paths[(fmt, quantize)] = stem + suffix
+        for key, fmt, quantize, input_size, suffix in [
+                ("keras", "keras", "none", None, ".keras"), ("litert", "litert", "none", None, ".tflite"),
+                ("int8", "litert", "dynamic", None, "_int8.tflite"), ("fp16", "litert", "float16", None, "_fp16.tflite"),
+                ("litert raw", "litert", "none", (RAW_SIZE, RAW_SIZE), f"_{RAW_SIZE}px.tflite")]:
+            paths[key] = stem + suffix
             if not os.path.exists(stem + suffix):
-                export_model(run_dir, selected=selected, format=fmt, quantize=quantize, out=stem + suffix)
-        record = pd.read_json(paths[("keras", "none")] + ".json", typ="series")
-        outputs = {key: predict(path, images) for key, path in paths.items()}
-        raw_out = {key: predict(path, raw) for key, path in paths.items() if key[1] == "none"}
+                export_model(run_dir, selected=selected, format=fmt, quantize=quantize, out=stem + suffix,
+                             input_size=input_size)
+        record = pd.read_json(paths["keras"] + ".json", typ="series")
+        outputs = {key: predict(path, images) for key, path in paths.items() if key != "litert raw"}
+        raw_out = {key: predict(paths[key], raw) for key in ("keras", "litert raw")}
         comparisons = [
-            ("keras, 128 px", "two-stage", reference, outputs[("keras", "none")]),
-            ("litert float32, 128 px", "two-stage", reference, outputs[("litert", "none")]),
-            ("litert int8, 128 px", "litert float32", outputs[("litert", "none")]["probabilities"],
-             outputs[("litert", "dynamic")]),
-            ("keras, raw 300 px", "two-stage", reference, raw_out[("keras", "none")]),
-            ("litert float32, raw 300 px", "two-stage", reference, raw_out[("litert", "none")]),
+            ("keras, 128 px", "two-stage", reference, outputs["keras"]),
+            ("litert float32, 128 px", "two-stage", reference, outputs["litert"]),
+            ("litert int8, 128 px", "litert float32", outputs["litert"]["probabilities"], outputs["int8"]),
+            ("litert float16, 128 px", "litert float32", outputs["litert"]["probabilities"], outputs["fp16"]),
+            ("keras, raw 300 px", "two-stage", reference, raw_out["keras"]),
+            ("litert float32, raw 300 px", "two-stage", reference, raw_out["litert raw"]),
         ]
         for model, against, ref, got in comparisons:
             found = agreement(ref, got["probabilities"], labels)
@@ -104,11 +108,10 @@ def run(argv=None) -> int:
             unfolded = stem + "_unfolded.keras"
             if not os.path.exists(unfolded):
                 export_model(run_dir, selected=selected, out=unfolded, fold=False)
-            found = agreement(predict(unfolded, images)["probabilities"], outputs[("keras", "none")]["probabilities"],
-                              labels)
+            found = agreement(predict(unfolded, images)["probabilities"], outputs["keras"]["probabilities"], labels)
             rows.append({"model": name, "feature_selection": "folded", "active_features": record["active_features"],
                          "exported": "keras, channels removed, 128 px", "against": "keras, whole backbone, sliced "
-                         "features", "runtime": outputs[("keras", "none")]["runtime"], "imports": "keras",
+                         "features", "runtime": outputs["keras"]["runtime"], "imports": "keras",
                          "images": found["n"], "same_class": found["agree"], "differing": len(found["disagreements"]),
                          "max_abs_prob_difference": found["max_abs_difference"], "accuracy": found["accuracy"],
                          "reference_accuracy": found["reference_accuracy"]})

@@ -87,9 +87,22 @@ def test_litert_models_run_without_keras_or_evoprune_and_agree(fs_run, fs_export
     int8 = predict(fs_exports["int8"], images)
     assert agreement(lite["probabilities"], int8["probabilities"])["agree"] >= 0.9
     assert os.path.getsize(fs_exports["int8"]) < 0.5 * os.path.getsize(fs_exports["litert"])
-    # any image size: the model resizes (here the faces' own 25 px, upsampled to 32)
+    # LiteRT takes the backbone's 32 px unless told the images' size
     raw, _, _ = split_images(fs_run, 25)
-    assert predict(fs_exports["litert"], raw)["probabilities"].shape == reference.shape
+    with pytest.raises(Exception, match="fresh process failed"):
+        predict(fs_exports["litert"], raw)
+
+
+def test_raw_images_are_resized_in_the_model_as_the_cache_resized_them(fs_run, fs_exports, tmp_path):
+    """The faces' own 25 px: the .keras model takes any size, a LiteRT one the size it was exported for; both
+    resize with PIL's filter, so they agree with the cached features up to PIL's uint8 rounding."""
+    raw, features, labels = split_images(fs_run, 25)
+    reference = two_stage(os.path.join(fs_run, "best_head.keras"), features)
+    sized = str(tmp_path / "fs_25.tflite")
+    assert main(["-q", "export", fs_run, "--format", "litert", "--input-size", "25x25", "--out", sized]) == 0
+    for path in (fs_exports["keras"], sized):
+        found = agreement(reference, predict(path, raw)["probabilities"], labels)
+        assert found["agree"] >= 0.95 and found["max_abs_difference"] < 0.1, (path, found)
 
 
 def test_unpruned_member_exports_the_whole_network(fs_run, tmp_path):
@@ -106,6 +119,7 @@ def test_unpruned_member_exports_the_whole_network(fs_run, tmp_path):
     (["--format", "litert", "--out", "model.keras"], "does not end with .tflite"),
     (["--quantize", "dynamic"], "needs --format litert"),
     (["--selected", "nothing.keras"], "is not a .keras file"),
+    (["--input-size", "300"], "is not HEIGHTxWIDTH"),
 ])
 def test_bad_export_options_get_one_line_and_write_nothing(fs_run, extra, expected, tmp_path, capsys):
     before = sorted(os.listdir(fs_run))

@@ -29,9 +29,21 @@ from ..storage import check_file, write_json
 from ..version import __version__
 
 FORMATS = {"keras": ".keras", "litert": ".tflite"}
-QUANTIZE = ("none", "dynamic")
+QUANTIZE = ("none", "dynamic", "float16")
 UNPRUNED = "unpruned"
-INPUT = "uint8 RGB images, shape (n, height, width, 3), any height and width"
+
+
+def parse_input_size(text: str | None) -> tuple | None:
+    """``"300x300"`` -> (300, 300) (height x width); None stays None."""
+    if text is None:
+        return None
+    try:
+        height, width = (int(part) for part in str(text).lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"--input-size {text!r} is not HEIGHTxWIDTH in pixels; write e.g. 300x300.") from None
+    if min(height, width) < 1:
+        raise ConfigError(f"--input-size {text!r} needs positive sizes; write e.g. 300x300.")
+    return height, width
 
 
 def check_options(format: str, quantize: str, out: str | None, member: str | None, selected: str | None) -> None:
@@ -119,7 +131,8 @@ def _members(directory: RunDirectory, feature_set, config, member: str | None, s
 
 
 def export_model(run_dir: str, member: str | None = None, selected: str | None = None, format: str = "keras",
-                 quantize: str = "none", out: str | None = None, fold: bool = True) -> dict:
+                 quantize: str = "none", out: str | None = None, fold: bool = True,
+                 input_size: tuple | str | None = None) -> dict:
     """Export a finished run's pruned network as one image-to-class model; return its record.
 
     Parameters
@@ -132,12 +145,18 @@ def export_model(run_dir: str, member: str | None = None, selected: str | None =
     selected : str or None
         A ``.keras`` file of ``evoprune select`` or ``evoprune ensemble``.
     format : {"keras", "litert"}
-    quantize : {"none", "dynamic"}
-        ``dynamic``: LiteRT dynamic-range int8 weights.
+    quantize : {"none", "dynamic", "float16"}
+        LiteRT only: ``dynamic``, dynamic-range int8 weights; ``float16``, half-precision weights.
     out : str or None
         Default ``RUN_DIR/export/<source>[_int8].keras|.tflite``.
     fold : bool
         Fold a feature selection into the backbone where exact.
+    input_size : (height, width), "HEIGHTxWIDTH" or None
+        The images' size, resized in the model by PIL's antialiasing bilinear
+        filter as the features were. None: any size for ``keras`` (Keras'
+        antialiasing ``Resizing``); for ``litert`` the backbone's own size (the
+        caller resizes), since LiteRT has no built-in antialiasing resize of
+        an unknown size.
 
     Returns
     -------
@@ -145,6 +164,7 @@ def export_model(run_dir: str, member: str | None = None, selected: str | None =
         The sidecar record (also written as ``<out>.json``, e.g. ``best.tflite.json``).
     """
     check_options(format, quantize, out, member, selected)
+    input_size = parse_input_size(input_size) if isinstance(input_size, str) else input_size
     directory = RunDirectory(run_dir)
     if not directory.is_started:
         raise directory.not_a_run()
@@ -153,7 +173,7 @@ def export_model(run_dir: str, member: str | None = None, selected: str | None =
                                 f"`evoprune run --resume {run_dir}` before exporting.")
     if out is None:
         name = (member or (os.path.splitext(os.path.basename(selected))[0] if selected else "best"))
-        out = os.path.join(directory.path, "export", name + ("_int8" if quantize == "dynamic" else "")
+        out = os.path.join(directory.path, "export", name + {"none": "", "dynamic": "_int8", "float16": "_fp16"}[quantize]
                            + FORMATS[format])
     check_file(out, "--out")
     from .experiment import load_feature_set
@@ -166,7 +186,10 @@ def export_model(run_dir: str, member: str | None = None, selected: str | None =
     backbone = _backbone(metadata)
     members, hashes, source = _members(directory, feature_set, config, member, selected)
     encoding = directory.read_summary().encoding
-    built = image_classifier(backbone, members, config.head.widths(encoding), config.head, fold=fold)
+    if input_size is None and format == "litert":
+        input_size = (backbone.image_size, backbone.image_size)
+    built = image_classifier(backbone, members, config.head.widths(encoding), config.head, fold=fold,
+                             input_size=input_size)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     if format == "keras":
         built.model.save(out)
@@ -178,7 +201,11 @@ def export_model(run_dir: str, member: str | None = None, selected: str | None =
             built.model.save(staged)
             convert(staged, out, quantize)
     record = {
-        "model": out, "format": format, "quantize": quantize, "input": INPUT, "resize": "bilinear, in the model",
+        "model": out, "format": format, "quantize": quantize,
+        "input": "uint8 RGB images, shape (n, height, width, 3), " + (
+            "any height and width" if input_size is None else f"height x width = {input_size[0]} x {input_size[1]}"),
+        "resize": "none (images must come at the backbone's size)" if input_size == (backbone.image_size,) * 2
+        else "in the model, PIL's antialiasing bilinear (as the feature cache)",
         "class_names": list(feature_set.class_names), "image_size": backbone.image_size,
         "backbone": backbone.name, "weights": backbone.weights, "weights_sha256": backbone.weights_sha256,
         "preprocessing": backbone.preprocessing, "encoding": encoding, "source": source,

@@ -6,7 +6,7 @@ KERAS TFLITE QUANTIZE`` with ``KERAS_BACKEND=tensorflow``. It loads the
 ``.keras`` model and exports it with Keras' public ``model.export(format="litert")``,
 restricted to LiteRT's built-in ops (no TensorFlow "flex" ops, which phone and
 microcontroller runtimes lack); ``dynamic`` adds TensorFlow's default
-optimisation, dynamic-range int8 weights.
+optimisation, dynamic-range int8 weights; ``float16`` half-precision weights.
 
 :func:`predict` runs :file:`fresh_predict.py` by path, so that process imports
 numpy and the LiteRT interpreter only for a ``.tflite`` model (neither Keras
@@ -69,9 +69,11 @@ def _main(keras_path: str, tflite_path: str, quantize: str) -> None:
     import tensorflow as tf
 
     model = keras.saving.load_model(keras_path)
-    options = {"optimizations": [tf.lite.Optimize.DEFAULT]} if quantize == "dynamic" else {}
-    model.export(tflite_path, format="litert", verbose=False,
-                 target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}, **options)
+    options = {"none": {}, "dynamic": {"optimizations": [tf.lite.Optimize.DEFAULT]},
+               "float16": {"optimizations": [tf.lite.Optimize.DEFAULT], "target_spec": {"supported_types": [tf.float16]}}
+               }[quantize]
+    spec = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS], **options.pop("target_spec", {})}
+    model.export(tflite_path, format="litert", verbose=False, target_spec=spec, **options)
 
 
 if __name__ == "__main__":
