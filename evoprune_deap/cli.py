@@ -267,10 +267,12 @@ def _report(args) -> int:
     args.out = args.out or _beside_runs(args.run_dirs, "report")
     check_folder(args.out, "--out")
     tables = write_report(args.run_dirs, args.out, args.caption)
-    names = [name for name in ("paper_table", "method_table", "optimism_table", "pareto_table") if name in tables]
+    names = [name for name in ("paper_table", "method_table", "optimism_table", "pareto_table", "front_table")
+             if name in tables]
     for name in names:
         print(to_markdown(tables[name]))
-    print(f"tables written to {args.out}/ (runs.csv, summary.csv, differences.csv, "
+    extra = ", front_differences.csv" if "front_table" in tables else ""
+    print(f"tables written to {args.out}/ (runs.csv, summary.csv, differences.csv{extra}, "
           f"{', '.join(name + '.*' for name in names)})")
     return 0
 
