@@ -144,7 +144,7 @@ def _check_cache(config) -> None:
         check_folder(cache_root(), "The cache folder ($EVOPRUNE_CACHE_DIR)")
 
 
-def _load_features(config, out: str | None = None, force: bool = False):
+def _load_features(config, out: str | None = None, force: bool = False, expect_key: dict | None = None):
     from .run.experiment import load_feature_set
 
     if out is not None:
@@ -153,7 +153,8 @@ def _load_features(config, out: str | None = None, force: bool = False):
         _check_cache(config)
     bar = _extraction_bar(config)
     try:
-        return load_feature_set(config, progress=None if bar is None else bar.update, out=out, reuse=not force)
+        return load_feature_set(config, progress=None if bar is None else bar.update, out=out, reuse=not force,
+                                expect_key=expect_key)
     finally:
         if bar is not None:
             bar.close()
@@ -174,7 +175,7 @@ def _extract(args) -> int:
 
 def _run(args) -> int:
     from .records.directory import RunDirectory
-    from .run.experiment import cluster_for, default_run_dir, resolve_workers, run_experiment
+    from .run.experiment import cluster_for, default_run_dir, recorded_features_key, resolve_workers, run_experiment
 
     if args.resume is not None:
         config, run_dir = _resumed_config(args), args.resume
@@ -184,7 +185,7 @@ def _run(args) -> int:
     resolve_workers(config.run.workers)
     if args.tensorboard:
         check_folder(args.tensorboard, "--tensorboard")
-    features = _load_features(config)
+    features = _load_features(config, expect_key=None if args.resume is None else recorded_features_key(args.resume))
     global _RUN_DIR
     _RUN_DIR = run_dir or default_run_dir(config, features)
     if args.resume is None:

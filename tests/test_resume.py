@@ -265,3 +265,25 @@ def test_a_second_ctrl_c_stops_at_once(faces_cache, faces_features, tmp_path):
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "--resume" in err
     assert time.perf_counter() - start < 20  # not the 100000 epochs the head was going to train
+
+
+def test_resume_after_the_images_changed_is_refused_before_the_cache_is_touched(digits_folder, tmp_path, capsys):
+    """The run's cache stays the one it started from: the changed images are neither extracted nor cached."""
+    import hashlib
+    import json
+
+    from evoprune_deap.cli import main
+
+    run_dir = str(tmp_path / "run")
+    assert main(["-q", "run", "--images", digits_folder, "--image-size", "32", "--population", "4",
+                 "--evaluations", "4", "--max-epochs", "2", "--workers", "1", "--run-dir", run_dir]) == 0
+    os.remove(os.path.join(run_dir, RunDirectory.SUMMARY))  # an unfinished run: resumable
+    cache = json.load(open(os.path.join(run_dir, RunDirectory.ENVIRONMENT)))["features"]["cache_path"]
+    before = (hashlib.sha256(open(cache, "rb").read()).hexdigest(), os.stat(cache).st_mtime_ns)
+    extra = os.path.join(digits_folder, "digit0", "0.png")
+    os.replace(extra, os.path.join(digits_folder, "digit1", "moved.png"))  # one image changes class
+    capsys.readouterr()
+    assert main(["run", "--resume", run_dir]) == 2
+    err = capsys.readouterr().err
+    assert "differ from those the run started with" in err and "source_fingerprint" in err and cache in err
+    assert (hashlib.sha256(open(cache, "rb").read()).hexdigest(), os.stat(cache).st_mtime_ns) == before

@@ -23,7 +23,7 @@ import numpy as np
 from ..version import __version__
 from ..config import DataConfig
 from ..storage import cache_dir
-from ..errors import BackboneError, ConfigError, DatasetError
+from ..errors import BackboneError, ConfigError, DatasetError, FeatureCacheError
 from .features import FeatureSet
 from ..seeding import derive_seed, make_rng
 from .splits import make_splits
@@ -174,7 +174,7 @@ def extract_features(source, backbone: str = _DEFAULTS.backbone, image_size: int
                      val_fraction: float = _DEFAULTS.val_fraction, test_fraction: float = _DEFAULTS.test_fraction,
                      out: str | None = None, reuse: bool = True,
                      batch_size: int = DEFAULT_BATCH_SIZE,
-                     progress: Callable[[int], None] | None = None) -> FeatureSet:
+                     progress: Callable[[int], None] | None = None, expect_key: dict | None = None) -> FeatureSet:
     """Turn an image source into a cached :class:`FeatureSet`.
 
     Parameters
@@ -201,6 +201,10 @@ def extract_features(source, backbone: str = _DEFAULTS.backbone, image_size: int
     progress : callable or None
         Called with the number of images done after each batch; never called
         on a cache hit.
+    expect_key : dict or None
+        The cache key the caller needs (a resumed run's): if the source or
+        settings give another, refuse before reading an image or touching
+        the cache.
 
     Returns
     -------
@@ -223,6 +227,12 @@ def extract_features(source, backbone: str = _DEFAULTS.backbone, image_size: int
     key = cache_key(source, backbone, weights, planned["weights_sha256"], image_size, seed,
                     val_fraction, test_fraction)
 
+    if expect_key is not None and key != expect_key:
+        changed = sorted(k for k in set(key) | set(expect_key) if key.get(k) != expect_key.get(k))
+        raise FeatureCacheError(
+            f"The data differ from those the run started with ({', '.join(changed)} changed); nothing was "
+            f"extracted and the cache {out!r} was left as it was. Restore the images (or settings) the run "
+            "started with to resume it, or start a new run.")
     if reuse and os.path.exists(out):
         cached = FeatureSet.load(out)
         if cached.metadata.get("key") == key:

@@ -127,7 +127,7 @@ class RunDirectory:
         return RunDirectoryError(f"{self.path!r} is not a run directory (no {self.CONFIG}); nothing to resume.")
 
     def check_resumable(self, features_key) -> None:
-        """Refuse to resume a finished run, a non-run, or a run on other features."""
+        """Refuse to resume a finished run, a non-run, or a run on other features (``features_key``; None: not checked)."""
         if not self.is_started:
             raise self.not_a_run()
         if self.is_finished:
@@ -136,7 +136,7 @@ class RunDirectory:
             recorded = self.read_environment().get("features", {}).get("key")
         except (OSError, ValueError):
             recorded = None
-        if recorded is not None and recorded != features_key:
+        if features_key is not None and recorded is not None and recorded != features_key:
             raise RunDirectoryError(
                 f"The features differ from those run {self.path!r} started with; resume needs the same data."
             )

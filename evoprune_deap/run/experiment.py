@@ -39,7 +39,7 @@ class RunResult:
 
 
 def load_feature_set(config: ExperimentConfig, progress=None, out: str | None = None,
-                     reuse: bool = True) -> FeatureSet:
+                     reuse: bool = True, expect_key: dict | None = None) -> FeatureSet:
     """The FeatureSet a config names: a cache file, or extracted (and cached at ``out``).
 
     With a hold-out fraction, the hold-out is carved; with a source of
@@ -48,14 +48,17 @@ def load_feature_set(config: ExperimentConfig, progress=None, out: str | None = 
     and cached beside the others), they are attached
     (:meth:`~evoprune_deap.data.features.FeatureSet.with_ood`). ``progress``
     and ``reuse`` are passed to
-    :func:`~evoprune_deap.data.extraction.extract_features`.
+    :func:`~evoprune_deap.data.extraction.extract_features`, and so is
+    ``expect_key`` (a resumed run's recorded key: other data are refused
+    before anything is extracted or cached).
     """
     data = config.data
     if data.features is not None:
         feature_set = FeatureSet.load(data.features)
     else:
         feature_set = _extract(config, dict(dataset=data.dataset, images=data.images, test_images=data.test_images,
-                                            train_subset=data.train_subset, name=data.name), progress, out, reuse)
+                                            train_subset=data.train_subset, name=data.name), progress, out, reuse,
+                               expect_key=expect_key)
     feature_set = feature_set.with_holdout(data.holdout_fraction, data.split_seed)
     if data.ood_features is not None:
         ood = FeatureSet.load(data.ood_features)
@@ -76,7 +79,8 @@ def load_feature_set(config: ExperimentConfig, progress=None, out: str | None = 
     return feature_set.with_ood(ood, data.split_seed)
 
 
-def _extract(config: ExperimentConfig, source_args: dict, progress, out, reuse, check=None, **like) -> FeatureSet:
+def _extract(config: ExperimentConfig, source_args: dict, progress, out, reuse, check=None, expect_key=None,
+             **like) -> FeatureSet:
     """Extract (or reuse) the features of a source; ``check(source)`` runs before any image is read,
     ``like`` overrides the backbone, image size and weights of ``[data]``."""
     from ..data.extraction import extract_features
@@ -88,7 +92,8 @@ def _extract(config: ExperimentConfig, source_args: dict, progress, out, reuse, 
         check(source)
     made = {"backbone": data.backbone, "image_size": data.image_size, "weights": data.weights, **like}
     return extract_features(source, **made, split_seed=data.split_seed, val_fraction=data.val_fraction,
-                            test_fraction=data.test_fraction, out=out, reuse=reuse, progress=progress)
+                            test_fraction=data.test_fraction, out=out, reuse=reuse, progress=progress,
+                            expect_key=expect_key)
 
 
 def config_source(config: ExperimentConfig):
@@ -217,7 +222,18 @@ def cluster_description(config: ExperimentConfig, client) -> dict:
 def resume_run(run_dir: str, callbacks=(), client=None) -> RunResult:
     """Continue a run killed or interrupted at any point, from its own config.toml."""
     config = RunDirectory(run_dir).read_config()
-    return run_experiment(config, run_dir=run_dir, callbacks=callbacks, resume=True, client=client)
+    feature_set = load_feature_set(config, expect_key=recorded_features_key(run_dir))
+    return run_experiment(config, feature_set, run_dir=run_dir, callbacks=callbacks, resume=True, client=client)
+
+
+def recorded_features_key(run_dir: str) -> dict | None:
+    """The features key a run started with, once it is known to be resumable (before any extraction, so
+    that other data are refused before the cache is touched: ``load_feature_set(expect_key=...)``)."""
+    directory = RunDirectory(run_dir)
+    directory.check_resumable(None)
+    if not directory.has(directory.ENVIRONMENT):
+        return None
+    return directory.read_environment().get("features", {}).get("key")
 
 
 def check_features(config: ExperimentConfig, feature_set: FeatureSet) -> None:
