@@ -60,7 +60,7 @@ class Runner:
         if self.path.endswith(".keras"):
             return np.asarray(self.model.predict_on_batch(batch))
         if batch.shape != self.shape:
-            self.model.resize_tensor_input(self.input, batch.shape)
+            self.model.resize_tensor_input(self.input, batch.shape, strict=True)
             self.model.allocate_tensors()
             self.shape = batch.shape
         self.model.set_tensor(self.input, batch)

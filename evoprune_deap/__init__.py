@@ -38,6 +38,7 @@ _PUBLIC = {  # name -> module that defines it, imported on first use so `import 
     "export_member": ".run.shipping",
     "build_ensemble": ".run.shipping",
     "export_model": ".run.export",
+    "load_head": ".head.stack",
     "EvoPruneClassifier": ".estimators",
     "EvoPruneFeatureSelector": ".estimators",
 }
@@ -57,25 +58,8 @@ def __dir__():
     return sorted(list(globals()) + list(_PUBLIC))
 
 
-def load_head(path: str):
-    """Load a saved head (``best_head.keras``): a Keras model taking the full feature vector.
-
-    Imports the layers a saved head may use (``SelectFeatures`` for ``fs``
-    heads) so Keras can rebuild it; ``import evoprune_deap`` alone stays light.
-    """
-    import keras
-
-    from .head import layers  # noqa: F401  (registers the custom layers with Keras)
-    from .quiet import import_tensorflow_quietly
-
-    import_tensorflow_quietly()  # Keras may import it to load; without its start-up lines
-
-    return keras.saving.load_model(path)
-
-
 __all__ = [
     "__version__",
-    "load_head",
     *_PUBLIC,
     "BackboneError",
     "ConfigError",

@@ -106,6 +106,23 @@ def deployable_head(weights, masks: HeadMasks, config: HeadConfig, name: str = "
     return keras.Model(inputs, pruned(x), name=name)
 
 
+def load_head(path: str):
+    """Load a saved head (``best_head.keras``, ``evoprune select`` / ``ensemble`` files): a Keras model
+    taking the full feature vector.
+
+    Imports the layers a saved head may use (``SelectFeatures`` for ``fs``
+    heads, ``MajorityVote``) so Keras can rebuild it; ``import evoprune_deap``
+    alone stays light.
+    """
+    import keras
+
+    from ..quiet import import_tensorflow_quietly
+    from . import layers  # noqa: F401  (registers the custom layers with Keras)
+
+    import_tensorflow_quietly()  # Keras may import it to load; without its start-up lines
+    return keras.saving.load_model(path)
+
+
 def reset_optimizer(model) -> None:
     """Fresh optimizer state (iteration 0, zero momentum), learning rate kept."""
     if model.optimizer.built:

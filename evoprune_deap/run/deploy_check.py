@@ -29,7 +29,7 @@ def split_images(run_dir: str, size: int | None = None):
 
 def two_stage(head_path: str, features: np.ndarray) -> np.ndarray:
     """Class probabilities of the saved head (features in) on cached features."""
-    from .. import load_head
+    from ..head.stack import load_head
 
     return np.asarray(load_head(head_path).predict(features, verbose=0))
 

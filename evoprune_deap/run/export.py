@@ -97,7 +97,7 @@ def _read_sidecar(path: str) -> dict:
 
 def _members(directory: RunDirectory, feature_set, config, member: str | None, selected: str | None):
     """The heads to export and where they came from: (members, mask hashes, source)."""
-    from .. import load_head
+    from ..head.stack import load_head
     from ..head.image_model import Member, members_of
 
     if selected is not None:

@@ -34,7 +34,7 @@ def classify(model, images, batch_size=32):
     for start in range(0, len(images), batch_size):
         batch = np.ascontiguousarray(images[start:start + batch_size])
         if batch.shape != shape:
-            model.resize_tensor_input(source["index"], batch.shape)
+            model.resize_tensor_input(source["index"], batch.shape, strict=True)  # only the batch may vary
             model.allocate_tensors()
             shape = batch.shape
         model.set_tensor(source["index"], batch)
