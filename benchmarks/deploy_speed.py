@@ -5,7 +5,9 @@
 
 Needs the runs of experiments/export_elpv.py (it makes them). Models: the unpruned network (the fc1
 run's unpruned reference), the fc1- and fs-pruned best heads, and the NSGA-II run's 50-100 ensemble,
-each as .keras (run by Keras on JAX, `predict_on_batch`, compiled once before timing), LiteRT float32
+each as .keras (run by Keras on TensorFlow, `predict_on_batch`, traced once before timing; Keras on
+JAX ran EfficientNet-Lite0 about 13x slower here (22 ms per image at batch 32, against 1.7),
+which is why the toolkit extracts features on TensorFlow; KERAS_BACKEND=jax to see it), LiteRT float32
 and LiteRT int8 (dynamic range), in ai_edge_litert's interpreter with 2 threads. Input: ELPV test
 images, uint8 RGB at 128 px. Latency per image: the median over --repeats calls of batch 1 and of
 batch 32 (divided by 32), after a warm-up call; the models are timed in turn within each repeat, so
@@ -17,10 +19,11 @@ import os
 import sys
 import time
 
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Keras' fastest CPU convolutions; before any Keras import
+
 import numpy as np
 import pandas as pd
 
-from evoprune_deap import load_head  # noqa: F401  (Keras on JAX, as the toolkit runs it)
 from evoprune_deap.report.tables import to_markdown
 from evoprune_deap.run.deploy_check import split_images
 from evoprune_deap.run.export import export_model
@@ -106,8 +109,11 @@ def run(argv=None) -> int:
     base = table[(table["network"] == "unpruned")].set_index("format")
     table["speedup_vs_unpruned_batch1"] = [base.loc[f, "ms_per_image_batch1"] / v
                                            for f, v in zip(table["format"], table["ms_per_image_batch1"])]
+    import keras
+
     text = (f"# Exported models: size and latency ({os.cpu_count()} CPU cores, median of {args.repeats} repeats, "
-            "ELPV test images at 128 px)\n\n`python benchmarks/deploy_speed.py`\n\n" + to_markdown(table) + "\n")
+            f"ELPV test images at 128 px; Keras on {keras.backend.backend()}, LiteRT with 2 threads)\n\n"
+            "`python benchmarks/deploy_speed.py`\n\n" + to_markdown(table) + "\n")
     write_text(args.out, text)
     print(text)
     return 0
