@@ -268,7 +268,8 @@ def _report(args) -> int:
     args.out = args.out or _beside_runs(args.run_dirs, "report")
     check_folder(args.out, "--out")
     tables = write_report(args.run_dirs, args.out, args.caption)
-    names = [name for name in ("paper_table", "method_table", "optimism_table", "pareto_table", "front_table")
+    names = [name for name in ("paper_table", "method_table", "optimism_table", "pareto_table", "front_table",
+                                  "export_table")
              if name in tables]
     for name in names:
         print(to_markdown(tables[name]))

@@ -140,3 +140,20 @@ def test_a_run_whose_backbone_weights_file_is_gone_is_refused(fs_run, weights_co
     err = capsys.readouterr().err
     assert "weights file" in err and weights_copy in err and "is gone" in err
     assert not os.path.exists(os.path.join(fs_run, "export"))
+
+
+def test_report_tables_what_each_export_removed(fs_run, capsys):
+    """Last in this file: it writes the default RUN_DIR/export/ that the bad-input tests must not find."""
+    import json
+
+    from evoprune_deap.report.tables import write_report
+
+    assert main(["export", fs_run]) == 0
+    out = capsys.readouterr().out
+    record = json.load(open(os.path.join(fs_run, "export", "best.keras.json")))
+    assert f"saved {os.path.join(fs_run, 'export', 'best.keras')}" in out
+    table = write_report([fs_run], os.path.join(os.path.dirname(fs_run), "report"))["export_table"]
+    row = table.iloc[0]
+    assert row["feature_selection"] == "folded" and row["active_features"] == record["active_features"]
+    assert row["backbone_parameters_removed"] == (HEAD_FILTERS - record["active_features"]) * (320 + 4)
+    assert row["head_parameters_removed"] == record["costs"]["head_parameters_removed"] > 0

@@ -226,7 +226,9 @@ def _cell(value) -> str:
 
 def write_report(paths, out: str, caption: str = "") -> dict:
     """Write runs.csv, summary.csv, differences.csv and the paper, method (and, where runs hold data
-    out, optimism; where runs are multi-objective, Pareto) tables as .md/.csv/.tex under ``out``."""
+    out, optimism; where runs are multi-objective, Pareto and front-against-baselines; where runs were
+    exported, export) tables as .md/.csv/.tex under ``out``."""
+    from .exports import export_rows
     from .pareto import front_runs, pareto_rows, pareto_table
     from .statistics import holm, paired_differences
 
@@ -247,6 +249,9 @@ def write_report(paths, out: str, caption: str = "") -> dict:
     fronts = pareto_rows(runs["run_dir"].unique())
     if len(fronts):
         tables["pareto_table"] = pareto_table(fronts)
+    exported = export_rows(runs["run_dir"].unique())
+    if len(exported):
+        tables["export_table"] = exported.set_index(["run_dir", "model"])
     along = front_runs(runs["run_dir"].unique())
     if len(along):  # the front against one-shot pruning at the members' own sparsities, paired by seed
         metrics = ["test_accuracy"] + (["holdout_accuracy"] if along["holdout_accuracy"].notna().any() else [])
