@@ -7,6 +7,7 @@ import sys
 import time
 
 import numpy as np
+
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -16,6 +17,7 @@ from evoprune_deap.errors import EvopruneError  # noqa: E402
 from evoprune_deap.run.cluster import ClusterFitness  # noqa: E402
 from evoprune_deap.records.directory import RunDirectory  # noqa: E402
 from evoprune_deap.run.evolution import evolve  # noqa: E402
+from evoprune_deap.search.bits import mask_key  # noqa: E402
 from evoprune_deap.search.callbacks import Callback  # noqa: E402
 
 pytestmark = pytest.mark.slow  # Dask clusters started and killed
@@ -97,6 +99,30 @@ def test_a_fitness_that_raises_names_the_mask(cluster, tmp_path):
     with pytest.raises(EvopruneError, match=r"mask [0-9a-f]{16} \(3 active of 32\).*boom at 3 active bits"):
         fitness(mask)
     assert fitness(np.ones(32, dtype=bool)) == pytest.approx(0.75)
+    # the journal hears of the failure too: the exception, for that mask
+    heard = []
+    with pytest.raises(EvopruneError, match="boom"):
+        list(fitness.evaluate_many([np.ones(32, dtype=bool), mask], on_result=lambda m, r: heard.append((m, r))))
+    failed = [r for m, r in heard if int(m.sum()) == 3]
+    assert len(failed) == 1 and isinstance(failed[0], ValueError) and "boom at 3" in str(failed[0])
+
+
+def test_a_failed_evaluation_is_journaled_with_its_exception_and_never_replayed(tmp_path):
+    from evoprune_deap.records.evaluation_log import columns_for, journal_columns, known_results, read_log
+    from evoprune_deap.run.evolution import FinishedJournal
+
+    path = str(tmp_path / "finished.csv")
+    journal = FinishedJournal(path, 0, journal_columns(columns_for()))
+    good, bad = np.ones(32, dtype=bool), np.zeros(32, dtype=bool)
+    bad[:3] = True
+    journal(good, (0.75, {"val_accuracy": 0.75, "epochs": 3, "seconds": 0.1, "worker": "tcp://127.0.0.1:1",
+                          "pid": 42, "started": 10.0, "ended": 10.5}))
+    journal(bad, ValueError("boom at 3 active bits"))
+    journal.close()
+    rows = read_log(path)
+    assert [row["worker"] for row in rows] == ["tcp://127.0.0.1:1", ""] and rows[0]["pid"] == "42"
+    assert rows[1]["error"] == "ValueError: boom at 3 active bits" and np.isnan(rows[1]["fitness"])
+    assert list(known_results(rows)) == [mask_key(good)]
 
 
 def test_batched_evaluation_on_a_cluster_keeps_the_order_and_journals_every_mask(cluster):

@@ -71,6 +71,14 @@ def test_two_worker_processes_give_the_same_run(tiny_run, faces_features, tmp_pa
     columns = ["mask_hash", "fitness", "epochs"]
     pd.testing.assert_frame_equal(pooled.evaluations[columns], tiny_run.evaluations[columns])
     assert json.load(open(os.path.join(pooled.run_dir, "environment.json")))["workers"] == 2
+    # finished.csv says where and when each evaluation ran: two worker processes here, this process there
+    journal = pd.read_csv(os.path.join(pooled.run_dir, "finished.csv"))
+    assert journal["worker"].str.startswith("tcp://127.0.0.1:").all() and journal["worker"].nunique() == 2
+    assert os.getpid() not in set(journal["pid"]) and journal["pid"].nunique() == 2
+    assert (journal["started"] <= journal["ended"]).all() and journal["error"].isna().all()
+    serial = pd.read_csv(os.path.join(tiny_run.run_dir, "finished.csv"))
+    assert (serial["worker"] == "local").all() and (serial["pid"] == os.getpid()).all()
+    assert not {"worker", "pid", "started", "ended", "error"} & set(pooled.evaluations.columns)
 
 
 @pytest.mark.slow

@@ -29,7 +29,18 @@ def columns_for(with_ood: bool = False, with_spread: bool = False) -> tuple:
     return (*COLUMNS[:-1], *extra, "mask")
 
 
-LAYOUTS = tuple(columns_for(ood, spread) for ood in (False, True) for spread in (False, True))
+WHERE = ("worker", "pid", "started", "ended", "error")
+"""``finished.csv`` only: where each evaluation ran (the Dask worker's address, or ``local``, and the
+process id), when (unix seconds), and a failed evaluation's exception (its fitness is then nan)."""
+
+
+def journal_columns(columns: tuple) -> tuple:
+    """The columns of ``finished.csv``: a log's, with :data:`WHERE` before the mask."""
+    return (*columns[:-1], *WHERE, "mask")
+
+
+LAYOUTS = tuple(layout(columns_for(ood, spread)) for ood in (False, True) for spread in (False, True)
+                for layout in (tuple, journal_columns))
 
 
 def log_row(number: int, mask, fitness: float, info: dict) -> dict:
@@ -46,8 +57,18 @@ def log_row(number: int, mask, fitness: float, info: dict) -> dict:
         "seconds": round(info.get("seconds", 0.0), 4),
         "ood_auroc": repr(info["ood_auroc"]) if info.get("ood_auroc") is not None else "",
         "spread": repr(info["spread"]) if info.get("spread") is not None else "",
+        "worker": info.get("worker", ""),
+        "pid": info.get("pid", ""),
+        "started": f"{info['started']:.3f}" if "started" in info else "",
+        "ended": f"{info['ended']:.3f}" if "ended" in info else "",
+        "error": info.get("error", ""),
         "mask": mask_to_hex(mask),
     }
+
+
+def failure_row(number: int, mask, exc: BaseException) -> dict:
+    """The ``finished.csv`` row of an evaluation that raised: nan fitness, the exception."""
+    return log_row(number, mask, float("nan"), {"error": f"{type(exc).__name__}: {exc}"[:500]})
 
 
 class EvaluationLog:
@@ -153,6 +174,8 @@ def known_results(rows: list[dict]) -> dict:
     """``mask_key -> (fitness, info)`` from the rows of an evaluations log."""
     known = {}
     for row in rows:
+        if row.get("error"):  # a failed evaluation: nothing to replay
+            continue
         info = {"epochs": int(row["epochs"]) if row["epochs"] else "", "seconds": float(row["seconds"] or 0)}
         if row["val_accuracy"]:
             info["val_accuracy"] = float(row["val_accuracy"])

@@ -212,12 +212,19 @@ class ClusterFitness(Fitness):
                 future.add_done_callback(
                     lambda done, group=group: done.status == "finished"
                     and [on_result(mask, score.result(self.protocol)) for mask, score in zip(group, done.result())])
-        return self._in_order(groups, futures)
+        return self._in_order(groups, futures, on_result)
 
-    def _in_order(self, groups, futures):
+    def _in_order(self, groups, futures, on_result=None):
         try:
             for group, future in zip(groups, futures):
-                for score in _result(group[0], future):
+                try:
+                    scores = _result(group[0], future)
+                except EvopruneError:
+                    if on_result is not None and future.status == "error":  # journaled before the run stops
+                        for mask in group:
+                            on_result(mask, future.exception())
+                    raise
+                for score in scores:
                     yield score.result(self.protocol)
         finally:
             self.client.cancel([future for future in futures if not future.done()])

@@ -27,7 +27,8 @@ from ..search.objectives import make_objectives
 from ..search.steady_state import run_ga
 from ..seeding import derive_seed, make_rng
 from ..records.directory import RunDirectory
-from ..records.evaluation_log import EvaluationLog, columns_for, known_results, log_row, read_log
+from ..records.evaluation_log import (EvaluationLog, columns_for, failure_row, journal_columns, known_results, log_row,
+                                      read_log)
 
 
 class EvaluationWriter(Callback):
@@ -48,7 +49,9 @@ class EvaluationWriter(Callback):
 class FinishedJournal:
     """``finished.csv``: every result from the workers, in the order they finish.
 
-    Same columns as ``evaluations.csv``, numbered in finishing order; called
+    The columns of ``evaluations.csv`` and where and when each ran (worker,
+    pid, start, end; :data:`~evoprune_deap.records.evaluation_log.WHERE`), with
+    a row holding the exception for an evaluation that failed; numbered in finishing order; called
     from the cluster client's helper thread, so appends are serialised. The
     file is opened at the first result.
     """
@@ -58,13 +61,17 @@ class FinishedJournal:
         self._lock = threading.Lock()
 
     def __call__(self, mask, result) -> None:
-        fitness, info, _ = split_result(result)
+        """Journal one result, or (``result`` an exception) one failed evaluation."""
         with self._lock:
             if self.closed:  # a late callback: the run has already logged or abandoned this result
                 return
             self.log = self.log or EvaluationLog(self.path, self.columns)
             self.count += 1
-            self.log.append(log_row(self.count, mask, fitness, info))
+            if isinstance(result, BaseException):
+                self.log.append(failure_row(self.count, mask, result))
+            else:
+                fitness, info, _ = split_result(result)
+                self.log.append(log_row(self.count, mask, fitness, info))
 
     def close(self) -> None:
         with self._lock:
@@ -140,7 +147,7 @@ def evolve(fitness, n_bits: int, ga: GAConfig, seed: int, run_dir: RunDirectory,
     logged = _read_if_resuming(run_dir, RunDirectory.EVALUATIONS, resume)
     columns = columns_for(with_ood, with_spread)
     log = EvaluationLog(run_dir.file(RunDirectory.EVALUATIONS), columns)
-    journal = FinishedJournal(run_dir.file(RunDirectory.JOURNAL), len(finished), columns)
+    journal = FinishedJournal(run_dir.file(RunDirectory.JOURNAL), len(finished), journal_columns(columns))
     interrupt = StopOnInterrupt()
     if hasattr(fitness, "evaluate_many"):
         evaluate_many = lambda masks: fitness.evaluate_many(masks, on_result=journal)  # noqa: E731

@@ -18,7 +18,8 @@ finishes; many where heads train together).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field, replace
 from typing import Iterator, Protocol
 
 import numpy as np
@@ -53,6 +54,7 @@ class HeadScore:
     ood_auroc: float | None = None  # validation vs OOD validation images, where the features have OOD images
     test_ood_auroc: float | None = None  # test vs OOD test images, with the test score
     spread: float | None = None  # standard deviation of the validation accuracy over repeats or folds
+    where: dict | None = field(default=None, compare=False)  # worker, pid, started, ended (finished.csv)
 
     @property
     def weights(self):
@@ -69,7 +71,18 @@ class HeadScore:
             info["ood_auroc"] = auroc
         if self.spread is not None:
             info["spread"] = self.spread
-        return fitness, info, self.fold_weights
+        return fitness, {**info, **(self.where or {})}, self.fold_weights
+
+
+def where_this_runs() -> dict:
+    """The worker's address (``local`` outside a Dask worker) and this process id."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker().address
+    except (ImportError, ValueError):  # not on a Dask worker
+        worker = "local"
+    return {"worker": worker, "pid": os.getpid()}
 
 
 def chunks(masks: list, size: int) -> list[list]:
@@ -96,7 +109,8 @@ class Fitness(Protocol):
         """The GA's results ``(fitness, info, fold weights)`` of each mask, in order.
 
         ``on_result(mask, result)``, if given, is called as each result is
-        computed (the journal of finished work; on a cluster, in any order).
+        computed (the journal of finished work; on a cluster, in any order),
+        and ``on_result(mask, exception)`` for a mask whose scoring failed.
         """
 
     def local(self) -> "MaskFitness":
@@ -225,7 +239,7 @@ class MaskFitness(Fitness):
         without training (``epochs`` is then 0; single-training fitness only).
         ``seconds`` of each score is its share of the time the masks took.
         """
-        start = time.perf_counter()
+        start, started = time.perf_counter(), time.time()
         head_masks = [self.encoding.head_masks(mask) for mask in masks]
         live = [i for i, m in enumerate(head_masks) if not m.is_empty()]
         ood = self.feature_set.ood
@@ -278,7 +292,8 @@ class MaskFitness(Fitness):
             results.append(HeadScore(float("nan") if mean["val"] is None else mean["val"], mean.get("test"),
                                      epochs[i], seconds, tuple(weights[i]), mean.get("holdout"), mean.get("ood_val"),
                                      mean.get("ood_test"), spread))
-        return results
+        where = {**where_this_runs(), "started": started, "ended": time.time()}
+        return [replace(result, where=where) for result in results]
 
     def _confidence(self, logits: np.ndarray) -> np.ndarray:
         return confidence(logits, self.ood_score, self.ood_temperature)
@@ -286,7 +301,14 @@ class MaskFitness(Fitness):
     def evaluate_many(self, masks: list, on_result=None) -> Iterator[tuple]:
         """:meth:`Fitness.evaluate_many`, computed here as the results are consumed, ``heads_per_task`` at a time."""
         for chunk in chunks(masks, self.heads_per_task):
-            for mask, score in zip(chunk, self.score_many(chunk, with_test=self.protocol == "paper")):
+            try:
+                scores = self.score_many(chunk, with_test=self.protocol == "paper")
+            except Exception as exc:  # journaled as failed, then raised
+                for mask in chunk:
+                    if on_result is not None:
+                        on_result(mask, exc)
+                raise
+            for mask, score in zip(chunk, scores):
                 result = score.result(self.protocol)
                 if on_result is not None:
                     on_result(mask, result)
