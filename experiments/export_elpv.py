@@ -20,7 +20,6 @@ import argparse
 import os
 import sys
 
-import numpy as np
 import pandas as pd
 
 from evoprune_deap.cli import main
