@@ -223,6 +223,8 @@ def test_killed_multiobjective_run_resumes_to_the_same_front(pareto_run, folders
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (run_dir / "summary.json").exists()
+    killed_at = len(pd.read_csv(log))
+    assert 5 <= killed_at < 18, killed_at  # the kill landed mid-search: past the first rows, short of the budget
     assert main(["-q", "run", "--resume", str(run_dir)]) == 0
     for name in ("evaluations.csv", "front.csv", "best_mask.json"):
         columns = None if name != "evaluations.csv" else ["mask_hash", "fitness", "ood_auroc", "epochs"]

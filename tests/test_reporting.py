@@ -140,7 +140,8 @@ def test_campaign_runs_combinations_concurrently_on_a_cluster_with_the_same_resu
                                                                                    tmp_path):
     from evoprune_deap.cli import main
 
-    tiny = ["--seeds", "0", "1", "--encodings", "fc1", "--population", "4", "--evaluations", "4",
+    # 8 evaluations: past the initial population, so runs at once interleave on the workers' queue
+    tiny = ["--seeds", "0", "1", "--encodings", "fc1", "--population", "4", "--evaluations", "8",
             "--max-epochs", "2", "--random-draws", "1", "--features", faces_cache]
     config = os.path.join(EXPERIMENTS, "elpv.toml")
     assert main(["campaign", config, *tiny, "--workers", "1", "--out", str(tmp_path / "serial")]) == 0
@@ -151,6 +152,10 @@ def test_campaign_runs_combinations_concurrently_on_a_cluster_with_the_same_resu
             columns = ["mask_hash", "fitness"] if name == "evaluations.csv" else ["method", "test_accuracy"]
             want = pd.read_csv(tmp_path / "serial" / "fc1" / seed / name)[columns]
             pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "cluster" / "fc1" / seed / name)[columns], want)
+    # --parallel-runs 2 ran the two runs at once: their evaluations' time spans overlap (finished.csv)
+    spans = [pd.read_csv(tmp_path / "cluster" / "fc1" / seed / "finished.csv") for seed in ("seed0", "seed1")]
+    (start0, end0), (start1, end1) = [(span["started"].min(), span["ended"].max()) for span in spans]
+    assert start1 < end0 and start0 < end1, (start0, end0, start1, end1)
 
 
 @pytest.mark.slow
