@@ -53,13 +53,13 @@ def cluster(tmp_path_factory):
         yield client, workers
     finally:
         client.close()
-        for process in processes:
+        for process in reversed(processes):  # workers first: a worker whose scheduler went first waits to reconnect
             process.terminate()
-        for process in processes:
             try:
-                process.wait(timeout=20)
+                process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
 
 
 class KillAt(Callback):
