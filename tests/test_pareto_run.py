@@ -87,6 +87,10 @@ def test_select_exports_the_member_a_rule_chooses_and_it_reloads(pareto_run, tmp
     record = json.loads((tmp_path / "chosen.json").read_text())
     allowed = front[front["active_percent"] <= limit]
     assert record["accuracy"] == allowed["accuracy"].max()
+    # the rule reads the GA's own accuracy (its logged fitness: validation), never test
+    logged = pd.read_csv(pareto_run / "evaluations.csv").drop_duplicates("mask_hash").set_index("mask_hash")
+    assert record["accuracy"] == logged.loc[record["mask_hash"], "fitness"] == \
+        logged.loc[allowed["mask_hash"], "fitness"].max()
     member = front.set_index("mask_hash").loc[record["mask_hash"]]
     # retrained from its seed: the head its front row describes
     assert record["val_accuracy"] == member["val_accuracy"] and record["test_accuracy"] == member["test_accuracy"]
