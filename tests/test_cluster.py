@@ -63,32 +63,20 @@ def cluster(tmp_path_factory):
 
 
 class KillAt(Callback):
-    def __init__(self, number, process):
-        self.number, self.process = number, process
+    """SIGKILL a worker at evaluation ``number``, once the scheduler shows it running a task (``busy``)."""
+
+    def __init__(self, number, process, client, name):
+        self.number, self.process, self.client, self.name, self.busy = number, process, client, name, []
 
     def on_evaluation(self, evaluation, state):
-        if evaluation.index + 1 == self.number:
-            self.process.send_signal(signal.SIGKILL)
-
-
-def test_a_worker_killed_mid_run_changes_nothing(cluster, tmp_path):
-    client, workers = cluster
-    client.wait_for_workers(2, timeout=60)
-    serial = RunDirectory(tmp_path / "serial")
-    os.makedirs(serial.path)
-    want = evolve(toy_run.fitness, 32, GA, seed=7, run_dir=serial)
-
-    run_dir = RunDirectory(tmp_path / "cluster")
-    os.makedirs(run_dir.path)
-    fitness = ClusterFitness(client, PAYLOAD, toy_run.ToyFactory(delay=0.1))
-    got = evolve(fitness, 32, GA, seed=7, run_dir=run_dir, callbacks=[KillAt(12, workers[1])])
-    assert workers[1].wait(timeout=10) == -signal.SIGKILL  # it died mid-run...
-    assert len(client.scheduler_info()["workers"]) == 1
-    # ...and the run is the serial one, byte for byte.
-    with open(run_dir.file(RunDirectory.EVALUATIONS), "rb") as a, open(serial.file(RunDirectory.EVALUATIONS), "rb") as b:
-        assert a.read() == b.read()
-    assert np.array_equal(got.best.mask, want.best.mask)
-    assert os.path.getsize(run_dir.file(RunDirectory.JOURNAL)) > 0  # results journaled as they finished
+        if evaluation.index + 1 != self.number:
+            return
+        address = next(a for a, w in self.client.scheduler_info()["workers"].items() if w["name"] == self.name)
+        deadline = time.time() + 10
+        while not self.busy and time.time() < deadline:
+            self.busy = list(self.client.processing([address]).get(address, ()))
+            time.sleep(0.005) if not self.busy else None
+        self.process.send_signal(signal.SIGKILL)
 
 
 def test_a_fitness_that_raises_names_the_mask(cluster, tmp_path):
@@ -125,10 +113,14 @@ def test_a_failed_evaluation_is_journaled_with_its_exception_and_never_replayed(
     assert list(known_results(rows)) == [mask_key(good)]
 
 
-def test_batched_evaluation_on_a_cluster_keeps_the_order_and_journals_every_mask(cluster):
+def test_batched_evaluation_on_a_cluster_keeps_the_order_and_journals_every_mask(cluster, monkeypatch):
     client, _ = cluster
+    assert len(client.scheduler_info()["workers"]) == 2  # both alive: the kill test runs last
     masks = [np.random.default_rng(i).random(32) < 0.5 for i in range(7)]
     fitness = ClusterFitness(client, PAYLOAD, toy_run.ToyFactory(), heads_per_task=8)
+    submitted, submit = [], client.submit
+    monkeypatch.setattr(client, "submit", lambda task, *args, **kw: submitted.append(len(args[3])) or
+                        submit(task, *args, **kw))
     journal = []
     got = list(fitness.evaluate_many(masks, on_result=lambda mask, result: journal.append(result)))
     serial = toy_run.ToyFactory()(PAYLOAD)
@@ -137,6 +129,7 @@ def test_batched_evaluation_on_a_cluster_keeps_the_order_and_journals_every_mask
     while len(journal) < len(masks) and time.time() < deadline:
         time.sleep(0.05)
     assert sorted(journal) == sorted(got)
+    assert submitted == [4, 3]  # one task per worker (8 would fit one task), in order
 
 
 def test_scores_on_a_cluster_come_back_in_order(cluster):
@@ -155,3 +148,26 @@ def test_the_local_cluster_listens_on_loopback_only():
         info = client.scheduler_info()
         addresses = [info["address"], *info["workers"]]
         assert len(addresses) == 2 and all(a.startswith("tcp://127.0.0.1:") for a in addresses), addresses
+
+
+def test_a_worker_killed_mid_run_changes_nothing(cluster, tmp_path):
+    """Last of the cluster tests: it kills one of the two workers."""
+    client, workers = cluster
+    client.wait_for_workers(2, timeout=60)
+    serial = RunDirectory(tmp_path / "serial")
+    os.makedirs(serial.path)
+    want = evolve(toy_run.fitness, 32, GA, seed=7, run_dir=serial)
+
+    run_dir = RunDirectory(tmp_path / "cluster")
+    os.makedirs(run_dir.path)
+    fitness = ClusterFitness(client, PAYLOAD, toy_run.ToyFactory(delay=0.1))
+    kill = KillAt(12, workers[1], client, "w1")
+    got = evolve(fitness, 32, GA, seed=7, run_dir=run_dir, callbacks=[kill])
+    assert workers[1].wait(timeout=10) == -signal.SIGKILL  # it died mid-run...
+    assert kill.busy, "the worker was killed while idle"  # ...while running a task, which went to the other
+    assert len(client.scheduler_info()["workers"]) == 1
+    # ...and the run is the serial one, byte for byte.
+    with open(run_dir.file(RunDirectory.EVALUATIONS), "rb") as a, open(serial.file(RunDirectory.EVALUATIONS), "rb") as b:
+        assert a.read() == b.read()
+    assert np.array_equal(got.best.mask, want.best.mask)
+    assert os.path.getsize(run_dir.file(RunDirectory.JOURNAL)) > 0  # results journaled as they finished
