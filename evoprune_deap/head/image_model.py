@@ -21,6 +21,8 @@ import numpy as np
 
 from ..config import HeadConfig
 from ..data.backbones.slicing import fold_feature_selection, multiply_adds
+from .costs import count_flops, count_parameters
+from .masks import HeadMasks
 from .stack import build_stack
 from .weights import HeadWeights
 
@@ -203,7 +205,8 @@ def image_classifier(backbone, members: list[Member], widths: tuple, config: Hea
 
 def _costs(backbone, network, stacks, members, widths, config) -> dict:
     """Parameters and multiply-adds per image; the unpruned head is one head over every feature."""
-    full = build_stack(members[0].inputs.size, tuple(widths), members[0].weights.dims[-1], config, name="unpruned")
+    unpruned = HeadMasks.full(members[0].inputs.size, tuple(widths))
+    n_classes = members[0].weights.dims[-1]
     figures = {
         "backbone_parameters": int(network.count_params()),
         "backbone_multiply_adds": multiply_adds(network),
@@ -211,8 +214,8 @@ def _costs(backbone, network, stacks, members, widths, config) -> dict:
         "unpruned_backbone_multiply_adds": multiply_adds(backbone.model),
         "head_parameters": int(sum(stack.count_params() for stack in stacks)),
         "head_multiply_adds": int(sum(multiply_adds(stack) for stack in stacks)),
-        "unpruned_head_parameters": int(full.count_params()),
-        "unpruned_head_multiply_adds": multiply_adds(full),
+        "unpruned_head_parameters": count_parameters(unpruned, n_classes, config.use_bias),
+        "unpruned_head_multiply_adds": count_flops(unpruned, n_classes) // 2,
     }
     for part in ("backbone", "head"):
         for what in ("parameters", "multiply_adds"):
