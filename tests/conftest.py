@@ -72,3 +72,46 @@ def private_cache(tmp_path_factory):
         os.environ.pop("EVOPRUNE_CACHE_DIR", None)
     else:
         os.environ["EVOPRUNE_CACHE_DIR"] = previous
+
+
+def snapshot(*roots) -> dict:
+    """Every file and folder under ``roots``: path -> (size, modification time in ns, is a folder)."""
+    found = {}
+    for root in roots:
+        for folder, dirs, files in os.walk(root):
+            for name in dirs + files:
+                path = os.path.join(folder, name)
+                stat = os.stat(path)
+                found[path] = (stat.st_size, stat.st_mtime_ns, os.path.isdir(path))
+    return found
+
+
+def check_refusal(code: int, err: str, match: str) -> str:
+    """A refusal as the README promises it: exit 2, one line ``evoprune: error: ...`` naming ``match``."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, err
+    assert "Traceback" not in err and len(lines) == 1, err
+    assert lines[0].startswith("evoprune: error: ") and match in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def refused(capfd):
+    """``refused(argv, match, *roots)``: ``evoprune argv`` in this process (no -q unless given) is refused
+    with one line on fd 2 (so worker processes and warnings count) and changes nothing under ``roots``
+    (names, sizes and modification times)."""
+    from evoprune_deap.cli import main
+
+    def check(argv, match, *roots):
+        roots = roots + (os.environ["EVOPRUNE_CACHE_DIR"],)
+        before = snapshot(*roots)
+        capfd.readouterr()
+        try:
+            code = main(list(argv))
+        except SystemExit as stop:  # argparse's errors: one line too
+            code = stop.code
+        line = check_refusal(code, capfd.readouterr().err, match)
+        assert snapshot(*roots) == before
+        return line
+
+    return check

@@ -11,35 +11,24 @@ import sys
 
 import pytest
 
-from conftest import write_digits_folder
+from conftest import check_refusal, snapshot, write_digits_folder
 
 pytestmark = pytest.mark.slow  # each case is an `evoprune` subprocess
 
 
-def _snapshot(*roots) -> dict:
-    found = {}
-    for root in roots:
-        for folder, dirs, files in os.walk(root):
-            for name in dirs + files:
-                path = os.path.join(folder, name)
-                stat = os.stat(path)
-                found[path] = (stat.st_size, stat.st_mtime_ns, os.path.isdir(path))
-    return found
-
-
 def _refused(args, cwd, match, env=None, debug=False):
     env = {**os.environ, **(env or {})}
-    before = _snapshot(cwd, env["EVOPRUNE_CACHE_DIR"])
+    before = snapshot(cwd, env["EVOPRUNE_CACHE_DIR"])
     done = subprocess.run([sys.executable, "-m", "evoprune_deap", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=300)
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert done.returncode == 2, done.stderr
-    if not debug:
-        assert "Traceback" not in done.stderr
-        assert len(lines) == 1, done.stderr
-    assert lines[-1].startswith("evoprune: error: ") and match in lines[-1], lines[-1]
-    assert _snapshot(cwd, env["EVOPRUNE_CACHE_DIR"]) == before
-    return lines[-1]
+    if debug:  # the traceback, then the same last line
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert done.returncode == 2 and lines[-1].startswith("evoprune: error: ") and match in lines[-1], done.stderr
+        line = lines[-1]
+    else:
+        line = check_refusal(done.returncode, done.stderr, match)
+    assert snapshot(cwd, env["EVOPRUNE_CACHE_DIR"]) == before
+    return line
 
 
 @pytest.fixture

@@ -144,7 +144,7 @@ def test_majority_vote_counts_votes_and_breaks_a_tie_by_the_mean_probability():
     assert tied[0].argmax() == 2  # one vote each for 0 and 2; class 2's mean (0.45) beats class 0's (0.25)
 
 
-def test_exported_ensemble_classifies_images_as_the_vote_over_cached_features(pareto_run, tmp_path, capsys):
+def test_exported_ensemble_classifies_images_as_the_vote_over_cached_features(pareto_run, tmp_path, refused):
     from evoprune_deap.run.deploy_check import agreement, split_images, two_stage
     from evoprune_deap.run.litert import predict
 
@@ -161,45 +161,34 @@ def test_exported_ensemble_classifies_images_as_the_vote_over_cached_features(pa
     found = agreement(two_stage(str(vote), features), lite["probabilities"], labels)
     assert found["agree"] == 1.0, found
     # a mask hash the front does not hold: one line naming the hashes it does
-    assert main(["export", str(pareto_run), "--member", "0123456789abcdef"]) == 2
-    err = capsys.readouterr().err
-    assert "is not in" in err and pd.read_csv(pareto_run / "front.csv")["mask_hash"].iloc[0] in err
-    assert not (pareto_run / "export").exists()
+    line = refused(["export", str(pareto_run), "--member", "0123456789abcdef"], "is not in", pareto_run)
+    assert pd.read_csv(pareto_run / "front.csv")["mask_hash"].iloc[0] in line
 
 
-def test_select_and_ensemble_refuse_bad_requests(pareto_run, tmp_path, capsys):
-    assert main(["select", str(pareto_run), "--max-active", "0.0001%"]) == 2
-    assert "No front member has at most" in capsys.readouterr().err
-    assert main(["select", str(pareto_run), "--min-accuracy", "1.5"]) == 2
-    assert main(["ensemble", str(pareto_run), "--window", "95-85"]) == 2
-    assert "LOW <= HIGH" in capsys.readouterr().err
-    assert main(["select", str(tmp_path), "--knee"]) == 2
-    assert "not a run directory" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["select", str(pareto_run)])  # no rule: argparse's usage error
+def test_select_and_ensemble_refuse_bad_requests(pareto_run, tmp_path, refused):
+    refused(["select", str(pareto_run), "--max-active", "0.0001%"], "No front member has at most", pareto_run)
+    refused(["select", str(pareto_run), "--min-accuracy", "1.5"], "1.5", pareto_run)
+    refused(["ensemble", str(pareto_run), "--window", "95-85"], "LOW <= HIGH", pareto_run)
+    refused(["select", str(tmp_path), "--knee"], "not a run directory", tmp_path)
+    refused(["select", str(pareto_run)], "see `evoprune select --help`", pareto_run)  # no rule: argparse's error
 
 
-def test_ood_data_errors_name_the_fix(folders, tmp_path, capsys):
+def test_ood_data_errors_name_the_fix(folders, tmp_path, refused):
     digits, faces, _ = folders
-    assert main(["-q", "run", "--images", digits, "--objectives", "accuracy,active,ood", "--workers", "1",
-                 "--out", str(tmp_path)]) == 2
-    assert "needs out-of-distribution images" in capsys.readouterr().err
-    assert main(["-q", "run", "--images", digits, "--ood-images", digits, "--objectives", "accuracy,ood",
-                 "--image-size", "32", "--out", str(tmp_path)]) == 2
-    assert "share the classes" in capsys.readouterr().err
-    assert main(["-q", "run", "--images", digits, "--ood-images", str(tmp_path / "missing"), "--objectives",
-                 "accuracy,ood", "--image-size", "32", "--out", str(tmp_path)]) == 2
-    assert "missing" in capsys.readouterr().err
+    run = ["run", "--images", digits, "--out", str(tmp_path)]
+    refused([*run, "--objectives", "accuracy,active,ood", "--workers", "1"], "needs out-of-distribution images",
+            tmp_path, digits)
+    refused([*run, "--ood-images", digits, "--objectives", "accuracy,ood", "--image-size", "32"],
+            "share the classes", tmp_path, digits)
+    refused([*run, "--ood-images", str(tmp_path / "missing"), "--objectives", "accuracy,ood", "--image-size", "32"],
+            "missing", tmp_path)
     one_class = tmp_path.parent / "one_class"
     write_digits_folder(one_class, n_per_class=3, classes=(7,))
-    assert main(["-q", "run", "--images", digits, "--ood-images", str(one_class), "--objectives", "accuracy,ood",
-                 "--image-size", "32", "--out", str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    assert "Out-of-distribution images" in err and "two or more class subfolders" in err
-    assert main(["-q", "run", "--images", digits, "--objectives", "accuracy", "--out", str(tmp_path)]) == 2
-    assert "one objective" in capsys.readouterr().err
-    assert main(["-q", "run", "--images", digits, "--objectives", "accuracy,speed", "--out", str(tmp_path)]) == 2
-    assert "speed" in capsys.readouterr().err
+    line = refused([*run, "--ood-images", str(one_class), "--objectives", "accuracy,ood", "--image-size", "32"],
+                   "Out-of-distribution images", tmp_path, one_class)
+    assert "two or more class subfolders" in line
+    refused([*run, "--objectives", "accuracy"], "one objective", tmp_path)
+    refused([*run, "--objectives", "accuracy,speed"], "speed", tmp_path)
     assert not any(tmp_path.iterdir())  # nothing written
 
 
