@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from conftest import write_digits_folder
-from evoprune_deap.cli import main
 
 
 @pytest.fixture
