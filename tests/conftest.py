@@ -63,6 +63,15 @@ def faces_features(faces_folder, faces_cache):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def one_extraction_worker():
+    """The suite's in-process extractions share one TensorFlow worker process, as a command's do."""
+    from evoprune_deap.data.extraction import shared_extraction_worker
+
+    with shared_extraction_worker():
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory):
     """Every test (and every process it starts) caches under a temporary folder, never the user's home."""
     previous = os.environ.get("EVOPRUNE_CACHE_DIR")

@@ -154,3 +154,28 @@ def test_a_cache_made_differently_is_rebuilt(tmp_path):
         else:
             assert rebuilt.metadata["key"]["source_fingerprint"] != previous.metadata["key"]["source_fingerprint"]
         previous = rebuilt
+
+
+@pytest.mark.slow  # one extraction in a fresh process
+def test_extractions_sharing_a_worker_see_the_folder_as_it_is_now_and_equal_a_worker_of_their_own(tmp_path):
+    """The suite's extractions share one worker (conftest), as a command's do: a folder that gained a class
+    between two extractions is read again, and the features equal those of an extraction with its own worker."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import write_digits_folder
+
+    digits = write_digits_folder(tmp_path / "digits", n_per_class=6)
+    options = dict(image_size=32, split_seed=0, val_fraction=0.25, test_fraction=0.25)
+    first = extract_features(load_source(images=digits), out=str(tmp_path / "a.npz"), **options)
+    write_digits_folder(tmp_path / "digits", n_per_class=6, classes=(7,))  # digit7/: sorted after digit0-2
+    second = extract_features(load_source(images=digits), out=str(tmp_path / "b.npz"), **options)
+    assert second.class_names == ("digit0", "digit1", "digit2", "digit7") and second.n_samples == 24
+    np.testing.assert_array_equal(second.features[:18], first.features)
+    code = ("import sys; from evoprune_deap.data.extraction import extract_features; "
+            "from evoprune_deap.data.sources import load_source; "
+            f"extract_features(load_source(images=sys.argv[1]), out=sys.argv[2], **{options!r})")
+    subprocess.run([sys.executable, "-c", code, digits, str(tmp_path / "own.npz")], check=True, timeout=300,
+                   env={**os.environ, "KERAS_BACKEND": "jax"}, capture_output=True)
+    np.testing.assert_array_equal(FeatureSet.load(str(tmp_path / "own.npz")).features, second.features)

@@ -5,12 +5,17 @@ grow with the dataset. The backbone runs on the Keras backend that is fastest
 for convolutions on CPU (TensorFlow, measured about 10x faster than JAX for
 EfficientNet-Lite0 here); when the current process uses another backend, it
 runs in one spawned worker process, while the head training keeps its own.
+Inside :func:`shared_extraction_worker` (every ``evoprune`` command, the test
+suite) the extractions of one process share that worker and its last backbone,
+instead of paying TensorFlow's start-up in a new process each time.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import importlib.util
+import itertools
 import logging
 import multiprocessing
 import os
@@ -33,7 +38,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 32
 CONVOLUTION_BACKEND = "tensorflow"
 
-_worker_state = None
+_worker_state: dict = {}  # in the worker: the source being extracted, and the last backbone built
+_shared = None  # in this process: the worker that shared_extraction_worker keeps, once started
+_sharing = 0  # how many shared_extraction_worker blocks are open
+_extractions = itertools.count()  # numbers each extraction, so the worker reopens the source of a new one
 
 
 def default_cache_path(dataset: str, backbone: str, image_size: int) -> str:
@@ -59,22 +67,71 @@ def cache_key(source, backbone_name: str, weights: str | None, weights_sha256: s
     }
 
 
-def _init_worker(spec: dict, backbone: str, image_size: int, weights) -> None:
-    global _worker_state
+def _init_worker() -> None:
     os.environ["KERAS_BACKEND"] = CONVOLUTION_BACKEND
-    _worker_state = (spec, backbone, image_size, weights)  # opened by the first task, so errors reach the user
 
 
-def _extract_in_worker(indices: np.ndarray) -> np.ndarray:
-    global _worker_state
-    if isinstance(_worker_state[0], dict):
-        from .backbones import build_backbone
-        from .sources import load_source
+def _extract_in_worker(extraction: tuple, indices: np.ndarray) -> np.ndarray:
+    """One batch of an extraction ``(number, spec, backbone, image_size, weights, weights_sha256)``.
 
-        spec, backbone, image_size, weights = _worker_state
-        _worker_state = (load_source(**spec), build_backbone(backbone, image_size, weights))
-    source, net = _worker_state
-    return net.extract(source.load(indices, net.image_size))
+    The source is opened at an extraction's first batch (its folder may have
+    changed since the last one), so errors reach the user; the backbone is
+    kept for the next extraction with the same name, size and weights file
+    contents (``"none"``, random weights, is always built anew).
+    """
+    from .backbones import build_backbone
+    from .sources import load_source
+
+    number, spec, backbone, image_size, weights, weights_sha256 = extraction
+    if _worker_state.get("number") != number:
+        _worker_state.pop("source", None)
+        _worker_state["source"], _worker_state["number"] = load_source(**spec), number
+        net_key = (backbone, image_size, weights, weights_sha256)
+        if _worker_state.get("net_key") != net_key or weights == "none":
+            _worker_state.pop("net", None)  # one backbone in memory at a time
+            _worker_state["net"], _worker_state["net_key"] = build_backbone(backbone, image_size, weights), net_key
+    return _worker_state["net"].extract(_worker_state["source"].load(indices, image_size))
+
+
+def _new_worker() -> concurrent.futures.ProcessPoolExecutor:
+    return concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                                  initializer=_init_worker)
+
+
+@contextlib.contextmanager
+def shared_extraction_worker():
+    """Extractions in this block share one worker process (started by the first, stopped at the end).
+
+    Without it each extraction that needs a worker starts and stops its own.
+    Blocks nest; after an extraction that failed, the next starts a new worker.
+    """
+    global _shared, _sharing
+    _sharing += 1
+    try:
+        yield
+    finally:
+        _sharing -= 1
+        if _sharing == 0 and _shared is not None:
+            worker, _shared = _shared, None
+            worker.shutdown(cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _extraction_worker():
+    """The shared worker inside :func:`shared_extraction_worker`, else one for this extraction only."""
+    global _shared
+    if not _sharing:
+        with _new_worker() as worker:
+            yield worker
+        return
+    if _shared is None:
+        _shared = _new_worker()
+    try:
+        yield _shared
+    except BaseException:  # a failed or interrupted extraction: the next one starts from a new worker
+        worker, _shared = _shared, None
+        worker.shutdown(wait=False, cancel_futures=True)
+        raise
 
 
 def check_weights(weights) -> None:
@@ -119,28 +176,29 @@ def embed_source(source, backbone: str, image_size: int, weights, batch_size: in
         return features, net.metadata()
 
     # The metadata is cheap to get here; the network itself lives in the worker.
-    context = multiprocessing.get_context("spawn")
+    metadata = build_backbone_metadata(backbone, image_size, weights, None)
+    extraction = (next(_extractions), source.spec, backbone, image_size, weights, metadata["weights_sha256"])
     features = None
-    with concurrent.futures.ProcessPoolExecutor(
-        1, mp_context=context, initializer=_init_worker,
-        initargs=(source.spec, backbone, image_size, weights),
-    ) as pool:
+    with _extraction_worker() as worker:
         pending = deque()
-        for index in _batches(source.n_samples, batch_size):
-            pending.append((index, pool.submit(_extract_in_worker, index)))
-            while len(pending) > 2 or (pending and index[-1] == source.n_samples - 1):
-                done_index, future = pending.popleft()
-                try:
-                    batch = future.result()
-                except concurrent.futures.process.BrokenProcessPool as exc:
-                    raise DatasetError(f"The feature-extraction worker died: {exc}") from exc
-                if features is None:
-                    features = np.empty((source.n_samples, batch.shape[1]), dtype=np.float32)
-                features[done_index] = batch
-                if progress is not None:
-                    progress(len(done_index))
-    metadata = build_backbone_metadata(backbone, image_size, weights, features.shape[1])
-    return features, metadata
+        try:
+            for index in _batches(source.n_samples, batch_size):
+                pending.append((index, worker.submit(_extract_in_worker, extraction, index)))
+                while len(pending) > 2 or (pending and index[-1] == source.n_samples - 1):
+                    done_index, future = pending.popleft()
+                    try:
+                        batch = future.result()
+                    except concurrent.futures.process.BrokenProcessPool as exc:
+                        raise DatasetError(f"The feature-extraction worker died: {exc}") from exc
+                    if features is None:
+                        features = np.empty((source.n_samples, batch.shape[1]), dtype=np.float32)
+                    features[done_index] = batch
+                    if progress is not None:
+                        progress(len(done_index))
+        finally:
+            for _, future in pending:  # an error or Ctrl-C: the shared worker drops this extraction's batches
+                future.cancel()
+    return features, {**metadata, "n_features": features.shape[1]}
 
 
 def build_backbone_metadata(backbone: str, image_size: int, weights, n_features: int) -> dict:
