@@ -6,9 +6,13 @@ for the small dense heads trained here on CPU (see benchmarks/).
 """
 
 import os
+import warnings
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Keras (3.13+) asks ``hasattr(np, "object")`` when it imports its ONNX helper, which NumPy 1.24-1.26 answer
+# with this FutureWarning on every command's stderr; found by the requirements' floors run (.ci/floors).
+warnings.filterwarnings("ignore", message="In the future `np.object` will be defined", category=FutureWarning)
 
 from .version import __version__  # noqa: E402,F401
 
