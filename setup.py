@@ -4,7 +4,7 @@ with open("requirements.txt") as stream:
     requirements = [
         line.strip() for line in stream
         if line.strip() and not line.startswith("#")
-        and not line.split(">")[0].split("=")[0].strip() in {"pytest", "hypothesis"}
+        and not line.split(">")[0].split("=")[0].strip() in {"pytest", "pytest-xdist", "hypothesis"}
     ]
 
 setup(

@@ -150,6 +150,29 @@ def test_the_local_cluster_listens_on_loopback_only():
         assert len(addresses) == 2 and all(a.startswith("tcp://127.0.0.1:") for a in addresses), addresses
 
 
+def test_the_real_fitness_trains_on_the_workers_of_a_scheduler_and_equals_a_run_here(cluster, faces_cache,
+                                                                                    faces_features, tmp_path):
+    """README: `evoprune run --scheduler ADDRESS` with the real fitness: heads train in the cluster's own
+    `dask worker` processes, and the run is the one trained in this process."""
+    import pandas as pd
+
+    from evoprune_deap.cli import main
+
+    client, _ = cluster
+    client.wait_for_workers(2, timeout=60)
+    tiny = ["-q", "run", "--features", faces_cache, "--population", "4", "--evaluations", "6", "--max-epochs", "2",
+            "--seed", "5"]
+    assert main([*tiny, "--workers", "1", "--run-dir", str(tmp_path / "here")]) == 0
+    address = client.scheduler_info()["address"]
+    assert main([*tiny, "--scheduler", address, "--run-dir", str(tmp_path / "there")]) == 0
+    columns = ["mask_hash", "fitness", "val_accuracy", "epochs"]
+    here, there = (pd.read_csv(tmp_path / d / RunDirectory.EVALUATIONS)[columns] for d in ("here", "there"))
+    pd.testing.assert_frame_equal(there, here)
+    finished = pd.read_csv(tmp_path / "there" / RunDirectory.JOURNAL)
+    assert set(finished["worker"]) <= set(client.scheduler_info()["workers"]) and os.getpid() not in set(
+        finished["pid"]), finished[["worker", "pid"]]
+
+
 def test_a_worker_killed_mid_run_changes_nothing(cluster, tmp_path):
     """Last of the cluster tests: it kills one of the two workers."""
     client, workers = cluster

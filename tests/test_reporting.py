@@ -96,12 +96,39 @@ TINY = ["--seeds", "0", "--population", "4", "--evaluations", "4", "--max-epochs
 SCRIPTS = ["elpv", "fashion_mnist", "srsmas", "rps", "leaves", "painting", "cataract", "plants"]
 
 
-@pytest.mark.parametrize("name", SCRIPTS)
-def test_every_experiment_script_runs_a_tiny_campaign(name, faces_features, faces_cache, tmp_path):
-    out = str(tmp_path / name)
-    code = _run_script(name, "--features", faces_cache, "--encodings", "fc2", "--out", out, *TINY)
+@pytest.mark.slow
+def test_an_experiment_script_runs_a_tiny_campaign(faces_features, faces_cache, tmp_path):
+    out = str(tmp_path / "elpv")
+    code = _run_script("elpv", "--features", faces_cache, "--encodings", "fc2", "--out", out, *TINY)
     assert code == 0
     assert os.path.isfile(os.path.join(out, "fc2", "seed0", "baselines.csv"))
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_every_experiment_script_is_the_campaign_of_its_own_toml(name, monkeypatch):
+    """The scripts differ only in their TOML (the elpv one runs for real above): each hands its own TOML and
+    the user's options to `evoprune campaign`, and the TOML is a valid config for it."""
+    from evoprune_deap.cli import build_parser, config_from_args
+
+    seen = []
+    monkeypatch.setattr("evoprune_deap.cli.main", lambda argv: seen.append(argv) or 0)
+    assert _run_script(name, "--seeds", "0", "1", "--encodings", "fs") == 0
+    toml = os.path.join(os.path.abspath(EXPERIMENTS), f"{name}.toml")
+    assert [os.path.abspath(seen[0][1]) if i == 1 else a for i, a in enumerate(seen[0])] == [
+        "campaign", toml, "--seeds", "0", "1", "--encodings", "fs"]
+    import tomllib
+
+    args = build_parser().parse_args(seen[0])
+    config = config_from_args(args, config_path=args.campaign_config)  # every key known, every value in range
+    with open(toml, "rb") as stream:
+        written = tomllib.load(stream)
+    assert written.get("data") or name == "elpv"  # elpv is the built-in default
+    for table, values in written.items():
+        for key, value in values.items():
+            got = getattr(getattr(config, table), key)
+            assert got in (value, tuple(value) if isinstance(value, list) else value, os.path.abspath(str(value))), (
+                table, key, got)
+    assert args.seeds == [0, 1] and args.encodings == ["fs"]
 
 
 @pytest.mark.slow
@@ -156,6 +183,30 @@ def test_campaign_runs_combinations_concurrently_on_a_cluster_with_the_same_resu
     spans = [pd.read_csv(tmp_path / "cluster" / "fc1" / seed / "finished.csv") for seed in ("seed0", "seed1")]
     (start0, end0), (start1, end1) = [(span["started"].min(), span["ended"].max()) for span in spans]
     assert start1 < end0 and start0 < end1, (start0, end0, start1, end1)
+
+
+@pytest.mark.slow
+def test_campaign_audits_both_protocols_and_runs_multiobjective_end_to_end(faces_features, faces_cache, tmp_path):
+    """README: `evoprune campaign ... --protocols honest paper` (the optimism audit) and `--objectives`."""
+    from evoprune_deap.cli import main
+
+    config = os.path.join(EXPERIMENTS, "elpv.toml")
+    audit, pareto = tmp_path / "audit", tmp_path / "pareto"
+    assert main(["-q", "campaign", config, "--features", faces_cache, "--encodings", "fc1", *TINY,
+                 "--protocols", "honest", "paper", "--out", str(audit)]) == 0
+    for protocol in ("honest", "paper"):
+        run = RunDirectory(str(audit / protocol / "fc1" / "seed0"))
+        assert run.is_finished and run.read_config().run.protocol == protocol
+        assert run.read_config().data.holdout_fraction > 0  # the audit holds out part of train
+    assert main(["-q", "report", str(audit)]) == 0
+    optimism = pd.read_csv(audit / "report" / "optimism_table.csv")
+    assert sorted(optimism["protocol"]) == ["honest", "paper"]
+    assert main(["-q", "campaign", config, "--features", faces_cache, "--encodings", "fc1", *TINY,
+                 "--objectives", "accuracy,active", "--out", str(pareto)]) == 0
+    run = pareto / "fc1" / "seed0"
+    assert len(pd.read_csv(run / "front.csv")) >= 1 and (run / "front_baselines.csv").exists()
+    assert main(["-q", "report", str(pareto)]) == 0
+    assert (pareto / "report" / "pareto_table.csv").exists()
 
 
 @pytest.mark.slow

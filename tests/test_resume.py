@@ -156,6 +156,8 @@ def _compare(run_dir, reference):
 
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_real_run_killed_then_resumed_equals_uninterrupted(real_uninterrupted, faces_cache, tmp_path, workers):
+    """Also the same-seed promise: every row is computed in two processes (the killed one or its resume, and
+    the uninterrupted one), which give the same files on this CPU."""
     run_dir = tmp_path / "run"
     options = [*REAL[:REAL.index("--workers") + 1], workers, *REAL[REAL.index("--workers") + 2:]]
     process = _evoprune("run", "--features", faces_cache, *options, "--run-dir", str(run_dir))
@@ -168,6 +170,7 @@ def test_real_run_killed_then_resumed_equals_uninterrupted(real_uninterrupted, f
     _, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err
     _compare(run_dir, real_uninterrupted)
+    assert np.isfinite(pd.read_csv(run_dir / "evaluations.csv")["fitness"]).all()
 
 
 def test_ctrl_c_stops_after_the_current_evaluation_and_says_how_to_resume(real_uninterrupted, faces_cache,
@@ -184,14 +187,6 @@ def test_ctrl_c_stops_after_the_current_evaluation_and_says_how_to_resume(real_u
     resumed = _evoprune("run", "--resume", str(run_dir))
     assert resumed.wait(timeout=600) == 0
     _compare(run_dir, real_uninterrupted)
-
-
-def test_same_seed_same_files_on_this_cpu(real_uninterrupted, faces_cache, tmp_path):
-    run_dir = tmp_path / "again"
-    process = _evoprune("run", "--features", faces_cache, *REAL, "--run-dir", str(run_dir))
-    assert process.wait(timeout=600) == 0
-    _compare(run_dir, real_uninterrupted)
-    assert np.isfinite(pd.read_csv(run_dir / "evaluations.csv")["fitness"]).all()
 
 
 class OutOfOrder:
