@@ -58,7 +58,8 @@ def test_debug_shows_traceback(tmp_path):
 @pytest.mark.slow
 def test_run_from_features_with_toml_config(faces_features, faces_cache, tmp_path):
     config = tmp_path / "tiny.toml"
-    config.write_text("[ga]\npopulation = 4\nevaluations = 5\n[head]\nhidden_units = [16, 8]\nmax_epochs = 2\n")
+    config.write_text("[ga]\npopulation = 4\nevaluations = 5\n[head]\nhidden_units = [16, 8]\nmax_epochs = 2\n"
+                      "[run]\nworkers = 1\n")
     result = evoprune("run", "--features", faces_cache, "--config", str(config), "--seed", "3",
                       "--out", str(tmp_path / "runs"))
     assert result.returncode == 0, result.stderr

@@ -65,22 +65,6 @@ def test_same_seed_same_evaluations(tiny_run, faces_features, tmp_path):
 
 
 @pytest.mark.slow
-def test_two_worker_processes_give_the_same_run(tiny_run, faces_features, tmp_path):
-    config = load_config(overrides={**TINY, "run": {"workers": 2}})
-    pooled = run_experiment(config, faces_features, run_dir=str(tmp_path / "pooled"))
-    columns = ["mask_hash", "fitness", "epochs"]
-    pd.testing.assert_frame_equal(pooled.evaluations[columns], tiny_run.evaluations[columns])
-    assert json.load(open(os.path.join(pooled.run_dir, "environment.json")))["workers"] == 2
-    # finished.csv says where and when each evaluation ran: two worker processes here, this process there
-    journal = pd.read_csv(os.path.join(pooled.run_dir, "finished.csv"))
-    assert journal["worker"].str.startswith("tcp://127.0.0.1:").all() and journal["worker"].nunique() == 2
-    assert os.getpid() not in set(journal["pid"]) and journal["pid"].nunique() == 2
-    assert (journal["started"] <= journal["ended"]).all() and journal["error"].isna().all()
-    serial = pd.read_csv(os.path.join(tiny_run.run_dir, "finished.csv"))
-    assert (serial["worker"] == "local").all() and (serial["pid"] == os.getpid()).all()
-    assert not {"worker", "pid", "started", "ended", "error"} & set(pooled.evaluations.columns)
-
-
 @pytest.mark.slow
 def test_feature_selection_run_saves_a_head_taking_all_features(faces_features, tmp_path):
     config = load_config(overrides={**TINY, "ga": {"encoding": "fs", "population": 4, "evaluations": 5},
@@ -109,6 +93,7 @@ def test_existing_run_directory_is_refused(tiny_run, faces_features, tmp_path):
 
 @pytest.mark.slow
 def test_pipelined_run_on_a_local_cluster_equals_the_serial_one(faces_features, tmp_path):
+    """Two worker processes, 3 pairs in flight: the serial run, and finished.csv says where each ran."""
     overrides = {**TINY, "ga": {"population": 4, "evaluations": 10, "in_flight": 3}}
     serial = run_experiment(load_config(overrides=overrides), faces_features, run_dir=str(tmp_path / "serial"))
     cluster = run_experiment(load_config(overrides={**overrides, "run": {"workers": 2}}), faces_features,
@@ -118,6 +103,14 @@ def test_pipelined_run_on_a_local_cluster_equals_the_serial_one(faces_features, 
     assert cluster.summary.test_accuracy == serial.summary.test_accuracy
     env = RunDirectory(cluster.run_dir).read_environment()
     assert env["workers"] == 2 and env["in_flight"] == 3
+    # finished.csv: where and when each evaluation ran, two worker processes there, this process here
+    journal = pd.read_csv(os.path.join(cluster.run_dir, "finished.csv"))
+    assert journal["worker"].str.startswith("tcp://127.0.0.1:").all() and journal["worker"].nunique() == 2
+    assert os.getpid() not in set(journal["pid"]) and journal["pid"].nunique() == 2
+    assert (journal["started"] <= journal["ended"]).all() and journal["error"].isna().all()
+    here = pd.read_csv(os.path.join(serial.run_dir, "finished.csv"))
+    assert (here["worker"] == "local").all() and (here["pid"] == os.getpid()).all()
+    assert not {"worker", "pid", "started", "ended", "error"} & set(cluster.evaluations.columns)
 
 
 @pytest.mark.slow

@@ -97,11 +97,19 @@ SCRIPTS = ["elpv", "fashion_mnist", "srsmas", "rps", "leaves", "painting", "cata
 
 
 @pytest.mark.slow
-def test_an_experiment_script_runs_a_tiny_campaign(faces_features, faces_cache, tmp_path):
-    out = str(tmp_path / "elpv")
-    code = _run_script("elpv", "--features", faces_cache, "--encodings", "fc2", "--out", out, *TINY)
+def test_an_experiment_script_runs_a_tiny_multiobjective_campaign(faces_features, faces_cache, tmp_path):
+    """README: an experiment script, and `campaign --objectives`, end to end."""
+    from evoprune_deap.cli import main
+
+    out = tmp_path / "elpv"
+    code = _run_script("elpv", "--features", faces_cache, "--encodings", "fc2", "--objectives", "accuracy,active",
+                       "--out", str(out), *TINY)
     assert code == 0
-    assert os.path.isfile(os.path.join(out, "fc2", "seed0", "baselines.csv"))
+    run = out / "fc2" / "seed0"
+    assert (run / "baselines.csv").exists() and (run / "front_baselines.csv").exists()
+    assert len(pd.read_csv(run / "front.csv")) >= 1
+    assert main(["-q", "report", str(out)]) == 0
+    assert (out / "report" / "pareto_table.csv").exists()
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
@@ -186,13 +194,12 @@ def test_campaign_runs_combinations_concurrently_on_a_cluster_with_the_same_resu
 
 
 @pytest.mark.slow
-def test_campaign_audits_both_protocols_and_runs_multiobjective_end_to_end(faces_features, faces_cache, tmp_path):
-    """README: `evoprune campaign ... --protocols honest paper` (the optimism audit) and `--objectives`."""
+def test_campaign_audits_both_protocols_end_to_end(faces_features, faces_cache, tmp_path):
+    """README: `evoprune campaign ... --protocols honest paper` (the optimism audit)."""
     from evoprune_deap.cli import main
 
-    config = os.path.join(EXPERIMENTS, "elpv.toml")
-    audit, pareto = tmp_path / "audit", tmp_path / "pareto"
-    assert main(["-q", "campaign", config, "--features", faces_cache, "--encodings", "fc1", *TINY,
+    audit = tmp_path / "audit"
+    assert main(["-q", "campaign", os.path.join(EXPERIMENTS, "elpv.toml"), "--features", faces_cache, "--encodings", "fc1", *TINY,
                  "--protocols", "honest", "paper", "--out", str(audit)]) == 0
     for protocol in ("honest", "paper"):
         run = RunDirectory(str(audit / protocol / "fc1" / "seed0"))
@@ -201,12 +208,6 @@ def test_campaign_audits_both_protocols_and_runs_multiobjective_end_to_end(faces
     assert main(["-q", "report", str(audit)]) == 0
     optimism = pd.read_csv(audit / "report" / "optimism_table.csv")
     assert sorted(optimism["protocol"]) == ["honest", "paper"]
-    assert main(["-q", "campaign", config, "--features", faces_cache, "--encodings", "fc1", *TINY,
-                 "--objectives", "accuracy,active", "--out", str(pareto)]) == 0
-    run = pareto / "fc1" / "seed0"
-    assert len(pd.read_csv(run / "front.csv")) >= 1 and (run / "front_baselines.csv").exists()
-    assert main(["-q", "report", str(pareto)]) == 0
-    assert (pareto / "report" / "pareto_table.csv").exists()
 
 
 @pytest.mark.slow
