@@ -46,11 +46,17 @@ def test_efficientnet_lite0_features_are_1280_wide_and_checksummed():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, width", [("resnet50", 2048), ("densenet121", 1024), ("vgg19", 512)])
-def test_keras_applications_feature_width_without_weights(name, width):
-    backbone = build_backbone(name, 32, weights="none")
-    assert backbone.n_features == width
-    features = backbone.extract(np.full((1, 32, 32, 3), 128, dtype=np.uint8))
-    assert features.shape == (1, width)
+def test_keras_applications_feature_width_without_weights(name, width, tmp_path):
+    """Through the extraction worker (Keras on TensorFlow), as `evoprune extract --backbone NAME` runs it."""
+    from conftest import write_digits_folder
+    from evoprune_deap.data.extraction import extract_features
+    from evoprune_deap.data.sources import load_source
+
+    folder = write_digits_folder(tmp_path / "digits", n_per_class=8, classes=(0, 1))
+    features = extract_features(load_source(images=folder), backbone=name, image_size=32, weights="none",
+                                out=str(tmp_path / "c.npz"), val_fraction=0.25, test_fraction=0.25)
+    assert features.features.shape == (16, width) and features.metadata["n_features"] == width
+    assert features.metadata["backbone"] == name and np.isfinite(features.features).all()
 
 
 def test_keras_applications_missing_weights_file_names_the_file(tmp_path):
