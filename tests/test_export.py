@@ -18,6 +18,7 @@ from evoprune_deap.run.litert import predict
 
 pytestmark = pytest.mark.slow  # real runs, real conversions, fresh processes
 
+KERAS_ON_TF = {"KERAS_BACKEND": "tensorflow"}  # where a deployed .keras model runs (README: JAX is 13x slower)
 TINY = ["--image-size", "32", "--population", "4", "--evaluations", "6", "--max-epochs", "4", "--workers", "1",
         "--seed", "3"]
 
@@ -59,8 +60,8 @@ def test_fs_export_computes_only_the_selected_features_and_classifies_as_the_two
     assert record["class_names"] == ["face", "nonface"] and record["image_size"] == 32 and record["seed"] == 3
     images, features, labels = split_images(fs_run)
     reference = two_stage(os.path.join(fs_run, "best_head.keras"), features)
-    exported = predict(fs_exports["keras"], images)
-    assert "evoprune_deap" not in exported["modules"]
+    exported = predict(fs_exports["keras"], images, env=KERAS_ON_TF)
+    assert "evoprune_deap" not in exported["modules"] and exported["runtime"] == "keras (tensorflow)"
     found = agreement(reference, exported["probabilities"], labels)
     assert found["agree"] == 1.0 and found["max_abs_difference"] < 1e-4, found
 
@@ -103,7 +104,7 @@ def test_raw_images_are_resized_in_the_model_as_the_cache_resized_them(fs_run, f
     sized = str(tmp_path / "fs_25.tflite")
     assert main(["-q", "export", fs_run, "--format", "litert", "--input-size", "25x25", "--out", sized]) == 0
     for path in (fs_exports["keras"], sized):
-        found = agreement(reference, predict(path, raw)["probabilities"], labels)
+        found = agreement(reference, predict(path, raw, env=KERAS_ON_TF)["probabilities"], labels)
         assert found["agree"] >= 0.95 and found["max_abs_difference"] < 0.1, (path, found)
 
 

@@ -19,6 +19,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import threading
 import time
 from collections import deque
 from typing import Callable
@@ -41,6 +42,7 @@ CONVOLUTION_BACKEND = "tensorflow"
 _worker_state: dict = {}  # in the worker: the source being extracted, and the last backbone built
 _shared = None  # in this process: the worker that shared_extraction_worker keeps, once started
 _sharing = 0  # how many shared_extraction_worker blocks are open
+_shared_lock = threading.Lock()
 _extractions = itertools.count()  # numbers each extraction, so the worker reopens the source of a new one
 
 
@@ -106,13 +108,15 @@ def shared_extraction_worker():
     Blocks nest; after an extraction that failed, the next starts a new worker.
     """
     global _shared, _sharing
-    _sharing += 1
+    with _shared_lock:
+        _sharing += 1
     try:
         yield
     finally:
-        _sharing -= 1
-        if _sharing == 0 and _shared is not None:
-            worker, _shared = _shared, None
+        with _shared_lock:
+            _sharing -= 1
+            worker, _shared = (_shared, None) if _sharing == 0 else (None, _shared)
+        if worker is not None:
             worker.shutdown(cancel_futures=True)
 
 
@@ -124,12 +128,16 @@ def _extraction_worker():
         with _new_worker() as worker:
             yield worker
         return
-    if _shared is None:
-        _shared = _new_worker()
+    with _shared_lock:  # a campaign's runs may extract from several threads; each batch names its extraction
+        if _shared is None:
+            _shared = _new_worker()
+        worker = _shared
     try:
-        yield _shared
+        yield worker
     except BaseException:  # a failed or interrupted extraction: the next one starts from a new worker
-        worker, _shared = _shared, None
+        with _shared_lock:
+            if _shared is worker:
+                _shared = None
         worker.shutdown(wait=False, cancel_futures=True)
         raise
 
