@@ -139,10 +139,11 @@ REAL = ["--population", "4", "--evaluations", "8", "--max-epochs", "3", "--worke
 
 @pytest.fixture(scope="module")
 def real_uninterrupted(faces_features, faces_cache, tmp_path_factory):
+    """The reference, in this process: the killed and resumed runs are other processes."""
+    from evoprune_deap.cli import main
+
     run_dir = tmp_path_factory.mktemp("real") / "run"
-    process = _evoprune("run", "--features", faces_cache, *REAL, "--run-dir", str(run_dir))
-    _, err = process.communicate(timeout=600)
-    assert process.returncode == 0, err
+    assert main(["-q", "run", "--features", faces_cache, *REAL, "--run-dir", str(run_dir)]) == 0
     return run_dir
 
 
