@@ -21,7 +21,13 @@ from .masks import HeadMasks
 
 def build_stack(n_inputs: int, widths: tuple, n_classes: int, config: HeadConfig, *, dense=None,
                 unit_masks: bool = False, input_mask: bool = False, name: str = "head"):
-    """Build (uncompiled) ``n_inputs -> widths... -> n_classes`` as a Keras Sequential.
+    """Build (uncompiled) ``n_inputs -> widths... -> n_classes`` as a Keras Sequential, its weights zeros.
+
+    Every caller assigns the weights it built the stack for (a trained head,
+    the run's unpruned reference, an initial draw of the trainer's), so the
+    kernels start at zeros instead of a Keras Glorot draw: on JAX that draw
+    compiles a program per kernel shape (about 0.3 s each) only to be
+    overwritten.
 
     Parameters
     ----------
@@ -47,10 +53,11 @@ def build_stack(n_inputs: int, widths: tuple, n_classes: int, config: HeadConfig
     if input_mask:
         layers.append(UnitMask(n_inputs, name="input_mask"))
     for i, width in enumerate(widths):
-        layers.append(dense(width, activation="relu", use_bias=config.use_bias, name=f"fc{i + 1}"))
+        layers.append(dense(width, activation="relu", use_bias=config.use_bias, kernel_initializer="zeros",
+                            name=f"fc{i + 1}"))
         if unit_masks:
             layers.append(UnitMask(width, name=f"fc{i + 1}_mask"))
-    layers.append(keras.layers.Dense(n_classes, activation="softmax", name="output"))
+    layers.append(keras.layers.Dense(n_classes, activation="softmax", kernel_initializer="zeros", name="output"))
     return keras.Sequential(layers, name=name)
 
 

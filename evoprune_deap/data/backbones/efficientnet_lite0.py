@@ -104,9 +104,8 @@ def _bn_weights(state: dict, prefix: str) -> list[np.ndarray]:
 
 
 def _conv_bn(keras, x, state, conv_key, bn_key, filters, kernel, stride, name, activate=True):
-    conv = keras.layers.Conv2D(
-        filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv"
-    )
+    conv = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
+                               kernel_initializer="zeros", name=f"{name}_conv")
     bn = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")
     x = bn(conv(x))
     conv.set_weights([_conv_kernel(state[f"{conv_key}.weight"])])
@@ -123,7 +122,8 @@ def _mbconv(keras, x, state, index, kernel, stride, expand, filters_in, filters_
         x = _conv_bn(keras, x, state, f"{prefix}._expand_conv", f"{prefix}._bn0",
                      hidden, 1, 1, f"{name}_expand")
     depthwise = keras.layers.DepthwiseConv2D(
-        kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_dwconv"
+        kernel, strides=stride, padding="same", use_bias=False, depthwise_initializer="zeros",
+        name=f"{name}_dwconv"
     )
     bn = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_dw_bn")
     x = bn(depthwise(x))
@@ -139,6 +139,10 @@ def _mbconv(keras, x, state, index, kernel, stride, expand, filters_in, filters_
 
 def build_network(state: dict, image_size: int, include_top: bool = False):
     """Build the Keras model from a state dict.
+
+    Every weight is set from ``state`` as its layer is built, so kernels are
+    created as zeros (a random draw would compile a program per shape on JAX
+    only to be overwritten).
 
     Parameters
     ----------
@@ -161,7 +165,8 @@ def build_network(state: dict, image_size: int, include_top: bool = False):
     x = _conv_bn(keras, x, state, "_conv_head", "_bn1", HEAD_FILTERS, 1, 1, "head")
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if include_top:
-        dense = keras.layers.Dense(N_IMAGENET_CLASSES, activation="softmax", name="imagenet")
+        dense = keras.layers.Dense(N_IMAGENET_CLASSES, activation="softmax", kernel_initializer="zeros",
+                                   name="imagenet")
         x = dense(x)
         dense.set_weights([state["_fc.weight"].T, state["_fc.bias"]])
     return keras.Model(inputs, x, name="efficientnet_lite0")
