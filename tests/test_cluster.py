@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -63,20 +64,32 @@ def cluster(tmp_path_factory):
 
 
 class KillAt(Callback):
-    """SIGKILL a worker at evaluation ``number``, once the scheduler shows it running a task (``busy``)."""
+    """From evaluation ``number`` on, SIGKILL a worker as soon as the scheduler shows it running a task.
+
+    The watch runs in its own thread, so the GA goes on submitting while it waits (a callback that waited would
+    hold the GA, and the worker could go idle for good). ``busy`` is what the worker was running;
+    ``killed_after`` how many evaluations had finished then.
+    """
 
     def __init__(self, number, process, client, name):
-        self.number, self.process, self.client, self.name, self.busy = number, process, client, name, []
+        self.number, self.process, self.client, self.name = number, process, client, name
+        self.busy, self.finished, self.killed_after, self.watch = [], 0, None, None
 
     def on_evaluation(self, evaluation, state):
-        if evaluation.index + 1 != self.number:
-            return
+        self.finished += 1
+        if evaluation.index + 1 == self.number:
+            self.watch = threading.Thread(target=self._kill_when_busy, daemon=True)
+            self.watch.start()
+
+    def _kill_when_busy(self):
         address = next(a for a, w in self.client.scheduler_info()["workers"].items() if w["name"] == self.name)
-        deadline = time.time() + 10
+        deadline = time.time() + 30
         while not self.busy and time.time() < deadline:
             self.busy = list(self.client.processing([address]).get(address, ()))
-            time.sleep(0.005) if not self.busy else None
-        self.process.send_signal(signal.SIGKILL)
+            time.sleep(0.002) if not self.busy else None
+        if self.busy:
+            self.process.send_signal(signal.SIGKILL)
+            self.killed_after = self.finished
 
 
 def test_a_fitness_that_raises_names_the_mask(cluster, tmp_path):
@@ -186,8 +199,10 @@ def test_a_worker_killed_mid_run_changes_nothing(cluster, tmp_path):
     fitness = ClusterFitness(client, PAYLOAD, toy_run.ToyFactory(delay=0.1))
     kill = KillAt(12, workers[1], client, "w1")
     got = evolve(fitness, 32, GA, seed=7, run_dir=run_dir, callbacks=[kill])
-    assert workers[1].wait(timeout=10) == -signal.SIGKILL  # it died mid-run...
-    assert kill.busy, "the worker was killed while idle"  # ...while running a task, which went to the other
+    kill.watch.join(timeout=30)
+    assert kill.busy, "the worker never ran a task after evaluation 12"
+    assert workers[1].wait(timeout=10) == -signal.SIGKILL  # it died while running a task, which went to the other...
+    assert kill.number <= kill.killed_after < GA.evaluations, kill.killed_after  # ...mid-run
     assert len(client.scheduler_info()["workers"]) == 1
     # ...and the run is the serial one, byte for byte.
     with open(run_dir.file(RunDirectory.EVALUATIONS), "rb") as a, open(serial.file(RunDirectory.EVALUATIONS), "rb") as b:
