@@ -440,10 +440,10 @@ def main(argv=None) -> int:
         _BARS_OFF = True
     # Dask sets its own logger levels when it is first imported, from its configuration.
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "info" if args.verbose else "warning")
-    from .data.extraction import shared_extraction_worker
+    from .tensorflow_worker import shared_tensorflow_worker
 
     try:
-        with shared_extraction_worker():  # a run's dataset and OOD images: one TensorFlow start-up
+        with shared_tensorflow_worker():  # a run's dataset and OOD images: one TensorFlow start-up
             return args.handler(args)
     except RunInterrupted as exc:
         print(f"evoprune: {exc}", file=sys.stderr)

@@ -63,11 +63,12 @@ def faces_features(faces_folder, faces_cache):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def one_extraction_worker():
-    """The suite's in-process extractions share one TensorFlow worker process, as a command's do."""
-    from evoprune_deap.data.extraction import shared_extraction_worker
+def one_tensorflow_worker():
+    """The suite's in-process extractions and LiteRT conversions share one TensorFlow worker process, as a
+    command's do."""
+    from evoprune_deap.tensorflow_worker import shared_tensorflow_worker
 
-    with shared_extraction_worker():
+    with shared_tensorflow_worker():
         yield
 
 

@@ -37,7 +37,7 @@ def test_summary_with_a_missing_field_is_a_clear_error(tmp_path):
 
 LAYERS = (
     ("errors", "version"),
-    ("config", "seeding", "storage", "quiet"),
+    ("config", "seeding", "storage", "quiet", "tensorflow_worker"),
     ("data",),
     ("head",),
     ("search",),

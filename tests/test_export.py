@@ -108,6 +108,28 @@ def test_raw_images_are_resized_in_the_model_as_the_cache_resized_them(fs_run, f
         assert found["agree"] >= 0.95 and found["max_abs_difference"] < 0.1, (path, found)
 
 
+def test_a_model_litert_cannot_run_is_one_clear_error_and_the_next_conversion_works(tmp_path, capfd):
+    """Conversion runs in the suite's shared TensorFlow worker (as in a command): a model with an op LiteRT has
+    no built-in for (an antialiasing resize of any size) fails with the converter's reason in one line and
+    prints nothing, and the worker converts the next model."""
+    import keras
+
+    from evoprune_deap.run.litert import ConversionError, convert
+
+    path, good = str(tmp_path / "resize.keras"), str(tmp_path / "dense.keras")
+    keras.Sequential([keras.Input((None, None, 3)), keras.layers.Resizing(8, 8, antialias=True)]).save(path)
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")]).save(good)
+    capfd.readouterr()
+    with pytest.raises(ConversionError, match="ScaleAndTranslate") as caught:
+        convert(path, str(tmp_path / "resize.tflite"))
+    message = str(caught.value)
+    assert path in message and "\n" not in message and len(message) < 500, message
+    assert not os.path.exists(tmp_path / "resize.tflite")
+    convert(good, str(tmp_path / "dense.tflite"))
+    assert os.path.getsize(tmp_path / "dense.tflite") > 0
+    assert capfd.readouterr().err == ""  # nothing from the converter reached the terminal
+
+
 def test_unpruned_member_exports_the_whole_network(fs_run, tmp_path):
     from evoprune_deap.run.export import export_model
 

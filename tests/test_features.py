@@ -168,9 +168,9 @@ def test_extractions_sharing_a_worker_see_the_folder_as_it_is_now_and_equal_a_wo
 
     digits = write_digits_folder(tmp_path / "digits", n_per_class=6)
     options = dict(image_size=32, split_seed=0, val_fraction=0.25, test_fraction=0.25)
-    from evoprune_deap.data.extraction import shared_extraction_worker
+    from evoprune_deap.tensorflow_worker import shared_tensorflow_worker
 
-    with shared_extraction_worker():  # what conftest does for the whole suite, here whatever conftest does
+    with shared_tensorflow_worker():  # what conftest does for the whole suite, here whatever conftest does
         first = extract_features(load_source(images=digits), out=str(tmp_path / "a.npz"), **options)
         write_digits_folder(tmp_path / "digits", n_per_class=6, classes=(7,))  # digit7/: sorted after digit0-2
         second = extract_features(load_source(images=digits), out=str(tmp_path / "b.npz"), **options)

@@ -4,22 +4,20 @@ Images are decoded and embedded ``batch_size`` at a time, so memory does not
 grow with the dataset. The backbone runs on the Keras backend that is fastest
 for convolutions on CPU (TensorFlow, measured about 10x faster than JAX for
 EfficientNet-Lite0 here); when the current process uses another backend, it
-runs in one spawned worker process, while the head training keeps its own.
-Inside :func:`shared_extraction_worker` (every ``evoprune`` command, the test
-suite) the extractions of one process share that worker and its last backbone,
-instead of paying TensorFlow's start-up in a new process each time.
+runs in the TensorFlow worker process (:mod:`evoprune_deap.tensorflow_worker`),
+while the head training keeps its own. Inside
+:func:`~evoprune_deap.tensorflow_worker.shared_tensorflow_worker` (every
+``evoprune`` command, the test suite) the extractions of one process share
+that worker and its last backbone.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import importlib.util
 import itertools
 import logging
-import multiprocessing
 import os
-import threading
 import time
 from collections import deque
 from typing import Callable
@@ -29,6 +27,7 @@ import numpy as np
 from ..version import __version__
 from ..config import DataConfig
 from ..storage import cache_dir
+from ..tensorflow_worker import BACKEND as CONVOLUTION_BACKEND, tensorflow_worker
 from ..errors import BackboneError, ConfigError, DatasetError, FeatureCacheError
 from .features import FeatureSet
 from ..seeding import derive_seed, make_rng
@@ -37,12 +36,8 @@ from .splits import make_splits
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 32
-CONVOLUTION_BACKEND = "tensorflow"
 
 _worker_state: dict = {}  # in the worker: the source being extracted, and the last backbone built
-_shared = None  # in this process: the worker that shared_extraction_worker keeps, once started
-_sharing = 0  # how many shared_extraction_worker blocks are open
-_shared_lock = threading.Lock()
 _extractions = itertools.count()  # numbers each extraction, so the worker reopens the source of a new one
 
 
@@ -69,10 +64,6 @@ def cache_key(source, backbone_name: str, weights: str | None, weights_sha256: s
     }
 
 
-def _init_worker() -> None:
-    os.environ["KERAS_BACKEND"] = CONVOLUTION_BACKEND
-
-
 def _extract_in_worker(extraction: tuple, indices: np.ndarray) -> np.ndarray:
     """One batch of an extraction ``(number, spec, backbone, image_size, weights, weights_sha256)``.
 
@@ -93,53 +84,6 @@ def _extract_in_worker(extraction: tuple, indices: np.ndarray) -> np.ndarray:
             _worker_state.pop("net", None)  # one backbone in memory at a time
             _worker_state["net"], _worker_state["net_key"] = build_backbone(backbone, image_size, weights), net_key
     return _worker_state["net"].extract(_worker_state["source"].load(indices, image_size))
-
-
-def _new_worker() -> concurrent.futures.ProcessPoolExecutor:
-    return concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                                  initializer=_init_worker)
-
-
-@contextlib.contextmanager
-def shared_extraction_worker():
-    """Extractions in this block share one worker process (started by the first, stopped at the end).
-
-    Without it each extraction that needs a worker starts and stops its own.
-    Blocks nest; after an extraction that failed, the next starts a new worker.
-    """
-    global _shared, _sharing
-    with _shared_lock:
-        _sharing += 1
-    try:
-        yield
-    finally:
-        with _shared_lock:
-            _sharing -= 1
-            worker, _shared = (_shared, None) if _sharing == 0 else (None, _shared)
-        if worker is not None:
-            worker.shutdown(cancel_futures=True)
-
-
-@contextlib.contextmanager
-def _extraction_worker():
-    """The shared worker inside :func:`shared_extraction_worker`, else one for this extraction only."""
-    global _shared
-    if not _sharing:
-        with _new_worker() as worker:
-            yield worker
-        return
-    with _shared_lock:  # a campaign's runs may extract from several threads; each batch names its extraction
-        if _shared is None:
-            _shared = _new_worker()
-        worker = _shared
-    try:
-        yield worker
-    except BaseException:  # a failed or interrupted extraction: the next one starts from a new worker
-        with _shared_lock:
-            if _shared is worker:
-                _shared = None
-        worker.shutdown(wait=False, cancel_futures=True)
-        raise
 
 
 def check_weights(weights) -> None:
@@ -187,7 +131,7 @@ def embed_source(source, backbone: str, image_size: int, weights, batch_size: in
     metadata = build_backbone_metadata(backbone, image_size, weights, None)
     extraction = (next(_extractions), source.spec, backbone, image_size, weights, metadata["weights_sha256"])
     features = None
-    with _extraction_worker() as worker:
+    with tensorflow_worker() as worker:
         pending = deque()
         try:
             for index in _batches(source.n_samples, batch_size):

@@ -1,12 +1,14 @@
-"""LiteRT (``.tflite``) conversion and the interpreter, each in a child process.
+"""LiteRT (``.tflite``) conversion in the TensorFlow worker, and the interpreter in a fresh process.
 
 Conversion needs Keras on the TensorFlow backend, while the toolkit runs Keras
-on JAX: :func:`convert` runs this module as ``python -m evoprune_deap.run.litert
-KERAS TFLITE QUANTIZE`` with ``KERAS_BACKEND=tensorflow``. It loads the
-``.keras`` model and exports it with Keras' public ``model.export(format="litert")``,
-restricted to LiteRT's built-in ops (no TensorFlow "flex" ops, which phone and
-microcontroller runtimes lack); ``dynamic`` adds TensorFlow's default
-optimisation, dynamic-range int8 weights; ``float16`` half-precision weights.
+on JAX: :func:`convert` runs in the TensorFlow worker process
+(:mod:`evoprune_deap.tensorflow_worker`; inside a command, the one its
+extractions use). It loads the ``.keras`` model and exports it with Keras'
+public ``model.export(format="litert")``, restricted to LiteRT's built-in ops
+(no TensorFlow "flex" ops, which phone and microcontroller runtimes lack);
+``dynamic`` adds TensorFlow's default optimisation, dynamic-range int8
+weights; ``float16`` half-precision weights. What the converter prints from
+C++ is kept off the terminal; a failure is one line that quotes its reason.
 
 :func:`predict` runs :file:`fresh_predict.py` by path, so that process imports
 numpy and the LiteRT interpreter only for a ``.tflite`` model (neither Keras
@@ -15,6 +17,7 @@ nor ``evoprune_deap``), and plain Keras for a ``.keras`` one.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -36,13 +39,32 @@ def _child(command: list[str], env: dict | None = None) -> subprocess.CompletedP
     return subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})})
 
 
+REASON_CHARS = 300
+"""The most of the converter's error message a failure quotes (its first line can be the whole MLIR module)."""
+
+
+class _ConverterFailed(Exception):
+    """Raised in the worker: the first line of the converter's error."""
+
+
 def convert(keras_path: str, tflite_path: str, quantize: str = "none") -> None:
-    """Convert a saved ``.keras`` model (built-in layers only) to ``.tflite`` in a TensorFlow-backend process."""
-    done = _child([sys.executable, "-m", __name__, keras_path, tflite_path, quantize],
-                  {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"})
-    if done.returncode != 0 or not os.path.isfile(tflite_path):
-        tail = "\n".join(done.stderr.strip().splitlines()[-5:])
-        raise ConversionError(f"LiteRT conversion of {keras_path!r} failed:\n{tail}")
+    """Convert a saved ``.keras`` model (built-in layers only) to ``.tflite`` in the TensorFlow worker."""
+    from ..tensorflow_worker import tensorflow_worker
+
+    with tensorflow_worker() as worker:  # a worker that died is raised inside, so the next job gets a new one
+        try:
+            failed = worker.submit(_convert_in_worker, keras_path, tflite_path, quantize).exception()
+        except concurrent.futures.process.BrokenProcessPool as exc:
+            failed = exc
+        if isinstance(failed, concurrent.futures.process.BrokenProcessPool):  # the converter aborted its process
+            raise ConversionError(f"LiteRT conversion of {keras_path!r} failed: the TensorFlow worker died "
+                                  f"({failed}).") from failed
+    if isinstance(failed, _ConverterFailed):  # the model's fault; the worker goes on
+        raise ConversionError(f"LiteRT conversion of {keras_path!r} failed: {failed}") from None
+    if failed is not None:
+        raise failed
+    if not os.path.isfile(tflite_path):
+        raise ConversionError(f"LiteRT conversion of {keras_path!r} wrote no {tflite_path!r}.")
 
 
 def predict(model_path: str, images: np.ndarray, batch_size: int = 32, env: dict | None = None) -> dict:
@@ -64,17 +86,22 @@ def predict(model_path: str, images: np.ndarray, batch_size: int = 32, env: dict
     return {"probabilities": probabilities, **info}
 
 
-def _main(keras_path: str, tflite_path: str, quantize: str) -> None:
+def _convert_in_worker(keras_path: str, tflite_path: str, quantize: str) -> None:
+    """In the TensorFlow worker (TensorFlow imported quietly there): load and export, the converter's native
+    output kept off the terminal."""
     import keras
     import tensorflow as tf
 
-    model = keras.saving.load_model(keras_path)
+    from ..quiet import native_stderr_silenced
+
     options = {"none": {}, "dynamic": {"optimizations": [tf.lite.Optimize.DEFAULT]},
-               "float16": {"optimizations": [tf.lite.Optimize.DEFAULT], "target_spec": {"supported_types": [tf.float16]}}
-               }[quantize]
+               "float16": {"optimizations": [tf.lite.Optimize.DEFAULT],
+                           "target_spec": {"supported_types": [tf.float16]}}}[quantize]
     spec = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS], **options.pop("target_spec", {})}
-    model.export(tflite_path, format="litert", verbose=False, target_spec=spec, **options)
-
-
-if __name__ == "__main__":
-    _main(*sys.argv[1:4])
+    with native_stderr_silenced():
+        try:
+            keras.saving.load_model(keras_path).export(tflite_path, format="litert", verbose=False,
+                                                         target_spec=spec, **options)
+        except Exception as exc:  # its message can hold the whole MLIR module: its first line ends with why
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise _ConverterFailed(reason if len(reason) <= REASON_CHARS else "..." + reason[-REASON_CHARS:]) from None
