@@ -25,6 +25,15 @@ from .errors import EvopruneError, RunInterrupted
 from .search.callbacks import Callback
 from .storage import cache_root, check_file, check_folder
 
+
+def hidden_widths(text: str) -> list:
+    """``--hidden-units 512,512`` -> [512, 512] (the config checks the widths themselves)."""
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not comma-separated integers; give e.g. 512,512") from None
+
+
 CONFIG_OPTIONS = {  # command-line option -> (config table, key, type, help)
     "dataset": ("data", "dataset", str, "built-in dataset: elpv (default) or fashion-mnist"),
     "images": ("data", "images", str, "image folder: DIR/<class>/*.png, or fold folders DIR/0/<class>/..."),
@@ -58,6 +67,8 @@ CONFIG_OPTIONS = {  # command-line option -> (config table, key, type, help)
                    "accuracy,active,ood); default: the paper's single-objective GA"),
     "ood_score": ("ga", "ood_score", str, f"confidence score of the ood objective: {' or '.join(OOD_SCORES)}"),
     "ood_temperature": ("ga", "ood_temperature", float, "its temperature (default 1000, as MO-EvoPruneDeepTL)"),
+    "hidden_units": ("head", "hidden_units", hidden_widths,
+                     "hidden layer widths, e.g. 512,512 (default: the paper's head for the encoding)"),
     "max_epochs": ("head", "max_epochs", int, "epochs per head at most"),
     "engine": ("head", "engine", str, f"heads per training program: {', '.join(ENGINES)} (auto: one on a CPU, "
                "batched on a GPU)"),

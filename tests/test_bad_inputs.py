@@ -66,6 +66,9 @@ CASES = [
     (["run", "--config", "missing.toml"], "missing.toml"),
     (["run", "--holdout-fraction", "1"], "holdout_fraction=1"),
     (["run", "--max-epochs", "0"], "max_epochs=0"),
+    (["run", "--hidden-units", "512,x"], "'512,x' is not comma-separated integers"),
+    (["run", "--hidden-units", "512,0"], "hidden_units=[512, 0]"),
+    (["run", "--hidden-units", "64", "--encoding", "fc2"], "needs two hidden layers"),
     (["run", "--workers", "-1"], "workers=-1"),
     # campaign, report, plot
     (["campaign", "missing.toml"], "missing.toml"),

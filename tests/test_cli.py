@@ -85,10 +85,10 @@ def test_run_rejects_out_of_range_values():
 def test_run_extracts_an_image_folder_on_demand(tmp_path):
     folder = write_digits_folder(tmp_path / "digits", n_per_class=10)
     result = evoprune("run", "--images", folder, "--image-size", "32", "--population", "4", "--evaluations", "4",
-                      "--max-epochs", "2", "--workers", "1", "--out", str(tmp_path / "runs"),
+                      "--max-epochs", "2", "--hidden-units", "16", "--workers", "1", "--out", str(tmp_path / "runs"),
                       cwd=str(tmp_path), env_extra={"EVOPRUNE_CACHE_DIR": str(tmp_path / "cache")})
     assert result.returncode == 0, result.stderr
-    assert "best head:" in result.stdout
+    assert "best head:" in result.stdout and "/16 active" in result.stdout  # --hidden-units 16 reached the head
     assert os.listdir(tmp_path / "cache" / "features")
     # extraction (TensorFlow backbone) and saving the head (Keras imports TensorFlow): no start-up noise
     assert not [line for line in result.stderr.splitlines() if any(

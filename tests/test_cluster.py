@@ -174,7 +174,7 @@ def test_the_real_fitness_trains_on_the_workers_of_a_scheduler_and_equals_a_run_
     client, _ = cluster
     client.wait_for_workers(2, timeout=60)
     tiny = ["-q", "run", "--features", faces_cache, "--population", "4", "--evaluations", "6", "--max-epochs", "2",
-            "--seed", "5"]
+            "--hidden-units", "16", "--seed", "5"]
     assert main([*tiny, "--workers", "1", "--run-dir", str(tmp_path / "here")]) == 0
     address = client.scheduler_info()["address"]
     assert main([*tiny, "--scheduler", address, "--run-dir", str(tmp_path / "there")]) == 0

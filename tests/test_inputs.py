@@ -52,7 +52,7 @@ def test_digit_named_class_folders_are_classes_not_folds_end_to_end(tmp_path):
     assert main(["-q", "extract", "--images", str(root), "--image-size", "32", "--out", cache]) == 0
     run = str(tmp_path / "run")
     assert main(["-q", "run", "--features", cache, "--population", "4", "--evaluations", "4", "--max-epochs", "2",
-                 "--workers", "1", "--run-dir", run]) == 0
+                 "--hidden-units", "16", "--workers", "1", "--run-dir", run]) == 0
     assert main(["-q", "report", run, "--out", str(tmp_path / "report")]) == 0
     assert (tmp_path / "report" / "runs.csv").exists()
 

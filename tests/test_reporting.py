@@ -92,7 +92,7 @@ def _run_script(name, *args):
 
 
 TINY = ["--seeds", "0", "--population", "4", "--evaluations", "4", "--max-epochs", "2", "--random-draws", "1",
-        "--workers", "1"]
+        "--workers", "1", "--hidden-units", "16,16"]  # small heads: every mask's head pads to one program
 SCRIPTS = ["elpv", "fashion_mnist", "srsmas", "rps", "leaves", "painting", "cataract", "plants"]
 
 
@@ -177,7 +177,7 @@ def test_campaign_runs_combinations_concurrently_on_a_cluster_with_the_same_resu
 
     # 8 evaluations: past the initial population, so runs at once interleave on the workers' queue
     tiny = ["--seeds", "0", "1", "--encodings", "fc1", "--population", "4", "--evaluations", "8",
-            "--max-epochs", "2", "--random-draws", "1", "--features", faces_cache]
+            "--max-epochs", "2", "--random-draws", "1", "--hidden-units", "16", "--features", faces_cache]
     config = os.path.join(EXPERIMENTS, "elpv.toml")
     assert main(["campaign", config, *tiny, "--workers", "1", "--out", str(tmp_path / "serial")]) == 0
     assert main(["campaign", config, *tiny, "--workers", "2", "--parallel-runs", "2",
@@ -219,7 +219,7 @@ def test_campaign_resumes_an_unfinished_run(faces_features, faces_cache, tmp_pat
 
     args = ["campaign", os.path.join(EXPERIMENTS, "elpv.toml"), "--seeds", "0", "--encodings", "fc1",
             "--population", "4", "--evaluations", "8", "--max-epochs", "2", "--random-draws", "1",
-            "--workers", "1", "--features", faces_cache, "--out", str(tmp_path / "c")]
+            "--hidden-units", "16", "--workers", "1", "--features", faces_cache, "--out", str(tmp_path / "c")]
     assert main(args) == 0
     run = RunDirectory(tmp_path / "c" / "fc1" / "seed0")
     finished = pd.read_csv(run.file(RunDirectory.EVALUATIONS))
