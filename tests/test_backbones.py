@@ -101,7 +101,8 @@ def test_legacy_reader_detects_truncation():
 @pytest.mark.slow
 def test_imagenet_download_failure_is_a_clear_error_with_or_without_internet(tmp_path):
     """The download is sent to a closed port on 127.0.0.1 (a proxy that is not there), and Keras' cache is
-    empty, so the test never depends on, nor uses, the network."""
+    empty, so the test never depends on, nor uses, the network. Keras runs on TensorFlow, as in the extraction
+    worker where backbones are built (building VGG19's random initial weights on JAX compiles for seconds)."""
     import subprocess
     import sys
 
@@ -109,9 +110,9 @@ def test_imagenet_download_failure_is_a_clear_error_with_or_without_internet(tmp
             "from evoprune_deap.errors import BackboneError\n"
             "try:\n    build_backbone('vgg19', 32, weights='imagenet')\n"
             "except BackboneError as exc:\n    print('refused:', exc)\n")
-    env = {**os.environ, "KERAS_HOME": str(tmp_path / "keras"), "HTTPS_PROXY": "http://127.0.0.1:9",
-           "HTTP_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9",
-           "NO_PROXY": "", "no_proxy": ""}
+    proxy = "http://127.0.0.1:9"
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "KERAS_HOME": str(tmp_path / "keras"), "HTTPS_PROXY": proxy,
+           "HTTP_PROXY": proxy, "https_proxy": proxy, "http_proxy": proxy, "NO_PROXY": "", "no_proxy": ""}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert "refused:" in out.stdout and "--weights PATH" in out.stdout, out.stderr[-2000:]
 
