@@ -7,8 +7,9 @@ Keras on TensorFlow. Inside :func:`shared_tensorflow_worker` (every
 ``evoprune`` command, the test suite) the jobs of a process share one such
 worker, started by the first and stopped at the end of the block, instead of
 paying TensorFlow's start-up (about 5 s) each time; outside it each job starts
-and stops its own. A job that fails or is interrupted drops the shared worker,
-so the next one starts from a fresh process.
+and stops its own. A job that raises inside :func:`tensorflow_worker`'s block
+(an extraction that failed or was interrupted, a conversion whose worker died)
+drops the shared worker, so the next one starts from a fresh process.
 """
 
 from __future__ import annotations

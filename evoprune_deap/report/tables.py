@@ -236,9 +236,10 @@ def write_report(paths, out: str, caption: str = "") -> dict:
     os.makedirs(out, exist_ok=True)
     summary = aggregate(runs)
     differences = paired_differences(runs)
-    held_out = paired_differences(runs, "holdout_accuracy") if runs["holdout_accuracy"].notna().any() else None
-    if held_out is not None and len(held_out):  # the same pairs on the hold-out (the optimism audit); an empty
-        differences = pd.concat([differences, held_out], ignore_index=True)  # one warns on pandas 2.1-2.x
+    if runs["holdout_accuracy"].notna().any():  # the same pairs on the hold-out (the optimism audit)
+        held_out = paired_differences(runs, "holdout_accuracy")
+        if len(held_out):  # concatenating an empty frame warns on pandas 2.1-2.x
+            differences = pd.concat([differences, held_out], ignore_index=True)
     runs.to_csv(os.path.join(out, "runs.csv"), index=False)
     summary.to_csv(os.path.join(out, "summary.csv"), index=False)
     differences.to_csv(os.path.join(out, "differences.csv"), index=False)
