@@ -2,9 +2,11 @@ from setuptools import find_packages, setup
 
 with open("requirements.txt") as stream:
     requirements = [
-        line.strip() for line in stream
-        if line.strip() and not line.startswith("#")
-        and not line.split(">")[0].split("=")[0].strip() in {"pytest", "pytest-xdist", "hypothesis"}
+        line.strip()
+        for line in stream
+        if line.strip()
+        and not line.startswith("#")
+        and line.split(">")[0].split("=")[0].strip() not in {"pytest", "pytest-xdist", "hypothesis"}
     ]
 
 setup(

@@ -45,7 +45,9 @@ def timed(trainer: HeadTrainer, masks: list, x, y, seeds: list) -> tuple[float, 
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--heads", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--image-size", type=int, default=128, help="ELPV feature cache to use")
@@ -58,12 +60,20 @@ def main(argv=None) -> None:
     (x, y), (xv, yv) = arrays["train"], arrays["val"]
     config = HeadConfig(hidden_units=(512, 512), max_epochs=args.epochs, patience=args.epochs)
     encoding = Encoding("fc1", features.n_features, config.hidden_units)
-    trainers = {engine: HeadTrainer(features.n_features, features.n_classes, dataclasses.replace(config, engine=engine))
-                for engine in ("single", "batched")}
-    print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}); ELPV {args.image_size} px, "
-          f"{x.shape[0]} training rows x {x.shape[1]} features; fc1 heads 1280-512-512-4, {args.epochs} epochs each")
-    print(f"{'P':>5} {'single heads/s':>17} {'batched heads/s':>16} {'batched/single':>17} "
-          f"{'same epochs':>12} {'same val acc':>13} {'max |d val acc|':>16}")
+    trainers = {
+        engine: HeadTrainer(
+            features.n_features, features.n_classes, dataclasses.replace(config, engine=engine)
+        )
+        for engine in ("single", "batched")
+    }
+    print(
+        f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}); ELPV {args.image_size} px, "
+        f"{x.shape[0]} training rows x {x.shape[1]} features; fc1 heads 1280-512-512-4, {args.epochs} epochs each"
+    )
+    print(
+        f"{'P':>5} {'single heads/s':>17} {'batched heads/s':>16} {'batched/single':>17} "
+        f"{'same epochs':>12} {'same val acc':>13} {'max |d val acc|':>16}"
+    )
     for n in args.heads:
         masks = population_masks(encoding, n, seed=n)
         seeds = list(range(1000 * n, 1000 * n + n))
@@ -73,9 +83,11 @@ def main(argv=None) -> None:
             seconds, heads = timed(trainer, masks, x, y, seeds)
             rates[engine], results[engine] = n / seconds, [(h.epochs, h.accuracy(xv, yv)) for h in heads]
         (epochs_a, acc_a), (epochs_b, acc_b) = (np.array(results[e]).T for e in ("single", "batched"))
-        print(f"{n:>5} {rates['single']:>17.2f} {rates['batched']:>16.2f} "
-              f"{rates['batched'] / rates['single']:>17.2f} {int((epochs_a == epochs_b).sum()):>9}/{n:<2} "
-              f"{int((acc_a == acc_b).sum()):>10}/{n:<2} {np.abs(acc_a - acc_b).max():>16.4f}")
+        print(
+            f"{n:>5} {rates['single']:>17.2f} {rates['batched']:>16.2f} "
+            f"{rates['batched'] / rates['single']:>17.2f} {int((epochs_a == epochs_b).sum()):>9}/{n:<2} "
+            f"{int((acc_a == acc_b).sum()):>10}/{n:<2} {np.abs(acc_a - acc_b).max():>16.4f}"
+        )
 
 
 if __name__ == "__main__":

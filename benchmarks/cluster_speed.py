@@ -62,8 +62,9 @@ def _run_pool(args, masks) -> tuple[float, float, list]:
     queue = context.Queue()
     for core in cores:
         queue.put(core)
-    with concurrent.futures.ProcessPoolExecutor(len(cores), mp_context=context, initializer=_pool_init,
-                                                initargs=(queue, args)) as pool:
+    with concurrent.futures.ProcessPoolExecutor(
+        len(cores), mp_context=context, initializer=_pool_init, initargs=(queue, args)
+    ) as pool:
         [f.result() for f in [pool.submit(_noop) for _ in cores]]
         startup = time.perf_counter() - start
         begin = time.perf_counter()
@@ -92,36 +93,44 @@ def compare_pools(features, n_masks: int, epochs: int, repeats: int) -> None:
     times = {"former process pool": [], "LocalCluster (default)": []}
     for repeat in range(repeats):
         order = [("former process pool", _run_pool), ("LocalCluster (default)", _run_cluster)]
-        for name, run in (order if repeat % 2 == 0 else order[::-1]):
+        for name, run in order if repeat % 2 == 0 else order[::-1]:
             startup, seconds, results = run(args, masks)
             times[name].append((startup, seconds, [r[0] for r in results]))
     fitness = {tuple(f) for runs in times.values() for _, _, f in runs}
     assert len(fitness) == 1, "the two paths disagree"
-    print(f"{n_masks} fc1 masks (mean {np.mean([m.sum() for m in masks]):.0f} of 512 active), {epochs} epochs each, "
-          f"{len(available_cores())} workers, same fitness on both paths; {repeats} alternating repeats, "
-          "training seconds of each repeat and the best")
+    print(
+        f"{n_masks} fc1 masks (mean {np.mean([m.sum() for m in masks]):.0f} of 512 active), {epochs} epochs each, "
+        f"{len(available_cores())} workers, same fitness on both paths; {repeats} alternating repeats, "
+        "training seconds of each repeat and the best"
+    )
     print(f"{'path':<26}{'start-up s':>11}{'train s (each)':>22}{'best':>7}{'heads/s':>9}")
     best = {}
     for name, runs in times.items():
         best[name] = min(seconds for _, seconds, _ in runs)
         each = " ".join(f"{seconds:.1f}" for _, seconds, _ in runs)
-        print(f"{name:<26}{min(s for s, _, _ in runs):>11.1f}{each:>22}{best[name]:>7.1f}{n_masks / best[name]:>9.3f}")
-    print(f"ratio LocalCluster / pool, heads per second (best of each): "
-          f"{best['former process pool'] / best['LocalCluster (default)']:.3f}")
+        print(
+            f"{name:<26}{min(s for s, _, _ in runs):>11.1f}{each:>22}{best[name]:>7.1f}{n_masks / best[name]:>9.3f}"
+        )
+    print(
+        f"ratio LocalCluster / pool, heads per second (best of each): "
+        f"{best['former process pool'] / best['LocalCluster (default)']:.3f}"
+    )
 
 
 def in_flight_runs(features, evaluations: int, max_epochs: int, ks) -> None:
-    from distributed import get_task_stream
-
     import tempfile
+
+    from distributed import get_task_stream
 
     from evoprune_deap.records.directory import RunDirectory
     from evoprune_deap.run.evolution import evolve
 
     config = HeadConfig(hidden_units=(512, 512), max_epochs=max_epochs)
     encoding = Encoding("fc1", features.n_features, (512, 512))
-    print(f"\nfc1 on ELPV 128 px: population 30, {evaluations} evaluations, at most {max_epochs} epochs, "
-          f"{len(available_cores())} workers")
+    print(
+        f"\nfc1 on ELPV 128 px: population 30, {evaluations} evaluations, at most {max_epochs} epochs, "
+        f"{len(available_cores())} workers"
+    )
     print(f"{'K':>3}{'wall s':>9}{'idle %':>8}{'best':>8}")
     with open_client(None, 0) as client:
         n_workers = len(client.scheduler_info()["workers"])
@@ -129,13 +138,25 @@ def in_flight_runs(features, evaluations: int, max_epochs: int, ks) -> None:
             fitness = ClusterFitness.for_masks(client, features, encoding, config, "honest", 0)
             with tempfile.TemporaryDirectory() as folder, get_task_stream(client) as stream:
                 start = time.perf_counter()
-                state = evolve(fitness, 512, GAConfig(population=30, evaluations=evaluations, in_flight=k), 0,
-                               RunDirectory(folder))
+                state = evolve(
+                    fitness,
+                    512,
+                    GAConfig(population=30, evaluations=evaluations, in_flight=k),
+                    0,
+                    RunDirectory(folder),
+                )
                 wall = time.perf_counter() - start
-            busy = sum(p["stop"] - p["start"] for task in stream.data for p in task["startstops"]
-                       if p["action"] == "compute")
-            print(f"{k:>3}{wall:>9.1f}{100 * (1 - busy / (n_workers * wall)):>8.1f}"
-                  f"{state.best.fitness.values[0]:>8.4f}", flush=True)
+            busy = sum(
+                p["stop"] - p["start"]
+                for task in stream.data
+                for p in task["startstops"]
+                if p["action"] == "compute"
+            )
+            print(
+                f"{k:>3}{wall:>9.1f}{100 * (1 - busy / (n_workers * wall)):>8.1f}"
+                f"{state.best.fitness.values[0]:>8.4f}",
+                flush=True,
+            )
 
 
 def main():

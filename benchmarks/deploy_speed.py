@@ -19,7 +19,9 @@ import os
 import sys
 import time
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Keras' fastest CPU convolutions; before any Keras import
+os.environ.setdefault(
+    "KERAS_BACKEND", "tensorflow"
+)  # Keras' fastest CPU convolutions; before any Keras import
 
 import numpy as np
 import pandas as pd
@@ -34,11 +36,16 @@ FORMATS = [("keras", "none", ".keras"), ("litert", "none", ".tflite"), ("litert"
 
 def _models(runs: str, models: str) -> dict:
     """name -> (run_dir, selected file or member) of each network, as experiments/export_elpv.py makes them."""
-    return {"unpruned": (os.path.join(runs, "fc1"), None, "unpruned"),
-            "fc1 best": (os.path.join(runs, "fc1"), None, None),
-            "fs best": (os.path.join(runs, "fs"), None, None),
-            "nsga2 ensemble 50-100": (os.path.join(runs, "nsga2"),
-                                      os.path.join(runs, "nsga2", "ensemble", "ensemble_50-100.keras"), None)}
+    return {
+        "unpruned": (os.path.join(runs, "fc1"), None, "unpruned"),
+        "fc1 best": (os.path.join(runs, "fc1"), None, None),
+        "fs best": (os.path.join(runs, "fs"), None, None),
+        "nsga2 ensemble 50-100": (
+            os.path.join(runs, "nsga2"),
+            os.path.join(runs, "nsga2", "ensemble", "ensemble_50-100.keras"),
+            None,
+        ),
+    }
 
 
 class Runner:
@@ -86,8 +93,12 @@ def run(argv=None) -> int:
         for fmt, quantize, suffix in FORMATS:
             path = stem + suffix
             if not os.path.exists(path):
-                export_model(run_dir, member=member, selected=selected, format=fmt, quantize=quantize, out=path)
-            paths[(name, fmt + (" int8" if quantize == "dynamic" else " float32" if fmt == "litert" else ""))] = path
+                export_model(
+                    run_dir, member=member, selected=selected, format=fmt, quantize=quantize, out=path
+                )
+            paths[
+                (name, fmt + (" int8" if quantize == "dynamic" else " float32" if fmt == "litert" else ""))
+            ] = path
     images, _, _ = split_images(os.path.join(args.runs, "fc1"))
     batches = {1: images[:1], 32: images[:32]}
     runners = {key: Runner(path) for key, path in paths.items()}
@@ -101,19 +112,28 @@ def run(argv=None) -> int:
                 start = time.perf_counter()
                 runner(batch)
                 seconds[(key, size)].append((time.perf_counter() - start) / size)
-    rows = [{"network": name, "format": fmt, "file_MiB": os.path.getsize(paths[(name, fmt)]) / 2 ** 20,
-             "ms_per_image_batch1": 1e3 * float(np.median(seconds[((name, fmt), 1)])),
-             "ms_per_image_batch32": 1e3 * float(np.median(seconds[((name, fmt), 32)]))}
-            for (name, fmt) in paths]
+    rows = [
+        {
+            "network": name,
+            "format": fmt,
+            "file_MiB": os.path.getsize(paths[(name, fmt)]) / 2**20,
+            "ms_per_image_batch1": 1e3 * float(np.median(seconds[((name, fmt), 1)])),
+            "ms_per_image_batch32": 1e3 * float(np.median(seconds[((name, fmt), 32)])),
+        }
+        for (name, fmt) in paths
+    ]
     table = pd.DataFrame(rows)
     base = table[(table["network"] == "unpruned")].set_index("format")
-    table["speedup_vs_unpruned_batch1"] = [base.loc[f, "ms_per_image_batch1"] / v
-                                           for f, v in zip(table["format"], table["ms_per_image_batch1"])]
+    table["speedup_vs_unpruned_batch1"] = [
+        base.loc[f, "ms_per_image_batch1"] / v for f, v in zip(table["format"], table["ms_per_image_batch1"])
+    ]
     import keras
 
-    text = (f"# Exported models: size and latency ({os.cpu_count()} CPU cores, median of {args.repeats} repeats, "
-            f"ELPV test images at 128 px; Keras on {keras.backend.backend()}, LiteRT with 2 threads)\n\n"
-            "`python benchmarks/deploy_speed.py`\n\n" + to_markdown(table) + "\n")
+    text = (
+        f"# Exported models: size and latency ({os.cpu_count()} CPU cores, median of {args.repeats} repeats, "
+        f"ELPV test images at 128 px; Keras on {keras.backend.backend()}, LiteRT with 2 threads)\n\n"
+        "`python benchmarks/deploy_speed.py`\n\n" + to_markdown(table) + "\n"
+    )
     write_text(args.out, text)
     print(text)
     return 0

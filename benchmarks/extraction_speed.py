@@ -41,7 +41,11 @@ def _elpv_paths():
 
     data = os.path.join(list(importlib.util.find_spec("elpv_dataset").submodule_search_locations)[0], "data")
     with open(os.path.join(data, "labels.csv")) as stream:
-        return [os.path.join(data, row[0]) for row in csv.reader(stream, delimiter=" ", skipinitialspace=True) if row]
+        return [
+            os.path.join(data, row[0])
+            for row in csv.reader(stream, delimiter=" ", skipinitialspace=True)
+            if row
+        ]
 
 
 def main():
@@ -60,8 +64,11 @@ def main():
             seconds = time.perf_counter() - start
             parent = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            print(f"{size:>5} {args.n_images:>7} {seconds:>8.1f} {args.n_images / seconds:>9.1f} "
-                  f"{parent:>10.0f} {worker:>10.0f}", flush=True)
+            print(
+                f"{size:>5} {args.n_images:>7} {seconds:>8.1f} {args.n_images / seconds:>9.1f} "
+                f"{parent:>10.0f} {worker:>10.0f}",
+                flush=True,
+            )
         print("(seconds include the worker start and backbone build; peak memory is the maximum so far)")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -72,7 +72,9 @@ def score(trainer: HeadTrainer, encoding: Encoding, masks: list, arrays: dict, s
     per_mask = [seeds_of(i, mask) for i, mask in enumerate(masks)]
     out = np.empty((len(masks), len(per_mask[0]), 2))
     for s in range(len(per_mask[0])):
-        heads = trainer.train_many([encoding.head_masks(m) for m in masks], x, y, [seeds[s] for seeds in per_mask])
+        heads = trainer.train_many(
+            [encoding.head_masks(m) for m in masks], x, y, [seeds[s] for seeds in per_mask]
+        )
         for i, head in enumerate(heads):
             out[i, s] = head.accuracy(*val), head.accuracy(*test)
     return out
@@ -82,18 +84,28 @@ def summary_rows(table: np.ndarray, density: np.ndarray, scheme: str) -> list[di
     rows = []
     for part, column in (("val", 0), ("test", 1)):
         groups = [("all", np.ones(len(density), bool))] + [
-            (f"({low:.0%}, {high:.0%}]", (density > low) & (density <= high)) for low, high in BANDS]
+            (f"({low:.0%}, {high:.0%}]", (density > low) & (density <= high)) for low, high in BANDS
+        ]
         for name, chosen in groups:
             if chosen.sum() < 2:
                 continue
             found = components(table[chosen, :, column], common=scheme == "common")
-            rows.append({"seeds": scheme, "part": part, "masks": name, **found,
-                         "mean": float(table[chosen, :, column].mean())})
+            rows.append(
+                {
+                    "seeds": scheme,
+                    "part": part,
+                    "masks": name,
+                    **found,
+                    "mean": float(table[chosen, :, column].mean()),
+                }
+            )
     return rows
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dataset", default="elpv")
     parser.add_argument("--features", help="a feature cache instead of --dataset")
     parser.add_argument("--image-size", type=int, default=128)
@@ -102,14 +114,22 @@ def main(argv=None) -> None:
     parser.add_argument("--masks", type=int, default=14, help="random masks (log-spaced active counts)")
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--run", help="a finished run: its best masks and front members, and the winner's curse")
+    parser.add_argument(
+        "--run", help="a finished run: its best masks and front members, and the winner's curse"
+    )
     parser.add_argument("--seed", type=int, default=0, help="base seed of the masks and trainings")
     parser.add_argument("--out", help="folder for scores.csv and summary.csv")
     args = parser.parse_args(argv)
 
-    data = {"features": args.features} if args.features else {
-        "dataset": args.dataset, "image_size": args.image_size,
-        **({"train_subset": args.train_subset} if args.train_subset else {})}
+    data = (
+        {"features": args.features}
+        if args.features
+        else {
+            "dataset": args.dataset,
+            "image_size": args.image_size,
+            **({"train_subset": args.train_subset} if args.train_subset else {}),
+        }
+    )
     features = load_feature_set(from_dict({"data": data}))
     hidden = (512,) if args.encoding == "fs" else (512, 512)
     config = HeadConfig(hidden_units=hidden, max_epochs=args.epochs)
@@ -125,17 +145,31 @@ def main(argv=None) -> None:
     arrays = features.arrays()
     started = time.perf_counter()
     tables = {
-        "per-mask": score(trainer, encoding, masks, arrays,
-                          lambda i, m: [derive_seed(args.seed, "noise", mask_key(m), s) for s in range(args.seeds)]),
-        "common": score(trainer, encoding, masks, arrays,
-                        lambda i, m: [derive_seed(args.seed, "noise-common", s) for s in range(args.seeds)]),
+        "per-mask": score(
+            trainer,
+            encoding,
+            masks,
+            arrays,
+            lambda i, m: [derive_seed(args.seed, "noise", mask_key(m), s) for s in range(args.seeds)],
+        ),
+        "common": score(
+            trainer,
+            encoding,
+            masks,
+            arrays,
+            lambda i, m: [derive_seed(args.seed, "noise-common", s) for s in range(args.seeds)],
+        ),
     }
     seconds = time.perf_counter() - started
     n_val, n_test = len(arrays["val"][1]), len(arrays["test"][1])
-    print(f"{features.metadata.get('source')} {args.encoding}: {len(masks)} masks x {args.seeds} seeds x 2 seed "
-          f"rules, {args.epochs} epochs, {len(arrays['train'][1])} train / {n_val} val / {n_test} test "
-          f"(one validation image = {100 / n_val:.2f} points); {seconds:.0f} s")
-    summary = pd.DataFrame([row for scheme, table in tables.items() for row in summary_rows(table, density, scheme)])
+    print(
+        f"{features.metadata.get('source')} {args.encoding}: {len(masks)} masks x {args.seeds} seeds x 2 seed "
+        f"rules, {args.epochs} epochs, {len(arrays['train'][1])} train / {n_val} val / {n_test} test "
+        f"(one validation image = {100 / n_val:.2f} points); {seconds:.0f} s"
+    )
+    summary = pd.DataFrame(
+        [row for scheme, table in tables.items() for row in summary_rows(table, density, scheme)]
+    )
     shown = summary.copy()
     for column in ("seed_sd", "mask_sd", "paired_sd", "seed_effect_sd", "residual_sd", "mean"):
         if column in shown:
@@ -146,17 +180,33 @@ def main(argv=None) -> None:
     for (kind, mask, logged), d, i in zip(entries, density, range(len(masks))):
         for scheme, table in tables.items():
             for s in range(args.seeds):
-                rows.append({"kind": kind, "mask_hash": mask_hash(mask), "n_active": int(mask.sum()),
-                             "density": float(d), "seeds": scheme, "seed": s, "val_accuracy": table[i, s, 0],
-                             "test_accuracy": table[i, s, 1], "logged_fitness": logged})
+                rows.append(
+                    {
+                        "kind": kind,
+                        "mask_hash": mask_hash(mask),
+                        "n_active": int(mask.sum()),
+                        "density": float(d),
+                        "seeds": scheme,
+                        "seed": s,
+                        "val_accuracy": table[i, s, 0],
+                        "test_accuracy": table[i, s, 1],
+                        "logged_fitness": logged,
+                    }
+                )
     scores = pd.DataFrame(rows)
     if args.run:
         run = scores[(scores["kind"] == "run best") & (scores["seeds"] == "per-mask")]
-        curse = run.groupby("mask_hash").agg(n_active=("n_active", "first"), logged=("logged_fitness", "first"),
-                                             fresh_val=("val_accuracy", "mean"), fresh_test=("test_accuracy", "mean"))
+        curse = run.groupby("mask_hash").agg(
+            n_active=("n_active", "first"),
+            logged=("logged_fitness", "first"),
+            fresh_val=("val_accuracy", "mean"),
+            fresh_test=("test_accuracy", "mean"),
+        )
         curse["curse_points"] = 100 * (curse["logged"] - curse["fresh_val"])
-        print("\nwinner's curse: the run's 5 best masks, logged fitness vs the mean of fresh trainings "
-              f"({args.seeds} per-mask seeds)")
+        print(
+            "\nwinner's curse: the run's 5 best masks, logged fitness vs the mean of fresh trainings "
+            f"({args.seeds} per-mask seeds)"
+        )
         print(curse.sort_values("logged", ascending=False).to_string(float_format=lambda v: f"{v:.4f}"))
         print(f"mean curse: {curse['curse_points'].mean():+.2f} points")
     if args.out:

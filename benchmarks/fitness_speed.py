@@ -48,7 +48,9 @@ def _masked_reference(masks, feature_set: FeatureSet, config: HeadConfig):
     from evoprune_deap.head.stack import masked_reference_head
 
     dims = (feature_set.n_features, *config.hidden_units, feature_set.n_classes)
-    return masked_reference_head(masks, feature_set.n_classes, config, HeadWeights.glorot(dims, 1234, config.use_bias))
+    return masked_reference_head(
+        masks, feature_set.n_classes, config, HeadWeights.glorot(dims, 1234, config.use_bias)
+    )
 
 
 def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
@@ -77,8 +79,13 @@ def rps_like(seed: int = 0) -> FeatureSet:
     order = rng.permutation(labels.size)
     test, rest = np.sort(order[:372]), order[372:]
     val, train = np.sort(rest[:378]), np.sort(rest[378:])
-    return FeatureSet(features, labels, ("rock", "paper", "scissors"), (Split(train, val, test),),
-                      {"source": "rps-synthetic"})
+    return FeatureSet(
+        features,
+        labels,
+        ("rock", "paper", "scissors"),
+        (Split(train, val, test),),
+        {"source": "rps-synthetic"},
+    )
 
 
 def elpv() -> FeatureSet:
@@ -183,8 +190,13 @@ def compare(feature_set: FeatureSet, label: str, epochs: int, peak: float, workd
     path = os.path.join(workdir, f"{label}.npz")
     feature_set.save(path)
     env = dict(os.environ, KERAS_BACKEND="tensorflow")
-    reference = subprocess.run([sys.executable, __file__, "--reference-worker", path, str(epochs)],
-                               capture_output=True, text=True, env=env, check=True)
+    reference = subprocess.run(
+        [sys.executable, __file__, "--reference-worker", path, str(epochs)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     ref_rows = json.loads(reference.stdout.strip().splitlines()[-1])
     cases = masks_for(feature_set.n_features)
     ours = [_Trainer(path, name, epochs)(mask) for name, mask in cases]
@@ -195,25 +207,39 @@ def compare(feature_set: FeatureSet, label: str, epochs: int, peak: float, workd
     with open_client(None, 2) as client:
         workers = list(client.scheduler_info()["workers"])
         for name, mask in cases:
-            results = client.gather([client.submit(_train_on_worker, path, name, epochs, mask, workers=[worker],
-                                                   pure=False) for worker in workers])
+            results = client.gather(
+                [
+                    client.submit(_train_on_worker, path, name, epochs, mask, workers=[worker], pure=False)
+                    for worker in workers
+                ]
+            )
             pooled.append((max(seconds for seconds, _ in results) / 2, results[0][1]))
     n_train = feature_set.splits[0].train.size
-    print(f"\n{label}: {n_train} training samples, {feature_set.n_features} features, "
-          f"{feature_set.n_classes} classes, {epochs} epochs, batch 32")
-    print(f"{'mask':<14}{'ref s/ep':>10}{'fit-ref':>9}{'ours s/ep':>11}{'x ref':>7}{'2 workers':>11}{'x ref':>7}"
-          f"{'ref %pk':>9}{'ours %pk':>9}{'2w %pk':>8}{'fit ref':>9}{'fit mskd':>9}{'fit ours':>9}{'fit 2w':>8}")
+    print(
+        f"\n{label}: {n_train} training samples, {feature_set.n_features} features, "
+        f"{feature_set.n_classes} classes, {epochs} epochs, batch 32"
+    )
+    print(
+        f"{'mask':<14}{'ref s/ep':>10}{'fit-ref':>9}{'ours s/ep':>11}{'x ref':>7}{'2 workers':>11}{'x ref':>7}"
+        f"{'ref %pk':>9}{'ours %pk':>9}{'2w %pk':>8}{'fit ref':>9}{'fit mskd':>9}{'fit ours':>9}{'fit 2w':>8}"
+    )
     for (name, mask), ref, (ours_s, ours_fit), (pool_s, pool_fit), (fit_s, masked_fit) in zip(
-            cases, ref_rows, ours, pooled, masked):
-        active = (int(mask.sum()), 512, 512, feature_set.n_classes) if name == "fs" else \
-            (feature_set.n_features, int(mask.sum()), 512, feature_set.n_classes)
+        cases, ref_rows, ours, pooled, masked
+    ):
+        active = (
+            (int(mask.sum()), 512, 512, feature_set.n_classes)
+            if name == "fs"
+            else (feature_set.n_features, int(mask.sum()), 512, feature_set.n_classes)
+        )
         useful = head_flops_per_epoch(n_train, active) / 1e9
         share = lambda seconds: 100 * useful / seconds / peak  # noqa: E731
         tag = f"{name} {int(mask.sum())}/{mask.size}"
-        print(f"{tag:<14}{ref['seconds_per_epoch']:>10.4f}{fit_s:>9.4f}{ours_s:>11.4f}{ref['seconds_per_epoch'] / ours_s:>7.1f}"
-              f"{pool_s:>11.4f}{ref['seconds_per_epoch'] / pool_s:>7.1f}{share(ref['seconds_per_epoch']):>9.1f}"
-              f"{share(ours_s):>9.1f}{share(pool_s):>8.1f}{ref['fitness']:>9.4f}{masked_fit:>9.4f}"
-              f"{ours_fit:>9.4f}{pool_fit:>8.4f}")
+        print(
+            f"{tag:<14}{ref['seconds_per_epoch']:>10.4f}{fit_s:>9.4f}{ours_s:>11.4f}{ref['seconds_per_epoch'] / ours_s:>7.1f}"
+            f"{pool_s:>11.4f}{ref['seconds_per_epoch'] / pool_s:>7.1f}{share(ref['seconds_per_epoch']):>9.1f}"
+            f"{share(ours_s):>9.1f}{share(pool_s):>8.1f}{ref['fitness']:>9.4f}{masked_fit:>9.4f}"
+            f"{ours_fit:>9.4f}{pool_fit:>8.4f}"
+        )
 
 
 def report_run(run_dir: str, peak: float, wall: float | None = None) -> None:
@@ -228,16 +254,22 @@ def report_run(run_dir: str, peak: float, wall: float | None = None) -> None:
     wall = wall if wall is not None else summary.get("wall_seconds", float("nan"))
     features = FeatureSet.load(default_cache_path("elpv", "efficientnet_lite0", 224))
     n_train, n_features = features.splits[0].train.size, features.n_features
-    flops = sum(head_flops_per_epoch(n_train, (n_features, int(active), 512, features.n_classes)) * int(epochs)
-                for active, epochs in zip(evaluations.n_active, evaluations.epochs))
+    flops = sum(
+        head_flops_per_epoch(n_train, (n_features, int(active), 512, features.n_classes)) * int(epochs)
+        for active, epochs in zip(evaluations.n_active, evaluations.epochs)
+    )
     floor = flops / (peak * 1e9)
-    print(f"{run_dir}: {wall:.0f} s wall ({wall / 60:.1f} min) for {len(evaluations)} evaluations; "
-          f"epochs per evaluation: mean {evaluations.epochs.mean():.0f}, min {evaluations.epochs.min()}, "
-          f"max {evaluations.epochs.max()}; active FC1 units: mean {evaluations.n_active.mean():.0f}; "
-          f"best: {summary['n_active']} units, val {summary['val_accuracy']:.4f}, test "
-          f"{summary['test_accuracy']:.4f} (unpruned test {summary['unpruned_test_accuracy']:.4f})")
-    print(f"FLOP floor of these evaluations' training at the measured peak ({peak:.0f} GFLOP/s, both cores "
-          f"busy all the time): {floor:.0f} s ({floor / 60:.1f} min), {100 * floor / wall:.0f}% of the wall time")
+    print(
+        f"{run_dir}: {wall:.0f} s wall ({wall / 60:.1f} min) for {len(evaluations)} evaluations; "
+        f"epochs per evaluation: mean {evaluations.epochs.mean():.0f}, min {evaluations.epochs.min()}, "
+        f"max {evaluations.epochs.max()}; active FC1 units: mean {evaluations.n_active.mean():.0f}; "
+        f"best: {summary['n_active']} units, val {summary['val_accuracy']:.4f}, test "
+        f"{summary['test_accuracy']:.4f} (unpruned test {summary['unpruned_test_accuracy']:.4f})"
+    )
+    print(
+        f"FLOP floor of these evaluations' training at the measured peak ({peak:.0f} GFLOP/s, both cores "
+        f"busy all the time): {floor:.0f} s ({floor / 60:.1f} min), {100 * floor / wall:.0f}% of the wall time"
+    )
 
 
 def full_run() -> None:
@@ -266,17 +298,22 @@ def main():
         return full_run()
     if args.report_run:
         return report_run(args.report_run, matmul_peak())
-    import keras
     import tempfile
 
+    import keras
+
     peak = matmul_peak()
-    print(f"float32 matmul peak (numpy, 2048^3, this run): {peak:.0f} GFLOP/s; "
-          f"ours on Keras backend '{keras.backend.backend()}', reference on 'tensorflow'")
+    print(
+        f"float32 matmul peak (numpy, 2048^3, this run): {peak:.0f} GFLOP/s; "
+        f"ours on Keras backend '{keras.backend.backend()}', reference on 'tensorflow'"
+    )
     with tempfile.TemporaryDirectory() as workdir:
         for label in args.data:
             compare(elpv() if label == "elpv" else rps_like(), label, args.epochs, peak, workdir)
-    print("\ns/ep: seconds per individual-epoch; fit-ref: Keras fit of the masked full-width head (JAX backend); %pk: useful head FLOPs (forward+backward of the active "
-          "units) per second over the matmul peak; fit: validation accuracy after the fixed epochs")
+    print(
+        "\ns/ep: seconds per individual-epoch; fit-ref: Keras fit of the masked full-width head (JAX backend); %pk: useful head FLOPs (forward+backward of the active "
+        "units) per second over the matmul peak; fit: validation accuracy after the fixed epochs"
+    )
 
 
 if __name__ == "__main__":

@@ -27,15 +27,30 @@ HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def run(tree: str, encoding: str, population: int, out: str) -> float:
     env = {**os.environ, "PYTHONPATH": tree, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable, "-m", "evoprune_deap", "-q", "run", "--encoding", encoding, "--population",
-               str(population), "--seed", "0", "--run-dir", out]
+    command = [
+        sys.executable,
+        "-m",
+        "evoprune_deap",
+        "-q",
+        "run",
+        "--encoding",
+        encoding,
+        "--population",
+        str(population),
+        "--seed",
+        "0",
+        "--run-dir",
+        out,
+    ]
     start = time.perf_counter()
     subprocess.run(command, env=env, check=True, cwd="/", stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--old", required=True, help="the older tree (a git worktree of an earlier commit)")
     parser.add_argument("--encodings", nargs="+", default=["fc1", "fc2", "both", "fs"])
     parser.add_argument("--population", type=int, default=6)
@@ -44,8 +59,10 @@ def main(argv=None) -> None:
     trees = {"old": os.path.abspath(args.old), "new": HERE}
     folder = args.keep or tempfile.mkdtemp(prefix="before-after-")
     print(f"ELPV quick preset, population {args.population}, seed 0; run directories in {folder}")
-    print(f"{'encoding':<9} {'same masks':>10} {'max |d fitness|':>16} {'max |d epochs|':>15} "
-          f"{'d best test':>12} {'unpruned test old/new':>22} {'wall old s':>11} {'wall new s':>11} {'old/new':>8}")
+    print(
+        f"{'encoding':<9} {'same masks':>10} {'max |d fitness|':>16} {'max |d epochs|':>15} "
+        f"{'d best test':>12} {'unpruned test old/new':>22} {'wall old s':>11} {'wall new s':>11} {'old/new':>8}"
+    )
     for encoding in args.encodings:
         walls, logs, summaries = {}, {}, {}
         for name, tree in trees.items():
@@ -60,8 +77,11 @@ def main(argv=None) -> None:
         epochs = (old["epochs"] - new["epochs"]).abs().max() if same else float("nan")
         best = summaries["new"]["test_accuracy"] - summaries["old"]["test_accuracy"]
         unpruned = f"{summaries['old']['unpruned_test_accuracy']:.4f}/{summaries['new']['unpruned_test_accuracy']:.4f}"
-        print(f"{encoding:<9} {str(same):>10} {fitness:>16.6f} {epochs:>15} {best:>12.4f} {unpruned:>22} "
-              f"{walls['old']:>11.1f} {walls['new']:>11.1f} {walls['old'] / walls['new']:>8.2f}", flush=True)
+        print(
+            f"{encoding:<9} {str(same):>10} {fitness:>16.6f} {epochs:>15} {best:>12.4f} {unpruned:>22} "
+            f"{walls['old']:>11.1f} {walls['new']:>11.1f} {walls['old'] / walls['new']:>8.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

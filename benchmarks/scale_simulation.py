@@ -49,8 +49,12 @@ def simulate(client, factory, k: int, seed: int = 0) -> tuple[float, float, floa
         start = time.perf_counter()
         state = run_ga(fitness.evaluate_many, N_BITS, ga, np.random.default_rng(seed))
         wall = time.perf_counter() - start
-    busy = sum(part["stop"] - part["start"] for task in stream.data for part in task["startstops"]
-               if part["action"] == "compute")
+    busy = sum(
+        part["stop"] - part["start"]
+        for task in stream.data
+        for part in task["startstops"]
+        if part["action"] == "compute"
+    )
     work = sum(factory.fitness.cost.seconds(e.mask) for e in state.history) * factory.fitness.time_scale
     return wall, busy / (n_workers * wall), state.best.fitness.values[0], work
 
@@ -71,8 +75,12 @@ def schedule_bound(cost: CostModel, landscape: Landscape, n: int, k: int, seed: 
         batches.append([cost.seconds(mask) for mask in masks])
         return [landscape(mask) for mask in masks]
 
-    run_ga(record, N_BITS, GAConfig(population=POPULATION, evaluations=EVALUATIONS, in_flight=k),
-           np.random.default_rng(seed))
+    run_ga(
+        record,
+        N_BITS,
+        GAConfig(population=POPULATION, evaluations=EVALUATIONS, in_flight=k),
+        np.random.default_rng(seed),
+    )
     free, collected = [0.0] * n, []
     for j, batch in enumerate(batches):
         release = 0.0 if j <= k else collected[j - k]
@@ -93,37 +101,58 @@ def scale_table(cost: CostModel, landscape: Landscape, workers, ks, time_scale: 
     print(f"{'N':>4}{'K':>5}{'wall s':>9}{'util %':>8}{'speedup':>9}{'x work':>8}{'bound':>7}")
     base = None
     for n in workers:
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=False,  # in-process workers: no network;
-                          worker_dashboard_address="127.0.0.1:0",  # the HTTP servers on 127.0.0.1 only
-                          dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
-            for k in (ks if n > 1 else ks[:2]):  # one worker is busy whatever K
+        with (
+            LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=False,  # in-process workers: no network;
+                worker_dashboard_address="127.0.0.1:0",  # the HTTP servers on 127.0.0.1 only
+                dashboard_address="127.0.0.1:0",
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            for k in ks if n > 1 else ks[:2]:  # one worker is busy whatever K
                 wall, utilisation, _, work = simulate(client, factory, k)
                 base = base or wall  # the first row: N = 1, K = 1 unless --workers says otherwise
                 bound = schedule_bound(cost, landscape, n, k)
-                print(f"{n:>4}{k:>5}{wall:>9.2f}{100 * utilisation:>8.1f}{base / wall:>9.1f}{work / wall:>8.1f}"
-                      f"{bound:>7.1f}", flush=True)
+                print(
+                    f"{n:>4}{k:>5}{wall:>9.2f}{100 * utilisation:>8.1f}{base / wall:>9.1f}{work / wall:>8.1f}"
+                    f"{bound:>7.1f}",
+                    flush=True,
+                )
 
 
 def search_cost(landscape: Landscape, ks, seeds: int = 20) -> None:
     """Final best over ``seeds`` runs per K at the same budget (evaluated in order here: only K matters)."""
-    print(f"\nwhat K costs the search: {N_BITS} bits, population {POPULATION}, {EVALUATIONS} evaluations, "
-          f"{seeds} seeds; final best as % of the known optimum")
+    print(
+        f"\nwhat K costs the search: {N_BITS} bits, population {POPULATION}, {EVALUATIONS} evaluations, "
+        f"{seeds} seeds; final best as % of the known optimum"
+    )
     print(f"{'K':>5}{'mean %':>9}{'std':>7}{'min %':>8}{'max %':>8}")
     for k in ks:
         ga = GAConfig(population=POPULATION, evaluations=EVALUATIONS, in_flight=k)
-        best = [run_ga(one_by_one(landscape), N_BITS, ga, np.random.default_rng(seed)).best.fitness.values[0]
-                for seed in range(seeds)]
+        best = [
+            run_ga(one_by_one(landscape), N_BITS, ga, np.random.default_rng(seed)).best.fitness.values[0]
+            for seed in range(seeds)
+        ]
         share = 100 * (np.asarray(best) - 0.5) / (landscape.optimum - 0.5)
         print(f"{k:>5}{share.mean():>9.1f}{share.std():>7.1f}{share.min():>8.1f}{share.max():>8.1f}")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", default="results/elpv/fc1/seed0/evaluations.csv",
-                        help="a real run's evaluations.csv to fit the cost model to")
-    parser.add_argument("--time-scale", type=float, default=0.05,
-                        help="simulated seconds per modelled second (real heads train for seconds to minutes; "
-                             "much smaller scales measure Dask's per-task overhead on this 2-core machine)")
+    parser.add_argument(
+        "--run",
+        default="results/elpv/fc1/seed0/evaluations.csv",
+        help="a real run's evaluations.csv to fit the cost model to",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=0.05,
+        help="simulated seconds per modelled second (real heads train for seconds to minutes; "
+        "much smaller scales measure Dask's per-task overhead on this 2-core machine)",
+    )
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64])
     parser.add_argument("--k", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
     parser.add_argument("--seeds", type=int, default=20)

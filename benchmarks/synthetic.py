@@ -49,8 +49,10 @@ class CostModel:
         return max(0.0, (self.intercept + self.slope * mask.sum()) * factor)
 
     def describe(self) -> str:
-        return (f"seconds = {self.intercept:.3f} + {self.slope:.5f} x n_active, times a residual factor "
-                f"(fitted to {self.source})")
+        return (
+            f"seconds = {self.intercept:.3f} + {self.slope:.5f} x n_active, times a residual factor "
+            f"(fitted to {self.source})"
+        )
 
 
 class SleepingFitness:

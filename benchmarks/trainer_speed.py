@@ -39,9 +39,11 @@ def measure(heads: int, epochs: int, image_size: int) -> dict:
 
     try:
         from evoprune_deap.head.trainer import HeadTrainer
+
         single = "single"
     except ImportError:  # the tree before the one trainer
         from evoprune_deap.head.training import HeadTrainer
+
         single = "compiled"
     features = load_feature_set(from_dict({"data": {"dataset": "elpv", "image_size": image_size}}))
     (x, y), (xv, yv) = features.arrays()["train"], features.arrays()["val"]
@@ -56,20 +58,40 @@ def measure(heads: int, epochs: int, image_size: int) -> dict:
     start = time.perf_counter()
     trained = trainer.train_many(masks, x, y, seeds)
     seconds = time.perf_counter() - start
-    return {"engine": config.engine, "seconds": seconds, "head_epochs": sum(h.epochs for h in trained),
-            "val_accuracy": [h.accuracy(xv, yv) for h in trained]}
+    return {
+        "engine": config.engine,
+        "seconds": seconds,
+        "head_epochs": sum(h.epochs for h in trained),
+        "val_accuracy": [h.accuracy(xv, yv) for h in trained],
+    }
 
 
 def run_tree(tree: str, heads: int, epochs: int, image_size: int) -> dict:
     env = {**os.environ, "PYTHONPATH": tree, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--measure", str(heads), "--epochs",
-                          str(epochs), "--image-size", str(image_size)], env=env, capture_output=True, text=True,
-                         check=True, cwd="/").stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--measure",
+            str(heads),
+            "--epochs",
+            str(epochs),
+            "--image-size",
+            str(image_size),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/",
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--old", help="the older tree (a git worktree of an earlier commit)")
     parser.add_argument("--heads", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
     parser.add_argument("--epochs", type=int, default=10)
@@ -83,20 +105,30 @@ def main(argv=None) -> None:
     if args.old is None:
         parser.error("--old TREE is required (e.g. git worktree add /tmp/old ece8190)")
     trees = {"old": os.path.abspath(args.old), "new": HERE}
-    print(f"fc1 heads 1280-512-512-4 on ELPV {args.image_size} px, {args.epochs} epochs each, "
-          f"median of {args.repeats} alternating runs per tree")
-    print(f"{'P':>4} {'old engine':>10} {'old s/head-epoch':>17} {'new engine':>10} {'new s/head-epoch':>17} "
-          f"{'old/new':>8} {'max |d val acc|':>16}")
+    print(
+        f"fc1 heads 1280-512-512-4 on ELPV {args.image_size} px, {args.epochs} epochs each, "
+        f"median of {args.repeats} alternating runs per tree"
+    )
+    print(
+        f"{'P':>4} {'old engine':>10} {'old s/head-epoch':>17} {'new engine':>10} {'new s/head-epoch':>17} "
+        f"{'old/new':>8} {'max |d val acc|':>16}"
+    )
     for heads in args.heads:
         per_tree = {name: [] for name in trees}
         for _ in range(args.repeats):
             for name, tree in trees.items():
                 per_tree[name].append(run_tree(tree, heads, args.epochs, args.image_size))
-        rate = {name: statistics.median(r["seconds"] / r["head_epochs"] for r in runs) for name, runs in per_tree.items()}
+        rate = {
+            name: statistics.median(r["seconds"] / r["head_epochs"] for r in runs)
+            for name, runs in per_tree.items()
+        }
         accuracy = {name: np.array(runs[0]["val_accuracy"]) for name, runs in per_tree.items()}
-        print(f"{heads:>4} {per_tree['old'][0]['engine']:>10} {rate['old']:>17.4f} {per_tree['new'][0]['engine']:>10} "
-              f"{rate['new']:>17.4f} {rate['old'] / rate['new']:>8.2f} "
-              f"{np.abs(accuracy['old'] - accuracy['new']).max():>16.4f}", flush=True)
+        print(
+            f"{heads:>4} {per_tree['old'][0]['engine']:>10} {rate['old']:>17.4f} {per_tree['new'][0]['engine']:>10} "
+            f"{rate['new']:>17.4f} {rate['old'] / rate['new']:>8.2f} "
+            f"{np.abs(accuracy['old'] - accuracy['new']).max():>16.4f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -14,8 +14,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # with this FutureWarning on every command's stderr; found by the requirements' floors run (.ci/floors).
 warnings.filterwarnings("ignore", message="In the future `np.object` will be defined", category=FutureWarning)
 
-from .version import __version__  # noqa: E402,F401
-
 from .errors import (  # noqa: E402
     BackboneError,
     ConfigError,
@@ -26,7 +24,7 @@ from .errors import (  # noqa: E402
     RunDirectoryError,
     RunInterrupted,
 )
-
+from .version import __version__  # noqa: E402,F401
 
 _PUBLIC = {  # name -> module that defines it, imported on first use so `import evoprune_deap` stays light
     "ExperimentConfig": ".config",

@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import tomllib
 import typing
 from dataclasses import dataclass, field
+
+import tomllib
 
 from .errors import ConfigError
 
@@ -59,14 +60,20 @@ def check_objectives(names) -> tuple | None:
         names = [name.strip() for name in names.split(",") if name.strip()]
     names = list(names)
     if not names or len(set(names)) != len(names) or any(name not in OBJECTIVES for name in names):
-        raise ConfigError(f"Invalid value for `objectives`: expected distinct names among {', '.join(OBJECTIVES)}, "
-                          f"e.g. accuracy,active. Received: objectives={','.join(map(str, names))!r}.")
+        raise ConfigError(
+            f"Invalid value for `objectives`: expected distinct names among {', '.join(OBJECTIVES)}, "
+            f"e.g. accuracy,active. Received: objectives={','.join(map(str, names))!r}."
+        )
     if len(names) == 1:
-        raise ConfigError(f"objectives={names[0]!r} is one objective; a Pareto front needs two or more, e.g. "
-                          "accuracy,active (leave objectives out for the single-objective GA).")
+        raise ConfigError(
+            f"objectives={names[0]!r} is one objective; a Pareto front needs two or more, e.g. "
+            "accuracy,active (leave objectives out for the single-objective GA)."
+        )
     if "accuracy" not in names:
-        raise ConfigError(f"objectives={','.join(names)!r} leave out accuracy; a pruned head must be scored on "
-                          "its accuracy: use accuracy,active or accuracy,active,ood.")
+        raise ConfigError(
+            f"objectives={','.join(names)!r} leave out accuracy; a pruned head must be scored on "
+            "its accuracy: use accuracy,active or accuracy,active,ood."
+        )
     return tuple(name for name in OBJECTIVES if name in names)
 
 
@@ -96,7 +103,9 @@ class DataConfig:
     val_fraction: float = 0.15
     test_fraction: float = 0.2
     split_seed: int = 0
-    name: str | None = None  # the dataset's name in caches, run directories and tables (None: from the source)
+    name: str | None = (
+        None  # the dataset's name in caches, run directories and tables (None: from the source)
+    )
     train_subset: int | None = None  # a stratified subset of this many training images (None: all)
     holdout_fraction: float = 0.0  # share of train held out from every run, for the optimism audit
     ood_dataset: str | None = None  # out-of-distribution images for the ood objective: a built-in dataset,
@@ -107,25 +116,56 @@ class DataConfig:
     def __post_init__(self):
         for name in PATH_FIELDS:  # stored absolute: a run resumes from any folder
             value = getattr(self, name)
-            if isinstance(value, str) and value.strip() and not (name == "weights" and value in ("imagenet", "none")):
+            if (
+                isinstance(value, str)
+                and value.strip()
+                and not (name == "weights" and value in ("imagenet", "none"))
+            ):
                 object.__setattr__(self, name, os.path.abspath(os.path.expanduser(value)))
-        _check(self.name is None or (isinstance(self.name, str) and self.name.strip() != "" and "/" not in self.name),
-               "name", self.name, "a non-empty name without '/'")
-        _check(self.train_subset is None or (_is_int(self.train_subset) and self.train_subset >= 2),
-               "train_subset", self.train_subset, "an integer of at least 2 per class and below the number of "
-               "training images (checked against the dataset), or absent for every training image")
-        _check(_is_number(self.holdout_fraction) and 0 <= self.holdout_fraction < 1, "holdout_fraction",
-               self.holdout_fraction, "a number in [0, 1) (0: no hold-out)")
-        _check(_is_int(self.split_seed) and 0 <= self.split_seed < 2**31, "split_seed", self.split_seed,
-               "an integer in [0, 2**31)")
-        given = [name for name in ("ood_dataset", "ood_images", "ood_features") if getattr(self, name) is not None]
+        _check(
+            self.name is None
+            or (isinstance(self.name, str) and self.name.strip() != "" and "/" not in self.name),
+            "name",
+            self.name,
+            "a non-empty name without '/'",
+        )
+        _check(
+            self.train_subset is None or (_is_int(self.train_subset) and self.train_subset >= 2),
+            "train_subset",
+            self.train_subset,
+            "an integer of at least 2 per class and below the number of "
+            "training images (checked against the dataset), or absent for every training image",
+        )
+        _check(
+            _is_number(self.holdout_fraction) and 0 <= self.holdout_fraction < 1,
+            "holdout_fraction",
+            self.holdout_fraction,
+            "a number in [0, 1) (0: no hold-out)",
+        )
+        _check(
+            _is_int(self.split_seed) and 0 <= self.split_seed < 2**31,
+            "split_seed",
+            self.split_seed,
+            "an integer in [0, 2**31)",
+        )
+        given = [
+            name for name in ("ood_dataset", "ood_images", "ood_features") if getattr(self, name) is not None
+        ]
         if len(given) > 1:
             raise ConfigError(f"Give one source of out-of-distribution images, not {' and '.join(given)}.")
-        _check(_is_int(self.ood_max_images) and self.ood_max_images >= 20, "ood_max_images", self.ood_max_images,
-               "an integer >= 20")
+        _check(
+            _is_int(self.ood_max_images) and self.ood_max_images >= 20,
+            "ood_max_images",
+            self.ood_max_images,
+            "an integer >= 20",
+        )
         _check(self.backbone in BACKBONES, "backbone", self.backbone, f"one of {BACKBONES}")
-        _check(_is_int(self.image_size) and MIN_IMAGE_SIZE <= self.image_size <= MAX_IMAGE_SIZE, "image_size",
-               self.image_size, f"an integer in [{MIN_IMAGE_SIZE}, {MAX_IMAGE_SIZE}]")
+        _check(
+            _is_int(self.image_size) and MIN_IMAGE_SIZE <= self.image_size <= MAX_IMAGE_SIZE,
+            "image_size",
+            self.image_size,
+            f"an integer in [{MIN_IMAGE_SIZE}, {MAX_IMAGE_SIZE}]",
+        )
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             _check(_is_number(value) and 0 < value < 1, name, value, "a number in (0, 1)")
@@ -149,18 +189,35 @@ class HeadConfig:
     def __post_init__(self):
         units = self.hidden_units
         if units is not None:
-            _check(isinstance(units, (tuple, list)) and 1 <= len(units) <= 2
-                   and all(_is_int(u) and u >= 1 for u in units),
-                   "hidden_units", units, "1 or 2 positive integers, e.g. [512, 512]")
+            _check(
+                isinstance(units, (tuple, list))
+                and 1 <= len(units) <= 2
+                and all(_is_int(u) and u >= 1 for u in units),
+                "hidden_units",
+                units,
+                "1 or 2 positive integers, e.g. [512, 512]",
+            )
             object.__setattr__(self, "hidden_units", tuple(units))
         _check(self.engine in ENGINES, "engine", self.engine, f"one of {ENGINES}")
-        _check(_is_number(self.learning_rate) and self.learning_rate > 0, "learning_rate", self.learning_rate, "a number > 0")
-        _check(_is_number(self.momentum) and 0 <= self.momentum < 1, "momentum", self.momentum, "a number in [0, 1)")
+        _check(
+            _is_number(self.learning_rate) and self.learning_rate > 0,
+            "learning_rate",
+            self.learning_rate,
+            "a number > 0",
+        )
+        _check(
+            _is_number(self.momentum) and 0 <= self.momentum < 1,
+            "momentum",
+            self.momentum,
+            "a number in [0, 1)",
+        )
         for name in ("batch_size", "max_epochs"):
             value = getattr(self, name)
             _check(_is_int(value) and value >= 1, name, value, "a positive integer")
         _check(_is_int(self.patience) and self.patience >= 0, "patience", self.patience, "an integer >= 0")
-        _check(_is_number(self.min_delta) and self.min_delta >= 0, "min_delta", self.min_delta, "a number >= 0")
+        _check(
+            _is_number(self.min_delta) and self.min_delta >= 0, "min_delta", self.min_delta, "a number >= 0"
+        )
         for name in ("use_bias", "nesterov"):
             _check(isinstance(getattr(self, name), bool), name, getattr(self, name), "true or false")
 
@@ -190,27 +247,59 @@ class GAConfig:
     def __post_init__(self):
         _check(self.encoding in ENCODINGS, "encoding", self.encoding, f"one of {ENCODINGS}")
         _check(self.mutation in MUTATIONS, "mutation", self.mutation, f"one of {MUTATIONS}")
-        _check(_is_int(self.population) and self.population >= 4, "population", self.population,
-               "an integer >= 4 (assortative mating draws 1 parent + 3 candidates)")
-        _check(self.evaluations is None or (_is_int(self.evaluations) and self.evaluations >= 1), "evaluations",
-               self.evaluations, "a positive integer, or absent for the paper's budget")
-        _check(self.budget >= self.population, "evaluations", self.budget,
-               f"an integer >= population ({self.population}); the initial population counts")
+        _check(
+            _is_int(self.population) and self.population >= 4,
+            "population",
+            self.population,
+            "an integer >= 4 (assortative mating draws 1 parent + 3 candidates)",
+        )
+        _check(
+            self.evaluations is None or (_is_int(self.evaluations) and self.evaluations >= 1),
+            "evaluations",
+            self.evaluations,
+            "a positive integer, or absent for the paper's budget",
+        )
+        _check(
+            self.budget >= self.population,
+            "evaluations",
+            self.budget,
+            f"an integer >= population ({self.population}); the initial population counts",
+        )
         for name in ("mutation_prob", "per_bit_prob"):
             value = getattr(self, name)
             _check(_is_number(value) and 0 <= value <= 1, name, value, "a probability in [0, 1]")
-        _check(self.init_density is None or (_is_number(self.init_density) and 0 <= self.init_density <= 1),
-               "init_density", self.init_density, "a probability in [0, 1], or absent for p ~ U(0, 1)")
-        _check(_is_int(self.candidates) and 1 <= self.candidates < self.population, "candidates",
-               self.candidates, "an integer in [1, population)")
-        _check(_is_int(self.max_stale_steps) and self.max_stale_steps >= 1, "max_stale_steps",
-               self.max_stale_steps, "a positive integer")
-        _check(_is_int(self.in_flight) and 1 <= self.in_flight <= 1024, "in_flight", self.in_flight,
-               "an integer in [1, 1024] (pairs of children in flight; 1 is the paper's GA)")
+        _check(
+            self.init_density is None or (_is_number(self.init_density) and 0 <= self.init_density <= 1),
+            "init_density",
+            self.init_density,
+            "a probability in [0, 1], or absent for p ~ U(0, 1)",
+        )
+        _check(
+            _is_int(self.candidates) and 1 <= self.candidates < self.population,
+            "candidates",
+            self.candidates,
+            "an integer in [1, population)",
+        )
+        _check(
+            _is_int(self.max_stale_steps) and self.max_stale_steps >= 1,
+            "max_stale_steps",
+            self.max_stale_steps,
+            "a positive integer",
+        )
+        _check(
+            _is_int(self.in_flight) and 1 <= self.in_flight <= 1024,
+            "in_flight",
+            self.in_flight,
+            "an integer in [1, 1024] (pairs of children in flight; 1 is the paper's GA)",
+        )
         object.__setattr__(self, "objectives", check_objectives(self.objectives))
         _check(self.ood_score in OOD_SCORES, "ood_score", self.ood_score, f"one of {OOD_SCORES}")
-        _check(_is_number(self.ood_temperature) and self.ood_temperature > 0, "ood_temperature",
-               self.ood_temperature, "a number > 0")
+        _check(
+            _is_number(self.ood_temperature) and self.ood_temperature > 0,
+            "ood_temperature",
+            self.ood_temperature,
+            "a number > 0",
+        )
 
     @property
     def budget(self) -> int:
@@ -233,10 +322,18 @@ class FitnessConfig:
 
     def __post_init__(self):
         _check(self.seeds in FITNESS_SEEDS, "seeds", self.seeds, f"one of {FITNESS_SEEDS}")
-        _check(_is_int(self.repeats) and 1 <= self.repeats <= 64, "repeats", self.repeats,
-               "an integer in [1, 64] (trainings per mask)")
-        _check(_is_int(self.folds) and (self.folds == 1 or 2 <= self.folds <= 20), "folds", self.folds,
-               "1 (score on the validation split) or an integer in [2, 20] (k-fold cross-validation)")
+        _check(
+            _is_int(self.repeats) and 1 <= self.repeats <= 64,
+            "repeats",
+            self.repeats,
+            "an integer in [1, 64] (trainings per mask)",
+        )
+        _check(
+            _is_int(self.folds) and (self.folds == 1 or 2 <= self.folds <= 20),
+            "folds",
+            self.folds,
+            "1 (score on the validation split) or an integer in [2, 20] (k-fold cross-validation)",
+        )
 
 
 SCHEDULER_ADDRESS = re.compile(r"^((tcp|tls)://)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+):[0-9]{1,5}$")
@@ -250,21 +347,41 @@ class RunConfig:
     seed: int = 0
     protocol: str = "honest"
     out: str = "runs"
-    workers: int = 0  # local Dask workers training heads; 0 = one per CPU core (1 on a GPU), 1 = in this process
+    workers: int = (
+        0  # local Dask workers training heads; 0 = one per CPU core (1 on a GPU), 1 = in this process
+    )
     scheduler: str | None = None  # address of a running Dask scheduler, instead of local workers
 
     def __post_init__(self):
-        _check(_is_int(self.workers) and 0 <= self.workers <= 1024, "workers", self.workers,
-               "an integer in [0, 1024] (0 = one per CPU core)")
-        _check(self.scheduler is None or (isinstance(self.scheduler, str) and SCHEDULER_ADDRESS.match(self.scheduler)),
-               "scheduler", self.scheduler, "the address of a Dask scheduler, PROTOCOL://HOST:PORT or HOST:PORT "
-               "with PROTOCOL tcp or tls and a port in 1-65535, e.g. 'tls://10.0.0.5:8786'")
+        _check(
+            _is_int(self.workers) and 0 <= self.workers <= 1024,
+            "workers",
+            self.workers,
+            "an integer in [0, 1024] (0 = one per CPU core)",
+        )
+        _check(
+            self.scheduler is None
+            or (isinstance(self.scheduler, str) and SCHEDULER_ADDRESS.match(self.scheduler)),
+            "scheduler",
+            self.scheduler,
+            "the address of a Dask scheduler, PROTOCOL://HOST:PORT or HOST:PORT "
+            "with PROTOCOL tcp or tls and a port in 1-65535, e.g. 'tls://10.0.0.5:8786'",
+        )
         if self.scheduler is not None:
             port = int(self.scheduler.rsplit(":", 1)[1])
-            _check(1 <= port <= 65535, "scheduler", self.scheduler, "a port in 1-65535, e.g. 'tcp://127.0.0.1:8786'")
+            _check(
+                1 <= port <= 65535,
+                "scheduler",
+                self.scheduler,
+                "a port in 1-65535, e.g. 'tcp://127.0.0.1:8786'",
+            )
         _check(_is_int(self.seed) and 0 <= self.seed < 2**31, "seed", self.seed, "an integer in [0, 2**31)")
-        _check(self.protocol in PROTOCOLS, "protocol", self.protocol,
-               "'honest' (fitness on validation) or 'paper' (fitness on test, as the paper did)")
+        _check(
+            self.protocol in PROTOCOLS,
+            "protocol",
+            self.protocol,
+            "'honest' (fitness on validation) or 'paper' (fitness on test, as the paper did)",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -280,14 +397,22 @@ class ExperimentConfig:
     def __post_init__(self):
         check_encoding_depth(self.ga.encoding, self.hidden_units)
         if self.fitness.folds > 1 and self.run.protocol == "paper":
-            raise ConfigError(f"[fitness] folds = {self.fitness.folds} cross-validates inside train + validation, "
-                              "but the paper protocol scores fitness on test; use protocol = 'honest' "
-                              "(--protocol honest) or folds = 1.")
+            raise ConfigError(
+                f"[fitness] folds = {self.fitness.folds} cross-validates inside train + validation, "
+                "but the paper protocol scores fitness on test; use protocol = 'honest' "
+                "(--protocol honest) or folds = 1."
+            )
         data = self.data
-        if "ood" in (self.ga.objectives or ()) and data.ood_dataset is None and data.ood_images is None \
-                and data.ood_features is None:
-            raise ConfigError("The objective 'ood' needs out-of-distribution images: pass --ood-images DIR, "
-                              "--ood-dataset NAME or --ood-features FILE.npz ([data] ood_images ...).")
+        if (
+            "ood" in (self.ga.objectives or ())
+            and data.ood_dataset is None
+            and data.ood_images is None
+            and data.ood_features is None
+        ):
+            raise ConfigError(
+                "The objective 'ood' needs out-of-distribution images: pass --ood-images DIR, "
+                "--ood-dataset NAME or --ood-features FILE.npz ([data] ood_images ...)."
+            )
 
     @property
     def hidden_units(self) -> tuple:
@@ -305,19 +430,30 @@ class ExperimentConfig:
 def check_encoding_depth(encoding: str, hidden_units: tuple, error: type = ConfigError) -> None:
     """``fc2`` and ``both`` switch off units of a second hidden layer, so the head needs one."""
     if encoding in ("fc2", "both") and len(hidden_units) < 2:
-        raise error(f"Encoding {encoding!r} needs two hidden layers; got hidden_units = "
-                          f"{list(hidden_units)}. Set [head] hidden_units = [512, 512].")
+        raise error(
+            f"Encoding {encoding!r} needs two hidden layers; got hidden_units = "
+            f"{list(hidden_units)}. Set [head] hidden_units = [512, 512]."
+        )
 
 
-SECTIONS = {"data": DataConfig, "head": HeadConfig, "ga": GAConfig, "run": RunConfig, "fitness": FitnessConfig}
+SECTIONS = {
+    "data": DataConfig,
+    "head": HeadConfig,
+    "ga": GAConfig,
+    "run": RunConfig,
+    "fitness": FitnessConfig,
+}
 
 # Presets: "quick" fits the default `evoprune run` in minutes on 2 CPU cores;
 # "paper" is the authors' budget (PAPER_EVALUATIONS) and heads (PAPER_HIDDEN_UNITS).
 PRESETS = {
-    "quick": {"ga": {"population": 10, "evaluations": 40},
-              "head": {"max_epochs": 60}},
-    "paper": {"data": {"image_size": 224}, "ga": {"population": 30}, "head": {"max_epochs": 600},
-              "fitness": {"seeds": "common"}},
+    "quick": {"ga": {"population": 10, "evaluations": 40}, "head": {"max_epochs": 60}},
+    "paper": {
+        "data": {"image_size": 224},
+        "ga": {"population": 30},
+        "head": {"max_epochs": 600},
+        "fitness": {"seeds": "common"},
+    },
 }
 
 
@@ -350,13 +486,17 @@ def _check_types(name: str, cls, table: dict) -> None:
         if value is None and type(None) in allowed:
             continue
         ok = any(
-            (t is float and _is_number(value)) or (t is int and _is_int(value))
-            or (t is tuple and isinstance(value, (list, tuple))) or (t in (str, bool) and isinstance(value, t))
+            (t is float and _is_number(value))
+            or (t is int and _is_int(value))
+            or (t is tuple and isinstance(value, (list, tuple)))
+            or (t in (str, bool) and isinstance(value, t))
             for t in allowed
         )
         if not ok:
             expected = " or ".join(_TYPES.get(t, "nothing") for t in allowed if t is not type(None))
-            raise ConfigError(f"Invalid type for `{key}` in [{name}]: expected {expected}. Received: {key}={value!r}.")
+            raise ConfigError(
+                f"Invalid type for `{key}` in [{name}]: expected {expected}. Received: {key}={value!r}."
+            )
 
 
 def from_dict(tables: dict) -> ExperimentConfig:
@@ -369,7 +509,9 @@ def from_dict(tables: dict) -> ExperimentConfig:
     return ExperimentConfig(**sections)
 
 
-def load_config(path: str | None = None, preset: str = "quick", overrides: dict | None = None) -> ExperimentConfig:
+def load_config(
+    path: str | None = None, preset: str = "quick", overrides: dict | None = None
+) -> ExperimentConfig:
     """Resolve a config: preset defaults, then the TOML file, then ``overrides``.
 
     Raises
@@ -387,9 +529,13 @@ def load_config(path: str | None = None, preset: str = "quick", overrides: dict 
         except FileNotFoundError as exc:
             raise ConfigError(f"Config file {path!r} does not exist; pass an existing TOML file.") from exc
         except IsADirectoryError as exc:
-            raise ConfigError(f"Config file {path!r} is a folder; pass a TOML file (e.g. --config run.toml).") from exc
+            raise ConfigError(
+                f"Config file {path!r} is a folder; pass a TOML file (e.g. --config run.toml)."
+            ) from exc
         except PermissionError as exc:
-            raise ConfigError(f"Config file {path!r} cannot be read (permission denied); fix its permissions.") from exc
+            raise ConfigError(
+                f"Config file {path!r} cannot be read (permission denied); fix its permissions."
+            ) from exc
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"Config file {path!r} is not valid TOML: {exc}.") from exc
         tables = _merge(tables, from_file)

@@ -83,9 +83,22 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         The run seed used.
     """
 
-    def __init__(self, encoding="fc1", population=10, evaluations=40, max_epochs=60, hidden_units=None,
-                 validation_fraction=0.15, in_flight=1, engine="auto", fitness_seeds="per-mask", repeats=1,
-                 cv_folds=1, random_state=None, run_dir=None):
+    def __init__(
+        self,
+        encoding="fc1",
+        population=10,
+        evaluations=40,
+        max_epochs=60,
+        hidden_units=None,
+        validation_fraction=0.15,
+        in_flight=1,
+        engine="auto",
+        fitness_seeds="per-mask",
+        repeats=1,
+        cv_folds=1,
+        random_state=None,
+        run_dir=None,
+    ):
         _store_params(self, locals())
 
     def fit(self, X, y):
@@ -97,23 +110,35 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         labels = LabelEncoder().fit(y)
         self.classes_ = labels.classes_
         if len(self.classes_) < 2:
-            raise ValueError(f"{type(self).__name__} needs at least 2 classes in y; got one class "
-                             f"{self.classes_[0]!r}. Give samples of every class.")
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 classes in y; got one class "
+                f"{self.classes_[0]!r}. Give samples of every class."
+            )
         self.seed_ = int(check_random_state(self.random_state).randint(2**31 - 1))
-        config = from_dict({
-            "ga": {"encoding": self.encoding, "population": self.population, "evaluations": self.evaluations,
-                   "in_flight": self.in_flight},
-            "head": {"max_epochs": self.max_epochs, "engine": self.engine,
-                     **({} if self.hidden_units is None else {"hidden_units": list(self.hidden_units)})},
-            "run": {"seed": self.seed_, "workers": 1},
-            "fitness": {"seeds": self.fitness_seeds, "repeats": self.repeats, "folds": self.cv_folds},
-        })
+        config = from_dict(
+            {
+                "ga": {
+                    "encoding": self.encoding,
+                    "population": self.population,
+                    "evaluations": self.evaluations,
+                    "in_flight": self.in_flight,
+                },
+                "head": {
+                    "max_epochs": self.max_epochs,
+                    "engine": self.engine,
+                    **({} if self.hidden_units is None else {"hidden_units": list(self.hidden_units)}),
+                },
+                "run": {"seed": self.seed_, "workers": 1},
+                "fitness": {"seeds": self.fitness_seeds, "repeats": self.repeats, "folds": self.cv_folds},
+            }
+        )
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must lie in (0, 1); got {self.validation_fraction!r}.")
         features = self._feature_set(X, labels.transform(y).astype(np.int64))
         with tempfile.TemporaryDirectory(prefix="evoprune-") as scratch:
-            result = run_experiment(config, features, run_dir=self.run_dir or f"{scratch}/run",
-                                    artifacts=self.run_dir is not None)
+            result = run_experiment(
+                config, features, run_dir=self.run_dir or f"{scratch}/run", artifacts=self.run_dir is not None
+            )
         self.mask_ = np.asarray(result.best_mask, dtype=bool)
         self.n_active_ = int(self.mask_.sum())
         self.head_ = result.model
@@ -124,8 +149,9 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
     def _feature_set(self, X: np.ndarray, y: np.ndarray) -> FeatureSet:
         """One split: train and a stratified validation carve; the test part repeats validation (fit has no test)."""
         names = tuple(str(c) for c in self.classes_)
-        train, val = stratified_carve(np.arange(len(y)), y, self.validation_fraction,
-                                      make_rng(self.seed_), "validation", names)
+        train, val = stratified_carve(
+            np.arange(len(y)), y, self.validation_fraction, make_rng(self.seed_), "validation", names
+        )
         return FeatureSet(X, y, names, (Split(train, val, val),), {"source": "array"})
 
     def predict_proba(self, X) -> np.ndarray:
@@ -159,9 +185,21 @@ class EvoPruneFeatureSelector(SelectorMixin, BaseEstimator):
     n_features_in_ : int
     """
 
-    def __init__(self, population=10, evaluations=40, max_epochs=60, hidden_units=None,
-                 validation_fraction=0.15, in_flight=1, engine="auto", fitness_seeds="per-mask", repeats=1,
-                 cv_folds=1, random_state=None, run_dir=None):
+    def __init__(
+        self,
+        population=10,
+        evaluations=40,
+        max_epochs=60,
+        hidden_units=None,
+        validation_fraction=0.15,
+        in_flight=1,
+        engine="auto",
+        fitness_seeds="per-mask",
+        repeats=1,
+        cv_folds=1,
+        random_state=None,
+        run_dir=None,
+    ):
         _store_params(self, locals())
 
     def fit(self, X, y):

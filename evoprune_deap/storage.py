@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from typing import Callable, IO
+from typing import IO, Callable
 
 from .errors import OutputError
 
 
 def cache_root() -> str:
     """``$EVOPRUNE_CACHE_DIR``, default ``~/.cache/evoprune-deap``."""
-    return os.environ.get("EVOPRUNE_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "evoprune-deap")
+    return os.environ.get("EVOPRUNE_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "evoprune-deap"
+    )
 
 
 def cache_dir(*parts: str) -> str:
@@ -44,7 +46,9 @@ def _check_ancestor(folder: str, path: str, what: str) -> None:
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
-        raise OutputError(f"{what} {path!r} lies inside {existing!r}, which is a file; pass a path in a folder.")
+        raise OutputError(
+            f"{what} {path!r} lies inside {existing!r}, which is a file; pass a path in a folder."
+        )
     if not os.access(existing, os.W_OK | os.X_OK):
         raise OutputError(f"{what} {path!r}: {existing!r} is not writable; pass a folder you can write to.")
 

@@ -36,8 +36,9 @@ def _init() -> None:
 
 
 def _new() -> concurrent.futures.ProcessPoolExecutor:
-    return concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                                  initializer=_init)
+    return concurrent.futures.ProcessPoolExecutor(
+        1, mp_context=multiprocessing.get_context("spawn"), initializer=_init
+    )
 
 
 @contextlib.contextmanager

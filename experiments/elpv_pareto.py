@@ -25,7 +25,9 @@ CONFIG = os.path.join(HERE, "elpv_pareto.toml")
 def run(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--windows", nargs="+", default=["85-95", "50-100"], help="ensemble windows (percentiles)")
+    parser.add_argument(
+        "--windows", nargs="+", default=["85-95", "50-100"], help="ensemble windows (percentiles)"
+    )
     parser.add_argument("--out", default=os.path.join("results", "pareto", "elpv"))
     args = parser.parse_args(argv)
     ga = load_config(CONFIG).ga
@@ -33,7 +35,11 @@ def run(argv=None) -> int:
         run_dir = os.path.join(args.out, "nsga2", f"seed{seed}")
         if not os.path.exists(os.path.join(run_dir, "summary.json")):
             resume = os.path.exists(os.path.join(run_dir, "config.toml"))
-            command = ["--resume", run_dir] if resume else ["--config", CONFIG, "--seed", str(seed), "--run-dir", run_dir]
+            command = (
+                ["--resume", run_dir]
+                if resume
+                else ["--config", CONFIG, "--seed", str(seed), "--run-dir", run_dir]
+            )
             if main(["-q", "run", *command]) != 0:
                 return 1
         for window in args.windows:
@@ -41,12 +47,30 @@ def run(argv=None) -> int:
             if not done and main(["-q", "ensemble", run_dir, "--window", window]) != 0:
                 return 1
     single = os.path.join(args.out, "single")
-    if main(["campaign", os.path.join(HERE, "elpv.toml"), "--seeds", *map(str, args.seeds), "--encodings", "fc1",
-             "--population", str(ga.population), "--evaluations", str(ga.budget), "--out", single]) != 0:
+    if (
+        main(
+            [
+                "campaign",
+                os.path.join(HERE, "elpv.toml"),
+                "--seeds",
+                *map(str, args.seeds),
+                "--encodings",
+                "fc1",
+                "--population",
+                str(ga.population),
+                "--evaluations",
+                str(ga.budget),
+                "--out",
+                single,
+            ]
+        )
+        != 0
+    ):
         return 1
     runs = [os.path.join(args.out, "nsga2"), single]
-    return main(["report", *runs, "--out", os.path.join(args.out, "report")]) or \
-        main(["plot", *runs, "--out", os.path.join(args.out, "plots")])
+    return main(["report", *runs, "--out", os.path.join(args.out, "report")]) or main(
+        ["plot", *runs, "--out", os.path.join(args.out, "plots")]
+    )
 
 
 if __name__ == "__main__":

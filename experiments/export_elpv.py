@@ -36,12 +36,26 @@ RAW_SIZE = 300  # ELPV's images are 300 x 300
 def _runs(out: str) -> dict:
     """Run directory per encoding, made if missing (finished runs are reused)."""
     runs = {}
-    for name, extra in [("fc1", ["--encoding", "fc1"]), ("fs", ["--encoding", "fs"]),
-                        ("nsga2", ["--encoding", "fc1", "--objectives", "accuracy,active"])]:
+    for name, extra in [
+        ("fc1", ["--encoding", "fc1"]),
+        ("fs", ["--encoding", "fs"]),
+        ("nsga2", ["--encoding", "fc1", "--objectives", "accuracy,active"]),
+    ]:
         run_dir = os.path.join(out, "runs", name)
         if not os.path.exists(os.path.join(run_dir, "summary.json")):
-            start = ["--resume", run_dir] if os.path.exists(os.path.join(run_dir, "config.toml")) else \
-                ["--config", os.path.join(HERE, "elpv.toml"), "--seed", "0", "--run-dir", run_dir, *extra]
+            start = (
+                ["--resume", run_dir]
+                if os.path.exists(os.path.join(run_dir, "config.toml"))
+                else [
+                    "--config",
+                    os.path.join(HERE, "elpv.toml"),
+                    "--seed",
+                    "0",
+                    "--run-dir",
+                    run_dir,
+                    *extra,
+                ]
+            )
             if main(["-q", "run", *start]) != 0:
                 sys.exit(1)
         runs[name] = run_dir
@@ -64,9 +78,11 @@ def run(argv=None) -> int:
     parser.add_argument("--out", default=os.path.join("results", "export"))
     args = parser.parse_args(argv)
     runs = _runs(args.out)
-    heads = {"fc1 best": (runs["fc1"], os.path.join(runs["fc1"], "best_head.keras")),
-             "fs best": (runs["fs"], os.path.join(runs["fs"], "best_head.keras")),
-             **{name: (runs["nsga2"], path) for name, path in _selected(runs["nsga2"]).items()}}
+    heads = {
+        "fc1 best": (runs["fc1"], os.path.join(runs["fc1"], "best_head.keras")),
+        "fs best": (runs["fs"], os.path.join(runs["fs"], "best_head.keras")),
+        **{name: (runs["nsga2"], path) for name, path in _selected(runs["nsga2"]).items()},
+    }
     rows, exceptions = [], []
     for name, (run_dir, head) in heads.items():
         images, features, labels = split_images(run_dir)
@@ -76,13 +92,22 @@ def run(argv=None) -> int:
         stem = os.path.join(args.out, "models", name.replace(" ", "_"))
         paths = {}
         for key, fmt, quantize, input_size, suffix in [
-                ("keras", "keras", "none", None, ".keras"), ("litert", "litert", "none", None, ".tflite"),
-                ("int8", "litert", "dynamic", None, "_int8.tflite"), ("fp16", "litert", "float16", None, "_fp16.tflite"),
-                ("litert raw", "litert", "none", (RAW_SIZE, RAW_SIZE), f"_{RAW_SIZE}px.tflite")]:
+            ("keras", "keras", "none", None, ".keras"),
+            ("litert", "litert", "none", None, ".tflite"),
+            ("int8", "litert", "dynamic", None, "_int8.tflite"),
+            ("fp16", "litert", "float16", None, "_fp16.tflite"),
+            ("litert raw", "litert", "none", (RAW_SIZE, RAW_SIZE), f"_{RAW_SIZE}px.tflite"),
+        ]:
             paths[key] = stem + suffix
             if not os.path.exists(stem + suffix):
-                export_model(run_dir, selected=selected, format=fmt, quantize=quantize, out=stem + suffix,
-                             input_size=input_size)
+                export_model(
+                    run_dir,
+                    selected=selected,
+                    format=fmt,
+                    quantize=quantize,
+                    out=stem + suffix,
+                    input_size=input_size,
+                )
         record = pd.read_json(paths["keras"] + ".json", typ="series")
         outputs = {key: predict(path, images) for key, path in paths.items() if key != "litert raw"}
         raw_out = {key: predict(paths[key], raw) for key in ("keras", "litert raw")}
@@ -96,24 +121,50 @@ def run(argv=None) -> int:
         ]
         for model, against, ref, got in comparisons:
             found = agreement(ref, got["probabilities"], labels)
-            rows.append({"model": name, "feature_selection": record["feature_selection"],
-                         "active_features": record["active_features"], "exported": model, "against": against,
-                         "runtime": got["runtime"], "imports": " ".join(got["modules"]) or "-",
-                         "images": found["n"], "same_class": found["agree"],
-                         "differing": len(found["disagreements"]), "max_abs_prob_difference": found["max_abs_difference"],
-                         "accuracy": found["accuracy"], "reference_accuracy": found["reference_accuracy"]})
-            exceptions += [{"model": name, "exported": model, "against": against, **d} for d in found["disagreements"]]
+            rows.append(
+                {
+                    "model": name,
+                    "feature_selection": record["feature_selection"],
+                    "active_features": record["active_features"],
+                    "exported": model,
+                    "against": against,
+                    "runtime": got["runtime"],
+                    "imports": " ".join(got["modules"]) or "-",
+                    "images": found["n"],
+                    "same_class": found["agree"],
+                    "differing": len(found["disagreements"]),
+                    "max_abs_prob_difference": found["max_abs_difference"],
+                    "accuracy": found["accuracy"],
+                    "reference_accuracy": found["reference_accuracy"],
+                }
+            )
+            exceptions += [
+                {"model": name, "exported": model, "against": against, **d} for d in found["disagreements"]
+            ]
         if record["feature_selection"] == "folded":
             unfolded = stem + "_unfolded.keras"
             if not os.path.exists(unfolded):
                 export_model(run_dir, selected=selected, out=unfolded, fold=False)
-            found = agreement(predict(unfolded, images)["probabilities"], outputs["keras"]["probabilities"], labels)
-            rows.append({"model": name, "feature_selection": "folded", "active_features": record["active_features"],
-                         "exported": "keras, channels removed, 128 px", "against": "keras, whole backbone, sliced "
-                         "features", "runtime": outputs["keras"]["runtime"], "imports": "keras",
-                         "images": found["n"], "same_class": found["agree"], "differing": len(found["disagreements"]),
-                         "max_abs_prob_difference": found["max_abs_difference"], "accuracy": found["accuracy"],
-                         "reference_accuracy": found["reference_accuracy"]})
+            found = agreement(
+                predict(unfolded, images)["probabilities"], outputs["keras"]["probabilities"], labels
+            )
+            rows.append(
+                {
+                    "model": name,
+                    "feature_selection": "folded",
+                    "active_features": record["active_features"],
+                    "exported": "keras, channels removed, 128 px",
+                    "against": "keras, whole backbone, sliced features",
+                    "runtime": outputs["keras"]["runtime"],
+                    "imports": "keras",
+                    "images": found["n"],
+                    "same_class": found["agree"],
+                    "differing": len(found["disagreements"]),
+                    "max_abs_prob_difference": found["max_abs_difference"],
+                    "accuracy": found["accuracy"],
+                    "reference_accuracy": found["reference_accuracy"],
+                }
+            )
     table = pd.DataFrame(rows)
     os.makedirs(args.out, exist_ok=True)
     write_text(os.path.join(args.out, "agreement.csv"), table.to_csv(index=False))

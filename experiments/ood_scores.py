@@ -10,11 +10,10 @@ Answers whether a weak OOD AUROC comes from the score or from the heads.
 import argparse
 import sys
 
-import numpy as np
 import pandas as pd
 
-from evoprune_deap.head.ood import confidence, ood_auroc
 from evoprune_deap.head.forward import head_logits
+from evoprune_deap.head.ood import confidence, ood_auroc
 from evoprune_deap.run.shipping import FinishedFront
 
 SCORES = {"msp_T1000": ("msp", 1000.0), "msp_T1": ("msp", 1.0), "energy_T1": ("energy", 1.0)}
@@ -31,8 +30,13 @@ def rescore(run_dir: str) -> pd.DataFrame:
     for row, mask, score in zip(rows, masks, fitness.score_many(masks, with_test=True)):
         head = encoding.head_masks(mask)
         logits = head_logits(score.weights, head, x_test), head_logits(score.weights, head, outside)
-        entry = {"run": run_dir, "seed": run.config.run.seed, "member": run.front["mask_hash"].iloc[row],
-                 "active_percent": run.front["active_percent"].iloc[row], "test_accuracy": score.test_accuracy}
+        entry = {
+            "run": run_dir,
+            "seed": run.config.run.seed,
+            "member": run.front["mask_hash"].iloc[row],
+            "active_percent": run.front["active_percent"].iloc[row],
+            "test_accuracy": score.test_accuracy,
+        }
         for name, (kind, temperature) in SCORES.items():
             entry[name] = ood_auroc(*(confidence(z, kind, temperature) for z in logits))
         table.append(entry)

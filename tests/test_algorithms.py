@@ -20,8 +20,14 @@ def onemax_sparse(mask):
 
 def run(seed, fitness=onemax_sparse, n_bits=32, callbacks=(), known=None, evaluate_many=None, **ga):
     config = GAConfig(**{"population": 8, "evaluations": 60, **ga})
-    return run_ga(evaluate_many or one_by_one(fitness), n_bits, config, np.random.default_rng(seed),
-                  callbacks=callbacks, known=known)
+    return run_ga(
+        evaluate_many or one_by_one(fitness),
+        n_bits,
+        config,
+        np.random.default_rng(seed),
+        callbacks=callbacks,
+        known=known,
+    )
 
 
 def trace(state):
@@ -143,8 +149,10 @@ class Eager:
         import time
 
         delays = self.rng.random(len(masks)) * 0.002
-        futures = [self.pool.submit(lambda m, d: time.sleep(d) or onemax_sparse(m), m, d)
-                   for m, d in zip(masks, delays)]
+        futures = [
+            self.pool.submit(lambda m, d: time.sleep(d) or onemax_sparse(m), m, d)
+            for m, d in zip(masks, delays)
+        ]
         return (future.result() for future in futures)
 
 
@@ -171,8 +179,15 @@ def test_pair_s_is_bred_after_pair_s_minus_k_is_integrated():
         return [onemax_sparse(m) for m in masks]
 
     k, population = 3, 8
-    run(2, n_bits=256, population=population, evaluations=40, in_flight=k, evaluate_many=many,
-        callbacks=[Results()])
+    run(
+        2,
+        n_bits=256,
+        population=population,
+        evaluations=40,
+        in_flight=k,
+        evaluate_many=many,
+        callbacks=[Results()],
+    )
     assert events[0] == "submit"  # the initial population, at once
     submits = [i for i, event in enumerate(events) if event == "submit"][1:]
     assert len(submits) == (40 - population) // 2
@@ -199,8 +214,11 @@ def test_a_fitness_that_raises_is_one_clear_error_naming_the_mask():
             raise FloatingPointError("nan loss")
         return onemax_sparse(mask)
 
-    with pytest.raises(EvopruneError, match=r"fitness of mask [0-9a-f]{16} \(\d+ active of 32\) failed: "
-                                            r"FloatingPointError: nan loss"):
+    with pytest.raises(
+        EvopruneError,
+        match=r"fitness of mask [0-9a-f]{16} \(\d+ active of 32\) failed: "
+        r"FloatingPointError: nan loss",
+    ):
         run(0, broken)
 
 
@@ -214,4 +232,6 @@ def test_knee_index_is_the_member_farthest_above_the_line_between_the_ends():
     assert knee_index(active, accuracy) == 1
     assert knee_index(active[::-1], accuracy[::-1]) == 2  # order does not matter
     assert knee_index(np.array([0.1, 0.9]), np.array([0.7, 0.8])) == 1  # two members: the most accurate
-    assert knee_index(np.array([0.1, 0.5, 0.9]), np.array([0.8, 0.8, 0.8])) == 0  # flat: the most accurate (first)
+    assert (
+        knee_index(np.array([0.1, 0.5, 0.9]), np.array([0.8, 0.8, 0.8])) == 0
+    )  # flat: the most accurate (first)

@@ -6,13 +6,16 @@ import sys
 import pytest
 
 
-@pytest.mark.parametrize("module, forbidden", [
-    ("evoprune_deap.search.steady_state", ("keras", "jax", "tensorflow")),
-    ("evoprune_deap.run.evolution", ("keras", "jax", "tensorflow")),
-    ("evoprune_deap.report.tables", ("keras", "jax", "tensorflow", "deap")),
-    ("evoprune_deap.report.plots", ("keras", "jax", "tensorflow", "deap")),
-    ("evoprune_deap.config", ("keras", "deap", "pandas")),
-])
+@pytest.mark.parametrize(
+    "module, forbidden",
+    [
+        ("evoprune_deap.search.steady_state", ("keras", "jax", "tensorflow")),
+        ("evoprune_deap.run.evolution", ("keras", "jax", "tensorflow")),
+        ("evoprune_deap.report.tables", ("keras", "jax", "tensorflow", "deap")),
+        ("evoprune_deap.report.plots", ("keras", "jax", "tensorflow", "deap")),
+        ("evoprune_deap.config", ("keras", "deap", "pandas")),
+    ],
+)
 def test_layers_do_not_import_what_they_must_not(module, forbidden):
     code = f"import sys, {module}; print(' '.join(m for m in {forbidden!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -77,7 +80,7 @@ def _package_imports(root=None, name="evoprune_deap"):
             if isinstance(node, ast.ImportFrom):
                 if node.level:
                     base = package.split(".")
-                    base = base[:len(base) - node.level + 1]
+                    base = base[: len(base) - node.level + 1]
                     target = ".".join(base + ([node.module] if node.module else []))
                 else:
                     target = node.module or ""
@@ -93,7 +96,10 @@ def _violations(imports) -> list[str]:
     """Imports of another package of the same layer or of a higher layer (the two base layers may share)."""
     found = []
     for module, target, line in imports:
-        own, other = (module.split(".") + ["__init__"])[1], target.split(".")[1] if "." in target else "__init__"
+        own, other = (
+            (module.split(".") + ["__init__"])[1],
+            target.split(".")[1] if "." in target else "__init__",
+        )
         if other == own:
             continue
         if _layer(target) > _layer(module) or (_layer(target) == _layer(module) and _layer(module) > 1):
@@ -109,12 +115,17 @@ def test_every_import_of_the_package_goes_down_the_layers():
 
 def test_the_import_check_sees_upward_imports_hidden_in_functions(tmp_path):
     """The checker itself, on a made-up package: a function-level upward import and a same-layer one."""
-    for folder, text in {"run": "", "head": "def f():\n    from ..report.plots import save\n",
-                         "search": "import evoprune_deap.head.forward\nfrom ..data import sources\n",
-                         "data": "def g():\n    from ..search.bits import mask_key\n"}.items():
+    for folder, text in {
+        "run": "",
+        "head": "def f():\n    from ..report.plots import save\n",
+        "search": "import evoprune_deap.head.forward\nfrom ..data import sources\n",
+        "data": "def g():\n    from ..search.bits import mask_key\n",
+    }.items():
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "__init__.py").write_text("")
         (tmp_path / folder / "thing.py").write_text(text)
     found = _violations(_package_imports(tmp_path))
-    assert found == ["evoprune_deap.data.thing:2 imports evoprune_deap.search.bits",
-                     "evoprune_deap.head.thing:2 imports evoprune_deap.report.plots"]
+    assert found == [
+        "evoprune_deap.data.thing:2 imports evoprune_deap.search.bits",
+        "evoprune_deap.head.thing:2 imports evoprune_deap.report.plots",
+    ]

@@ -44,8 +44,9 @@ def test_a_head_is_scored_on_the_holdout_only_with_the_test(faces_features):
     assert fitness.score(mask, with_test=False).holdout_accuracy is None
     score = fitness.score(mask, with_test=True)
     arrays = held.arrays()
-    head = fitness.trainer.train(encoding.head_masks(mask), *arrays["train"],
-                                 derive_seed(0, "mask", mask_key(mask), 0))  # the same head, by hand
+    head = fitness.trainer.train(
+        encoding.head_masks(mask), *arrays["train"], derive_seed(0, "mask", mask_key(mask), 0)
+    )  # the same head, by hand
     assert score.holdout_accuracy == pytest.approx(head.accuracy(*arrays["holdout"]))
     assert score.test_accuracy == pytest.approx(head.accuracy(*arrays["test"]))
     plain = MaskFitness(faces_features, encoding, config, "honest", 0)
@@ -62,7 +63,9 @@ def test_linear_probe_picks_the_strength_with_the_best_validation_accuracy(faces
         val[c] = model.score(*arrays["val"])
     assert probe["C"] == max(LINEAR_PROBE_C, key=lambda c: (val[c], -c))  # ties: the stronger penalty
     assert probe["val_accuracy"] == pytest.approx(val[probe["C"]])
-    chosen = make_pipeline(StandardScaler(), LogisticRegression(C=probe["C"], max_iter=2000)).fit(*arrays["train"])
+    chosen = make_pipeline(StandardScaler(), LogisticRegression(C=probe["C"], max_iter=2000)).fit(
+        *arrays["train"]
+    )
     assert probe["test_accuracy"] == pytest.approx(chosen.score(*arrays["test"]))
     assert probe["holdout_accuracy"] == pytest.approx(chosen.score(*arrays["holdout"]))
 
@@ -73,10 +76,21 @@ def _campaign(gap: float, n_seeds: int = 5, noise: float = 0.005, seed: int = 0)
     rows = []
     for s in range(n_seeds):
         level = 0.8 + rng.normal(0, 0.02)  # seeds differ a lot; pairing removes it
-        for method, value in (("ga", level + gap + rng.normal(0, noise)), ("unpruned", level),
-                              ("linear_probe", level + rng.normal(0, noise))):
-            rows.append({"dataset": "toy", "protocol": "honest", "encoding": "fc1", "seed": s,
-                         "method": method, "test_accuracy": value})
+        for method, value in (
+            ("ga", level + gap + rng.normal(0, noise)),
+            ("unpruned", level),
+            ("linear_probe", level + rng.normal(0, noise)),
+        ):
+            rows.append(
+                {
+                    "dataset": "toy",
+                    "protocol": "honest",
+                    "encoding": "fc1",
+                    "seed": s,
+                    "method": method,
+                    "test_accuracy": value,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -100,7 +114,9 @@ def test_a_multiobjective_campaign_is_paired_from_its_nsga2_rows():
     runs["method"] = runs["method"].replace({"ga": "nsga2"})
     planted = paired_differences(runs).set_index("method")
     assert set(planted["reference"]) == {"nsga2"} and planted.loc["unpruned", "verdict"] == "nsga2 higher"
-    both = pd.concat([_campaign(0.02), runs[runs["method"] == "nsga2"]])  # beside the GA: the GA is the reference
+    both = pd.concat(
+        [_campaign(0.02), runs[runs["method"] == "nsga2"]]
+    )  # beside the GA: the GA is the reference
     paired = paired_differences(both).set_index("method")
     assert set(paired["reference"]) == {"ga"} and paired.loc["nsga2", "verdict"] == NO_DIFFERENCE
 
@@ -111,7 +127,9 @@ def test_the_interval_is_the_t_interval_of_the_paired_differences():
     wide = runs.pivot(index="seed", columns="method", values="test_accuracy")
     d = (wide["ga"] - wide["unpruned"]).to_numpy()
     half = 3.182446305284263 * d.std(ddof=1) / np.sqrt(4)  # t(0.975, 3)
-    assert row["ci_low"] == pytest.approx(d.mean() - half) and row["ci_high"] == pytest.approx(d.mean() + half)
+    assert row["ci_low"] == pytest.approx(d.mean() - half) and row["ci_high"] == pytest.approx(
+        d.mean() + half
+    )
     for n in (1, 2):  # two seeds: a t interval 12.7 standard errors wide, no verdict either
         few = paired_differences(_campaign(0.01, n_seeds=n)).set_index("method").loc["unpruned"]
         assert few["n_seeds"] == n and np.isnan(few["ci_low"]) and few["verdict"] == "too few seeds"
@@ -123,8 +141,12 @@ def test_the_interval_is_the_t_interval_of_the_paired_differences():
 
 def test_method_table_carries_the_differences_and_the_verdict():
     runs = _campaign(0.02)
-    summary = runs.groupby(["dataset", "protocol", "encoding", "method"], sort=False)["test_accuracy"].agg(
-        ["mean", "std"]).add_prefix("test_accuracy_").reset_index()
+    summary = (
+        runs.groupby(["dataset", "protocol", "encoding", "method"], sort=False)["test_accuracy"]
+        .agg(["mean", "std"])
+        .add_prefix("test_accuracy_")
+        .reset_index()
+    )
     table = method_table(summary, paired_differences(runs))
     cell = table.loc[("toy", "honest", "fc1"), "unpruned"]
     assert cell.startswith(f"{summary.iloc[1]['test_accuracy_mean']:.3f}") and "(Δ +" in cell and "p=" in cell
@@ -140,8 +162,17 @@ def test_optimism_is_reported_minus_holdout_per_run_and_averaged():
         for s in range(3):
             for method in ("ga", "unpruned"):
                 test = 0.8 + (per_seed[s] if method == "ga" else 0) + s / 100
-                rows.append({"dataset": "toy", "protocol": protocol, "encoding": "fc1", "seed": s,
-                             "method": method, "test_accuracy": test, "holdout_accuracy": 0.8 + s / 100})
+                rows.append(
+                    {
+                        "dataset": "toy",
+                        "protocol": protocol,
+                        "encoding": "fc1",
+                        "seed": s,
+                        "method": method,
+                        "test_accuracy": test,
+                        "holdout_accuracy": 0.8 + s / 100,
+                    }
+                )
     runs = pd.DataFrame(rows)
     runs["optimism"] = runs["test_accuracy"] - runs["holdout_accuracy"]
     table = optimism_table(runs)
@@ -167,13 +198,15 @@ def test_the_difference_plot_draws_each_mean_and_interval():
 
 def test_a_train_subset_is_stratified_keeps_every_test_image_and_loads_the_chosen_ones(tmp_path):
     from conftest import write_digits_folder
+
     from evoprune_deap.data.sources import load_source
 
     write_digits_folder(tmp_path / "train", n_per_class=10, classes=(0, 1, 2))
     write_digits_folder(tmp_path / "test", n_per_class=3, classes=(0, 1, 2))
     whole = load_source(images=str(tmp_path / "train"), test_images=str(tmp_path / "test"))
-    part = load_source(images=str(tmp_path / "train"), test_images=str(tmp_path / "test"), train_subset=12,
-                       subset_seed=5)
+    part = load_source(
+        images=str(tmp_path / "train"), test_images=str(tmp_path / "test"), train_subset=12, subset_seed=5
+    )
     train = part.partition == 0
     assert train.sum() == 12 and np.bincount(part.labels[train]).tolist() == [4, 4, 4]
     assert (~train).sum() == 9  # the test images, all of them
@@ -183,17 +216,32 @@ def test_a_train_subset_is_stratified_keeps_every_test_image_and_loads_the_chose
     originals = whole.load(np.arange(whole.n_samples), 16)
     matches = [int(np.flatnonzero((originals == image).all(axis=(1, 2, 3)))[0]) for image in images]
     assert np.array_equal(whole.labels[matches], part.labels)  # each image is the one its label says
-    again = load_source(images=str(tmp_path / "train"), test_images=str(tmp_path / "test"), train_subset=12,
-                        subset_seed=5)
+    again = load_source(
+        images=str(tmp_path / "train"), test_images=str(tmp_path / "test"), train_subset=12, subset_seed=5
+    )
     assert np.array_equal(again.labels, part.labels) and again.fingerprint == part.fingerprint
 
 
 def test_equal_differences_with_float_noise_are_a_point_interval_not_p_zero():
     rows = []
     for seed, (ga, base) in enumerate([(0.8301, 0.8244), (0.8317, 0.8260), (0.8299, 0.8242)]):
-        rows += [{"dataset": "toy", "protocol": "paper", "encoding": "fc1", "seed": seed, "method": "ga",
-                  "test_accuracy": ga},
-                 {"dataset": "toy", "protocol": "paper", "encoding": "fc1", "seed": seed, "method": "unpruned",
-                  "test_accuracy": base}]
+        rows += [
+            {
+                "dataset": "toy",
+                "protocol": "paper",
+                "encoding": "fc1",
+                "seed": seed,
+                "method": "ga",
+                "test_accuracy": ga,
+            },
+            {
+                "dataset": "toy",
+                "protocol": "paper",
+                "encoding": "fc1",
+                "seed": seed,
+                "method": "unpruned",
+                "test_accuracy": base,
+            },
+        ]
     row = paired_differences(pd.DataFrame(rows)).set_index("method").loc["unpruned"]
     assert row["ci_low"] == row["ci_high"] == pytest.approx(0.0057) and np.isnan(row["p_value"])

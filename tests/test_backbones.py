@@ -49,12 +49,20 @@ def test_efficientnet_lite0_features_are_1280_wide_and_checksummed():
 def test_keras_applications_feature_width_without_weights(name, width, tmp_path):
     """Through the extraction worker (Keras on TensorFlow), as `evoprune extract --backbone NAME` runs it."""
     from conftest import write_digits_folder
+
     from evoprune_deap.data.extraction import extract_features
     from evoprune_deap.data.sources import load_source
 
     folder = write_digits_folder(tmp_path / "digits", n_per_class=8, classes=(0, 1))
-    features = extract_features(load_source(images=folder), backbone=name, image_size=32, weights="none",
-                                out=str(tmp_path / "c.npz"), val_fraction=0.25, test_fraction=0.25)
+    features = extract_features(
+        load_source(images=folder),
+        backbone=name,
+        image_size=32,
+        weights="none",
+        out=str(tmp_path / "c.npz"),
+        val_fraction=0.25,
+        test_fraction=0.25,
+    )
     assert features.features.shape == (16, width) and features.metadata["n_features"] == width
     assert features.metadata["backbone"] == name and np.isfinite(features.features).all()
 
@@ -106,13 +114,24 @@ def test_imagenet_download_failure_is_a_clear_error_with_or_without_internet(tmp
     import subprocess
     import sys
 
-    code = ("from evoprune_deap.data.backbones import build_backbone\n"
-            "from evoprune_deap.errors import BackboneError\n"
-            "try:\n    build_backbone('vgg19', 32, weights='imagenet')\n"
-            "except BackboneError as exc:\n    print('refused:', exc)\n")
+    code = (
+        "from evoprune_deap.data.backbones import build_backbone\n"
+        "from evoprune_deap.errors import BackboneError\n"
+        "try:\n    build_backbone('vgg19', 32, weights='imagenet')\n"
+        "except BackboneError as exc:\n    print('refused:', exc)\n"
+    )
     proxy = "http://127.0.0.1:9"
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "KERAS_HOME": str(tmp_path / "keras"), "HTTPS_PROXY": proxy,
-           "HTTP_PROXY": proxy, "https_proxy": proxy, "http_proxy": proxy, "NO_PROXY": "", "no_proxy": ""}
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "tensorflow",
+        "KERAS_HOME": str(tmp_path / "keras"),
+        "HTTPS_PROXY": proxy,
+        "HTTP_PROXY": proxy,
+        "https_proxy": proxy,
+        "http_proxy": proxy,
+        "NO_PROXY": "",
+        "no_proxy": "",
+    }
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert "refused:" in out.stdout and "--weights PATH" in out.stdout, out.stderr[-2000:]
 
@@ -131,7 +150,9 @@ def test_feature_selection_folds_into_a_last_convolution_and_never_through_a_sum
     if exact:
         x = backbone.preprocess(np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8))
         whole = np.asarray(backbone.model.predict(x, verbose=0))[:, keep]
-        assert np.abs(np.asarray(folded.predict(x, verbose=0)) - whole).max() <= 1e-5 * max(1.0, np.abs(whole).max())
+        assert np.abs(np.asarray(folded.predict(x, verbose=0)) - whole).max() <= 1e-5 * max(
+            1.0, np.abs(whole).max()
+        )
         # the last conv (3x3, 512 -> 512 at 2x2 positions) keeps 37 of its 512 filters
         assert multiply_adds(backbone.model) - multiply_adds(folded) == 2 * 2 * 3 * 3 * 512 * (512 - 37)
 

@@ -5,7 +5,6 @@ import os
 
 import numpy as np
 import pytest
-
 from conftest import write_digits_folder
 
 
@@ -34,12 +33,26 @@ CASES = [
     # extract
     (["extract", "--image-size", "100000"], "image_size=100000"),
     (["extract", "--image-size", "8"], "an integer in [32, 1024]"),
-    (["extract", "--images", "digits", "--backbone", "resnet50", "--weights", "MISSING.h5"],
-     "MISSING.h5' does not exist"),  # named by its absolute path
+    (
+        ["extract", "--images", "digits", "--backbone", "resnet50", "--weights", "MISSING.h5"],
+        "MISSING.h5' does not exist",
+    ),  # named by its absolute path
     (["extract", "--images", "digits", "--weights", "empty"], "is a directory"),
     # raised in the extraction worker process, reaching the user as itself
-    (["extract", "--images", "digits", "--image-size", "32", "--backbone", "resnet50", "--weights", "garbage.h5"],
-     "garbage.h5': "),  # named by its absolute path
+    (
+        [
+            "extract",
+            "--images",
+            "digits",
+            "--image-size",
+            "32",
+            "--backbone",
+            "resnet50",
+            "--weights",
+            "garbage.h5",
+        ],
+        "garbage.h5': ",
+    ),  # named by its absolute path
     (["extract", "--images", "nowhere"], "does not exist"),
     (["extract", "--dataset", "imagenet"], "Unknown dataset 'imagenet'"),
     (["extract", "--dataset", "elpv", "--images", "digits"], "either a dataset name or an image folder"),
@@ -86,7 +99,14 @@ def test_bad_input_gets_one_line_exit_2_and_writes_nothing(workspace, refused, a
 
 
 def test_python_api_bad_inputs_raise_the_same_errors(workspace):
-    from evoprune_deap import EvopruneError, EvoPruneClassifier, FeatureSet, extract_features, load_config, load_source
+    from evoprune_deap import (
+        EvoPruneClassifier,
+        EvopruneError,
+        FeatureSet,
+        extract_features,
+        load_config,
+        load_source,
+    )
 
     with pytest.raises(EvopruneError, match="is a directory"):
         FeatureSet.load("caches")

@@ -1,9 +1,15 @@
 import numpy as np
 import pytest
 
-from evoprune_deap.run.baselines import (POLY_END_EPOCH, magnitude_mask, neuron_mask, polynomial_sparsity,
-                                     random_masks, run_baselines)
 from evoprune_deap.config import HeadConfig
+from evoprune_deap.run.baselines import (
+    POLY_END_EPOCH,
+    magnitude_mask,
+    neuron_mask,
+    polynomial_sparsity,
+    random_masks,
+    run_baselines,
+)
 from evoprune_deap.search.encodings import Encoding
 
 
@@ -53,9 +59,18 @@ def test_baselines_reach_the_target_sparsity_under_the_same_protocol(faces_featu
     encoding = Encoding(name, faces_features.n_features, config.hidden_units)
     best = np.zeros(encoding.n_bits, dtype=bool)
     best[: encoding.n_bits // 4] = True
-    rows = {row["method"]: row for row in run_baselines(faces_features, encoding, config, "honest", 0, best,
-                                                         n_random=2)}
-    assert set(rows) == {"unpruned", "linear_probe", "random", "weight_magnitude", "neuron_l2", "polynomial_decay"}
+    rows = {
+        row["method"]: row
+        for row in run_baselines(faces_features, encoding, config, "honest", 0, best, n_random=2)
+    }
+    assert set(rows) == {
+        "unpruned",
+        "linear_probe",
+        "random",
+        "weight_magnitude",
+        "neuron_l2",
+        "polynomial_decay",
+    }
     active_fc1 = encoding.head_masks(best).n_active[1]
     for method in ("weight_magnitude", "neuron_l2", "polynomial_decay"):
         sparsity = rows[method]["weight_sparsity_fc1"]

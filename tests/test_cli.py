@@ -3,17 +3,21 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import write_digits_folder
-
 
 NATIVE_NOISE = ("absl", "oneDNN", "TF_ENABLE", "tensorflow", "I0000", "W0000", "E0000", "cuda", "XLA")
 
 
 def evoprune(*args, cwd=None, env_extra=None):
     env = dict(os.environ, KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "jax"), **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "evoprune_deap", *args], capture_output=True,
-                          text=True, cwd=cwd, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "evoprune_deap", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=600,
+    )
 
 
 @pytest.mark.slow
@@ -27,12 +31,15 @@ def test_extract_then_reuse(tmp_path):
     assert second.returncode == 0 and "reused cache" in second.stdout
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing", "does not exist"),
-    ("empty", "holds no images"),
-    ("single", "only one class"),
-    ("unreadable", "Cannot read image"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "does not exist"),
+        ("empty", "holds no images"),
+        ("single", "only one class"),
+        ("unreadable", "Cannot read image"),
+    ],
+)
 def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path, case, message):
     folder = str(tmp_path / "data")
     if case != "missing":
@@ -58,10 +65,21 @@ def test_debug_shows_traceback(tmp_path):
 @pytest.mark.slow
 def test_run_from_features_with_toml_config(faces_features, faces_cache, tmp_path):
     config = tmp_path / "tiny.toml"
-    config.write_text("[ga]\npopulation = 4\nevaluations = 5\n[head]\nhidden_units = [16, 8]\nmax_epochs = 2\n"
-                      "[run]\nworkers = 1\n")
-    result = evoprune("run", "--features", faces_cache, "--config", str(config), "--seed", "3",
-                      "--out", str(tmp_path / "runs"))
+    config.write_text(
+        "[ga]\npopulation = 4\nevaluations = 5\n[head]\nhidden_units = [16, 8]\nmax_epochs = 2\n"
+        "[run]\nworkers = 1\n"
+    )
+    result = evoprune(
+        "run",
+        "--features",
+        faces_cache,
+        "--config",
+        str(config),
+        "--seed",
+        "3",
+        "--out",
+        str(tmp_path / "runs"),
+    )
     assert result.returncode == 0, result.stderr
     assert "best head:" in result.stdout and "5 evaluations" in result.stdout
     (run_dir,) = os.listdir(tmp_path / "runs")
@@ -84,13 +102,36 @@ def test_run_rejects_out_of_range_values():
 
 def test_run_extracts_an_image_folder_on_demand(tmp_path):
     folder = write_digits_folder(tmp_path / "digits", n_per_class=10)
-    result = evoprune("run", "--images", folder, "--image-size", "32", "--population", "4", "--evaluations", "4",
-                      "--max-epochs", "2", "--hidden-units", "16", "--workers", "1", "--out", str(tmp_path / "runs"),
-                      cwd=str(tmp_path), env_extra={"EVOPRUNE_CACHE_DIR": str(tmp_path / "cache")})
+    result = evoprune(
+        "run",
+        "--images",
+        folder,
+        "--image-size",
+        "32",
+        "--population",
+        "4",
+        "--evaluations",
+        "4",
+        "--max-epochs",
+        "2",
+        "--hidden-units",
+        "16",
+        "--workers",
+        "1",
+        "--out",
+        str(tmp_path / "runs"),
+        cwd=str(tmp_path),
+        env_extra={"EVOPRUNE_CACHE_DIR": str(tmp_path / "cache")},
+    )
     assert result.returncode == 0, result.stderr
-    assert "best head:" in result.stdout and "/16 active" in result.stdout  # --hidden-units 16 reached the head
+    assert (
+        "best head:" in result.stdout and "/16 active" in result.stdout
+    )  # --hidden-units 16 reached the head
     assert os.listdir(tmp_path / "cache" / "features")
     # extraction (TensorFlow backbone) and saving the head (Keras imports TensorFlow): no start-up noise
-    assert not [line for line in result.stderr.splitlines() if any(
-        word in line for word in NATIVE_NOISE)], result.stderr
-    assert result.stderr.splitlines() == [line for line in result.stderr.splitlines() if line.startswith("evoprune")]
+    assert not [line for line in result.stderr.splitlines() if any(word in line for word in NATIVE_NOISE)], (
+        result.stderr
+    )
+    assert result.stderr.splitlines() == [
+        line for line in result.stderr.splitlines() if line.startswith("evoprune")
+    ]

@@ -8,15 +8,15 @@ import threading
 import time
 
 import numpy as np
-
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import toy_run  # noqa: E402
+
 from evoprune_deap.config import GAConfig  # noqa: E402
 from evoprune_deap.errors import EvopruneError  # noqa: E402
-from evoprune_deap.run.cluster import ClusterFitness  # noqa: E402
 from evoprune_deap.records.directory import RunDirectory  # noqa: E402
+from evoprune_deap.run.cluster import ClusterFitness  # noqa: E402
 from evoprune_deap.run.evolution import evolve  # noqa: E402
 from evoprune_deap.search.bits import mask_key  # noqa: E402
 from evoprune_deap.search.callbacks import Callback  # noqa: E402
@@ -28,8 +28,12 @@ PAYLOAD = np.arange(1000)
 
 
 def _dask(*args, env=None):
-    return subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "dask"), *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "dask"), *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,22 +43,52 @@ def cluster(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("dask")
     scheduler_file = str(folder / "scheduler.json")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")]))
-    processes = [_dask("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                       "--scheduler-file", scheduler_file, env=env)]
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")])
+    )
+    processes = [
+        _dask(
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-dashboard",
+            "--scheduler-file",
+            scheduler_file,
+            env=env,
+        )
+    ]
     deadline = time.time() + 60
     while not os.path.exists(scheduler_file):
         assert time.time() < deadline, "the scheduler did not start"
         time.sleep(0.1)
-    workers = [_dask("worker", "--scheduler-file", scheduler_file, "--nthreads", "1", "--no-nanny",
-                     "--host", "127.0.0.1", "--no-dashboard", "--name", f"w{i}", env=env) for i in range(2)]
+    workers = [
+        _dask(
+            "worker",
+            "--scheduler-file",
+            scheduler_file,
+            "--nthreads",
+            "1",
+            "--no-nanny",
+            "--host",
+            "127.0.0.1",
+            "--no-dashboard",
+            "--name",
+            f"w{i}",
+            env=env,
+        )
+        for i in range(2)
+    ]
     processes += workers
     client = Client(scheduler_file=scheduler_file, timeout="60s")
     try:
         yield client, workers
     finally:
         client.close()
-        for process in reversed(processes):  # workers first: a worker whose scheduler went first waits to reconnect
+        for process in reversed(
+            processes
+        ):  # workers first: a worker whose scheduler went first waits to reconnect
             process.terminate()
             try:
                 process.wait(timeout=10)
@@ -82,7 +116,9 @@ class KillAt(Callback):
             self.watch.start()
 
     def _kill_when_busy(self):
-        address = next(a for a, w in self.client.scheduler_info()["workers"].items() if w["name"] == self.name)
+        address = next(
+            a for a, w in self.client.scheduler_info()["workers"].items() if w["name"] == self.name
+        )
         deadline = time.time() + 30
         while not self.busy and time.time() < deadline:
             self.busy = list(self.client.processing([address]).get(address, ()))
@@ -103,7 +139,11 @@ def test_a_fitness_that_raises_names_the_mask(cluster, tmp_path):
     # the journal hears of the failure too: the exception, for that mask
     heard = []
     with pytest.raises(EvopruneError, match="boom"):
-        list(fitness.evaluate_many([np.ones(32, dtype=bool), mask], on_result=lambda m, r: heard.append((m, r))))
+        list(
+            fitness.evaluate_many(
+                [np.ones(32, dtype=bool), mask], on_result=lambda m, r: heard.append((m, r))
+            )
+        )
     failed = [r for m, r in heard if int(m.sum()) == 3]
     assert len(failed) == 1 and isinstance(failed[0], ValueError) and "boom at 3" in str(failed[0])
 
@@ -116,8 +156,21 @@ def test_a_failed_evaluation_is_journaled_with_its_exception_and_never_replayed(
     journal = FinishedJournal(path, 0, journal_columns(columns_for()))
     good, bad = np.ones(32, dtype=bool), np.zeros(32, dtype=bool)
     bad[:3] = True
-    journal(good, (0.75, {"val_accuracy": 0.75, "epochs": 3, "seconds": 0.1, "worker": "tcp://127.0.0.1:1",
-                          "pid": 42, "started": 10.0, "ended": 10.5}))
+    journal(
+        good,
+        (
+            0.75,
+            {
+                "val_accuracy": 0.75,
+                "epochs": 3,
+                "seconds": 0.1,
+                "worker": "tcp://127.0.0.1:1",
+                "pid": 42,
+                "started": 10.0,
+                "ended": 10.5,
+            },
+        ),
+    )
     journal(bad, ValueError("boom at 3 active bits"))
     journal.close()
     rows = read_log(path)
@@ -132,8 +185,11 @@ def test_batched_evaluation_on_a_cluster_keeps_the_order_and_journals_every_mask
     masks = [np.random.default_rng(i).random(32) < 0.5 for i in range(7)]
     fitness = ClusterFitness(client, PAYLOAD, toy_run.ToyFactory(), heads_per_task=8)
     submitted, submit = [], client.submit
-    monkeypatch.setattr(client, "submit", lambda task, *args, **kw: submitted.append(len(args[3])) or
-                        submit(task, *args, **kw))
+    monkeypatch.setattr(
+        client,
+        "submit",
+        lambda task, *args, **kw: submitted.append(len(args[3])) or submit(task, *args, **kw),
+    )
     journal = []
     got = list(fitness.evaluate_many(masks, on_result=lambda mask, result: journal.append(result)))
     serial = toy_run.ToyFactory()(PAYLOAD)
@@ -163,8 +219,9 @@ def test_the_local_cluster_listens_on_loopback_only():
         assert len(addresses) == 2 and all(a.startswith("tcp://127.0.0.1:") for a in addresses), addresses
 
 
-def test_the_real_fitness_trains_on_the_workers_of_a_scheduler_and_equals_a_run_here(cluster, faces_cache,
-                                                                                    faces_features, tmp_path):
+def test_the_real_fitness_trains_on_the_workers_of_a_scheduler_and_equals_a_run_here(
+    cluster, faces_cache, faces_features, tmp_path
+):
     """README: `evoprune run --scheduler ADDRESS` with the real fitness: heads train in the cluster's own
     `dask worker` processes, and the run is the one trained in this process."""
     import pandas as pd
@@ -173,8 +230,22 @@ def test_the_real_fitness_trains_on_the_workers_of_a_scheduler_and_equals_a_run_
 
     client, _ = cluster
     client.wait_for_workers(2, timeout=60)
-    tiny = ["-q", "run", "--features", faces_cache, "--population", "4", "--evaluations", "6", "--max-epochs", "2",
-            "--hidden-units", "16", "--seed", "5"]
+    tiny = [
+        "-q",
+        "run",
+        "--features",
+        faces_cache,
+        "--population",
+        "4",
+        "--evaluations",
+        "6",
+        "--max-epochs",
+        "2",
+        "--hidden-units",
+        "16",
+        "--seed",
+        "5",
+    ]
     assert main([*tiny, "--workers", "1", "--run-dir", str(tmp_path / "here")]) == 0
     address = client.scheduler_info()["address"]
     assert main([*tiny, "--scheduler", address, "--run-dir", str(tmp_path / "there")]) == 0
@@ -183,7 +254,8 @@ def test_the_real_fitness_trains_on_the_workers_of_a_scheduler_and_equals_a_run_
     pd.testing.assert_frame_equal(there, here)
     finished = pd.read_csv(tmp_path / "there" / RunDirectory.JOURNAL)
     assert set(finished["worker"]) <= set(client.scheduler_info()["workers"]) and os.getpid() not in set(
-        finished["pid"]), finished[["worker", "pid"]]
+        finished["pid"]
+    ), finished[["worker", "pid"]]
 
 
 def test_a_worker_killed_mid_run_changes_nothing(cluster, tmp_path):
@@ -201,11 +273,16 @@ def test_a_worker_killed_mid_run_changes_nothing(cluster, tmp_path):
     got = evolve(fitness, 32, GA, seed=7, run_dir=run_dir, callbacks=[kill])
     kill.watch.join(timeout=30)
     assert kill.busy, "the worker never ran a task after evaluation 12"
-    assert workers[1].wait(timeout=10) == -signal.SIGKILL  # it died while running a task, which went to the other...
+    assert (
+        workers[1].wait(timeout=10) == -signal.SIGKILL
+    )  # it died while running a task, which went to the other...
     assert kill.killed_after < GA.evaluations, kill.killed_after  # ...mid-run, with evaluations still to come
     assert len(client.scheduler_info()["workers"]) == 1
     # ...and the run is the serial one, byte for byte.
-    with open(run_dir.file(RunDirectory.EVALUATIONS), "rb") as a, open(serial.file(RunDirectory.EVALUATIONS), "rb") as b:
+    with (
+        open(run_dir.file(RunDirectory.EVALUATIONS), "rb") as a,
+        open(serial.file(RunDirectory.EVALUATIONS), "rb") as b,
+    ):
         assert a.read() == b.read()
     assert np.array_equal(got.best.mask, want.best.mask)
     assert os.path.getsize(run_dir.file(RunDirectory.JOURNAL)) > 0  # results journaled as they finished

@@ -2,13 +2,13 @@ import os
 
 import numpy as np
 import pytest
+from conftest import write_digits_folder
 from PIL import Image
 
-from conftest import write_digits_folder
 from evoprune_deap.data.sources import elpv_source, fashion_mnist_source, load_source, to_rgb_uint8
+from evoprune_deap.data.splits import make_splits
 from evoprune_deap.errors import DatasetError
 from evoprune_deap.seeding import make_rng
-from evoprune_deap.data.splits import make_splits
 
 
 def test_elpv_source_has_the_documented_classes():
@@ -48,8 +48,9 @@ def test_fold_folders(tmp_path):
         write_digits_folder(tmp_path / "folds" / str(fold), n_per_class=4)
     source = load_source(images=str(tmp_path / "folds"))
     assert source.partition_kind == "folds"
-    splits = make_splits(source.labels, source.partition, source.partition_kind, 0.25, 0.2,
-                         make_rng(0), source.class_names)
+    splits = make_splits(
+        source.labels, source.partition, source.partition_kind, 0.25, 0.2, make_rng(0), source.class_names
+    )
     assert len(splits) == 3
     for fold, split in enumerate(splits):
         assert set(source.partition[split.test]) == {fold}

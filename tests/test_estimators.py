@@ -22,9 +22,12 @@ EXPECTED_FAILURES = {
 }
 
 
-@parametrize_with_checks([EvoPruneClassifier(**SMALL), EvoPruneFeatureSelector(**SMALL)],
-                         expected_failed_checks=lambda estimator: EXPECTED_FAILURES
-                         if isinstance(estimator, EvoPruneClassifier) else {})
+@parametrize_with_checks(
+    [EvoPruneClassifier(**SMALL), EvoPruneFeatureSelector(**SMALL)],
+    expected_failed_checks=lambda estimator: (
+        EXPECTED_FAILURES if isinstance(estimator, EvoPruneClassifier) else {}
+    ),
+)
 def test_scikit_learn_checks(estimator, check):
     check(estimator)
 
@@ -38,8 +41,10 @@ def digits():
 
 def test_classifier_learns_digits_in_a_pipeline_with_string_labels(digits):
     X, y = digits
-    model = make_pipeline(StandardScaler(), EvoPruneClassifier(population=4, evaluations=6, max_epochs=20,
-                                                               hidden_units=(32,), random_state=0))
+    model = make_pipeline(
+        StandardScaler(),
+        EvoPruneClassifier(population=4, evaluations=6, max_epochs=20, hidden_units=(32,), random_state=0),
+    )
     model.fit(X[:600], y[:600])
     clf = model[-1]
     score = model.score(X[600:900], y[600:900])
@@ -60,17 +65,25 @@ def test_same_random_state_same_model_and_clone_and_params(digits):
     assert b.get_params() == a.get_params() and not hasattr(b, "mask_")
     a.fit(X[:300], y[:300])
     b.fit(X[:300], y[:300])
-    assert np.array_equal(a.mask_, b.mask_) and np.array_equal(a.predict_proba(X[300:400]), b.predict_proba(X[300:400]))
+    assert np.array_equal(a.mask_, b.mask_) and np.array_equal(
+        a.predict_proba(X[300:400]), b.predict_proba(X[300:400])
+    )
     b.set_params(encoding="fs", random_state=4)
     assert b.get_params()["encoding"] == "fs"
-    scores = cross_val_score(EvoPruneClassifier(population=4, evaluations=4, max_epochs=5, hidden_units=(16,),
-                                                random_state=0), X[:300], y[:300], cv=2)
+    scores = cross_val_score(
+        EvoPruneClassifier(population=4, evaluations=4, max_epochs=5, hidden_units=(16,), random_state=0),
+        X[:300],
+        y[:300],
+        cv=2,
+    )
     assert scores.shape == (2,) and np.all((0 <= scores) & (scores <= 1))
 
 
 def test_feature_selector_keeps_the_columns_of_its_mask(digits):
     X, y = digits
-    selector = EvoPruneFeatureSelector(population=4, evaluations=4, max_epochs=5, hidden_units=(16,), random_state=1)
+    selector = EvoPruneFeatureSelector(
+        population=4, evaluations=4, max_epochs=5, hidden_units=(16,), random_state=1
+    )
     reduced = selector.fit_transform(X[:300], y[:300])
     support = selector.get_support()
     assert support.shape == (64,) and np.array_equal(support, selector.classifier_.mask_)

@@ -12,10 +12,21 @@ from evoprune_deap.errors import RunDirectoryError
 from evoprune_deap.records.directory import RunDirectory
 from evoprune_deap.run.experiment import run_experiment
 
-TINY = {"ga": {"population": 4, "evaluations": 6}, "head": {"hidden_units": [32, 16], "max_epochs": 3},
-        "run": {"workers": 1}}
-FILES = ("config.toml", "environment.json", "evaluations.csv", "logbook.json", "best_mask.json",
-         "best_head.keras", "summary.json", "convergence.png")
+TINY = {
+    "ga": {"population": 4, "evaluations": 6},
+    "head": {"hidden_units": [32, 16], "max_epochs": 3},
+    "run": {"workers": 1},
+}
+FILES = (
+    "config.toml",
+    "environment.json",
+    "evaluations.csv",
+    "logbook.json",
+    "best_mask.json",
+    "best_head.keras",
+    "summary.json",
+    "convergence.png",
+)
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +78,23 @@ def test_same_seed_same_evaluations(tiny_run, faces_features, tmp_path):
 @pytest.mark.slow
 @pytest.mark.slow
 def test_feature_selection_run_saves_a_head_taking_all_features(faces_features, tmp_path):
-    config = load_config(overrides={**TINY, "ga": {"encoding": "fs", "population": 4, "evaluations": 5},
-                                    "head": {"hidden_units": [16], "max_epochs": 2}})
+    config = load_config(
+        overrides={
+            **TINY,
+            "ga": {"encoding": "fs", "population": 4, "evaluations": 5},
+            "head": {"hidden_units": [16], "max_epochs": 2},
+        }
+    )
     result = run_experiment(config, faces_features, run_dir=str(tmp_path / "fs"))
     assert result.model.input_shape == (None, faces_features.n_features)
     x = faces_features.arrays()["test"][0]
-    code = ("import sys, numpy as np, evoprune_deap\n"
-            f"print(evoprune_deap.load_head({os.path.join(result.run_dir, 'best_head.keras')!r}).input_shape)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    code = (
+        "import sys, numpy as np, evoprune_deap\n"
+        f"print(evoprune_deap.load_head({os.path.join(result.run_dir, 'best_head.keras')!r}).input_shape)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
     assert out.stdout.strip().endswith(f"(None, {faces_features.n_features})")
     assert x.shape[1] == faces_features.n_features
     assert result.summary.n_bits == faces_features.n_features
@@ -95,9 +115,14 @@ def test_existing_run_directory_is_refused(tiny_run, faces_features, tmp_path):
 def test_pipelined_run_on_a_local_cluster_equals_the_serial_one(faces_features, tmp_path):
     """Two worker processes, 3 pairs in flight: the serial run, and finished.csv says where each ran."""
     overrides = {**TINY, "ga": {"population": 4, "evaluations": 10, "in_flight": 3}}
-    serial = run_experiment(load_config(overrides=overrides), faces_features, run_dir=str(tmp_path / "serial"))
-    cluster = run_experiment(load_config(overrides={**overrides, "run": {"workers": 2}}), faces_features,
-                             run_dir=str(tmp_path / "cluster"))
+    serial = run_experiment(
+        load_config(overrides=overrides), faces_features, run_dir=str(tmp_path / "serial")
+    )
+    cluster = run_experiment(
+        load_config(overrides={**overrides, "run": {"workers": 2}}),
+        faces_features,
+        run_dir=str(tmp_path / "cluster"),
+    )
     columns = ["mask_hash", "fitness", "val_accuracy", "epochs"]
     pd.testing.assert_frame_equal(cluster.evaluations[columns], serial.evaluations[columns])
     assert cluster.summary.test_accuracy == serial.summary.test_accuracy
@@ -116,6 +141,7 @@ def test_pipelined_run_on_a_local_cluster_equals_the_serial_one(faces_features, 
 @pytest.mark.slow
 def test_paper_protocol_end_to_end_scores_the_mean_test_accuracy_over_folds(tmp_path):
     from conftest import write_digits_folder
+
     from evoprune_deap.cli import main
     from evoprune_deap.data.features import FeatureSet
     from evoprune_deap.head.trainer import HeadTrainer
@@ -127,8 +153,30 @@ def test_paper_protocol_end_to_end_scores_the_mean_test_accuracy_over_folds(tmp_
         write_digits_folder(tmp_path / "folds" / str(fold), n_per_class=6)
     cache = str(tmp_path / "folds.npz")
     assert main(["extract", "--images", str(tmp_path / "folds"), "--image-size", "32", "--out", cache]) == 0
-    assert main(["run", "--features", cache, "--protocol", "paper", "--population", "4", "--evaluations", "4",
-                 "--max-epochs", "3", "--workers", "1", "--seed", "1", "--run-dir", str(tmp_path / "run")]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--features",
+                cache,
+                "--protocol",
+                "paper",
+                "--population",
+                "4",
+                "--evaluations",
+                "4",
+                "--max-epochs",
+                "3",
+                "--workers",
+                "1",
+                "--seed",
+                "1",
+                "--run-dir",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )
     run = RunDirectory(tmp_path / "run")
     summary, features = run.read_summary(), FeatureSet.load(cache)
     assert summary.protocol == "paper" and summary.n_folds == 3
@@ -136,7 +184,10 @@ def test_paper_protocol_end_to_end_scores_the_mean_test_accuracy_over_folds(tmp_
     row = run.read_evaluations().iloc[0]
     mask = mask_from_hex(row["mask"])
     encoding = Encoding("fc1", features.n_features, config.hidden_units)
-    masks, trainer = encoding.head_masks(mask), HeadTrainer(features.n_features, features.n_classes, config.head)
+    masks, trainer = (
+        encoding.head_masks(mask),
+        HeadTrainer(features.n_features, features.n_classes, config.head),
+    )
     per_fold = []
     for fold in range(3):  # each fold's head, trained from its own seed, scored on that fold's test part
         arrays = features.arrays(fold)

@@ -18,9 +18,23 @@ from evoprune_deap.run.litert import predict
 
 pytestmark = pytest.mark.slow  # real runs, real conversions, fresh processes
 
-KERAS_ON_TF = {"KERAS_BACKEND": "tensorflow"}  # where a deployed .keras model runs (README: JAX is 13x slower)
-TINY = ["--image-size", "32", "--population", "4", "--evaluations", "6", "--max-epochs", "4", "--workers", "1",
-        "--seed", "3"]
+KERAS_ON_TF = {
+    "KERAS_BACKEND": "tensorflow"
+}  # where a deployed .keras model runs (README: JAX is 13x slower)
+TINY = [
+    "--image-size",
+    "32",
+    "--population",
+    "4",
+    "--evaluations",
+    "6",
+    "--max-epochs",
+    "4",
+    "--workers",
+    "1",
+    "--seed",
+    "3",
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,22 +47,47 @@ def weights_copy(tmp_path_factory):
 @pytest.fixture(scope="module")
 def fs_run(faces_folder, weights_copy, tmp_path_factory):
     run_dir = str(tmp_path_factory.mktemp("export") / "fs")
-    assert main(["-q", "run", "--images", faces_folder, "--weights", weights_copy, "--encoding", "fs", *TINY,
-                 "--run-dir", run_dir]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "run",
+                "--images",
+                faces_folder,
+                "--weights",
+                weights_copy,
+                "--encoding",
+                "fs",
+                *TINY,
+                "--run-dir",
+                run_dir,
+            ]
+        )
+        == 0
+    )
     return run_dir
 
 
 @pytest.fixture(scope="module")
 def fs_exports(fs_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("models")
-    paths = {"keras": str(out / "fs.keras"), "litert": str(out / "fs.tflite"), "int8": str(out / "fs_int8.tflite")}
+    paths = {
+        "keras": str(out / "fs.keras"),
+        "litert": str(out / "fs.tflite"),
+        "int8": str(out / "fs_int8.tflite"),
+    }
     assert main(["-q", "export", fs_run, "--out", paths["keras"]]) == 0
     assert main(["-q", "export", fs_run, "--format", "litert", "--out", paths["litert"]]) == 0
-    assert main(["-q", "export", fs_run, "--format", "litert", "--quantize", "dynamic", "--out", paths["int8"]]) == 0
+    assert (
+        main(["-q", "export", fs_run, "--format", "litert", "--quantize", "dynamic", "--out", paths["int8"]])
+        == 0
+    )
     return paths
 
 
-def test_fs_export_computes_only_the_selected_features_and_classifies_as_the_two_stage_pipeline(fs_run, fs_exports):
+def test_fs_export_computes_only_the_selected_features_and_classifies_as_the_two_stage_pipeline(
+    fs_run, fs_exports
+):
     import json
 
     record = json.load(open(fs_exports["keras"] + ".json"))
@@ -56,7 +95,9 @@ def test_fs_export_computes_only_the_selected_features_and_classifies_as_the_two
     assert record["feature_selection"] == "folded" and 0 < kept < HEAD_FILTERS
     # the head conv (1x1, 320 -> 1280) and its batch norm lose every unselected channel
     assert record["costs"]["backbone_parameters_removed"] == (HEAD_FILTERS - kept) * (320 + 4)
-    assert record["costs"]["backbone_multiply_adds_removed"] == (HEAD_FILTERS - kept) * 320  # 1x1 positions at 32 px
+    assert (
+        record["costs"]["backbone_multiply_adds_removed"] == (HEAD_FILTERS - kept) * 320
+    )  # 1x1 positions at 32 px
     assert record["class_names"] == ["face", "nonface"] and record["image_size"] == 32 and record["seed"] == 3
     images, features, labels = split_images(fs_run)
     reference = two_stage(os.path.join(fs_run, "best_head.keras"), features)
@@ -66,8 +107,9 @@ def test_fs_export_computes_only_the_selected_features_and_classifies_as_the_two
     assert found["agree"] == 1.0 and found["max_abs_difference"] < 1e-4, found
 
 
-def test_channels_removed_give_the_probabilities_of_the_whole_backbone_with_sliced_features(fs_run, fs_exports,
-                                                                                            tmp_path):
+def test_channels_removed_give_the_probabilities_of_the_whole_backbone_with_sliced_features(
+    fs_run, fs_exports, tmp_path
+):
     from evoprune_deap.run.export import export_model
 
     whole = export_model(fs_run, out=str(tmp_path / "whole.keras"), fold=False)
@@ -139,14 +181,17 @@ def test_a_model_litert_cannot_run_is_one_clear_error_and_the_next_conversion_wo
     bad, good = str(tmp_path / "resize.keras"), str(tmp_path / "dense.keras")
     keras.Sequential([keras.Input((None, None, 3)), keras.layers.Resizing(8, 8, antialias=True)]).save(bad)
     keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")]).save(good)
-    done = subprocess.run([sys.executable, "-c", CONVERT_TWICE, bad, good], capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", CONVERT_TWICE, bad, good], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert len(lines) == 2 and lines[0].startswith("refused: LiteRT conversion of") and bad in lines[0], lines
     assert "ScaleAndTranslate" in lines[0] and len(lines[0]) < 500, lines[0]
     assert not os.path.exists(bad + ".tflite") and os.path.getsize(good + ".tflite") > 0
-    assert lines[1] == "worker kept: True"  # a model the converter refuses does not cost a TensorFlow start-up
+    assert (
+        lines[1] == "worker kept: True"
+    )  # a model the converter refuses does not cost a TensorFlow start-up
     assert done.stderr == ""  # nothing from TensorFlow or its converter reached the terminal
 
 
@@ -158,16 +203,20 @@ def test_unpruned_member_exports_the_whole_network(fs_run, tmp_path):
     assert record["costs"]["backbone_parameters_removed"] == record["costs"]["head_parameters_removed"] == 0
 
 
-@pytest.mark.parametrize("extra, expected", [
-    (["--member", "0123456789abcdef"], "no front.csv"),
-    (["--out", "model.tflite"], "does not end with .keras"),
-    (["--format", "litert", "--out", "model.keras"], "does not end with .tflite"),
-    (["--quantize", "dynamic"], "needs --format litert"),
-    (["--selected", "nothing.keras"], "is not a .keras file"),
-    (["--input-size", "300"], "is not HEIGHTxWIDTH"),
-])
-def test_bad_export_options_get_one_line_and_write_nothing(fs_run, extra, expected, tmp_path, monkeypatch,
-                                                           refused):
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        (["--member", "0123456789abcdef"], "no front.csv"),
+        (["--out", "model.tflite"], "does not end with .keras"),
+        (["--format", "litert", "--out", "model.keras"], "does not end with .tflite"),
+        (["--quantize", "dynamic"], "needs --format litert"),
+        (["--selected", "nothing.keras"], "is not a .keras file"),
+        (["--input-size", "300"], "is not HEIGHTxWIDTH"),
+    ],
+)
+def test_bad_export_options_get_one_line_and_write_nothing(
+    fs_run, extra, expected, tmp_path, monkeypatch, refused
+):
     monkeypatch.chdir(tmp_path)
     refused(["export", fs_run, *extra], expected, fs_run, tmp_path)
     assert os.listdir(tmp_path) == []

@@ -2,13 +2,13 @@ import zipfile
 
 import numpy as np
 import pytest
-
 from conftest import FACES_EXTRACT
-from evoprune_deap.data.sources import load_source
-from evoprune_deap.errors import FeatureCacheError
+
 from evoprune_deap.data.extraction import extract_features
 from evoprune_deap.data.features import FeatureSet
+from evoprune_deap.data.sources import load_source
 from evoprune_deap.data.splits import Split
+from evoprune_deap.errors import FeatureCacheError
 
 
 def test_extract_folder_shapes_classes_splits_and_cache_hit(faces_folder, faces_features, faces_cache):
@@ -22,8 +22,9 @@ def test_extract_folder_shapes_classes_splits_and_cache_hit(faces_folder, faces_
     assert fs.metadata["image_size"] == 64
     assert not fs.metadata["cache_hit"]
     # Same request again: served from the cache, identical arrays, no extraction.
-    again = extract_features(load_source(images=faces_folder), out=faces_cache,
-                             progress=_fail, **FACES_EXTRACT)
+    again = extract_features(
+        load_source(images=faces_folder), out=faces_cache, progress=_fail, **FACES_EXTRACT
+    )
     assert again.metadata["cache_hit"]
     assert np.array_equal(again.features, fs.features)
 
@@ -117,8 +118,10 @@ def test_label_length_mismatch():
 
 def test_single_class_training_split():
     with pytest.raises(FeatureCacheError, match="single class"):
-        _small_set(labels=np.r_[np.zeros(16), np.ones(4)].astype(np.int64),
-                   splits=(Split(np.r_[0:12], np.r_[12:14], np.r_[14:20]),))
+        _small_set(
+            labels=np.r_[np.zeros(16), np.ones(4)].astype(np.int64),
+            splits=(Split(np.r_[0:12], np.r_[12:14], np.r_[14:20]),),
+        )
 
 
 @pytest.mark.slow
@@ -142,8 +145,11 @@ def test_a_cache_made_differently_is_rebuilt(tmp_path):
     out = str(tmp_path / "c.npz")
     options = dict(image_size=32, out=out, split_seed=0, val_fraction=0.25, test_fraction=0.25)
     previous = extract_features(load_source(images=digits), **options)
-    for folder, change in ((digits, {"split_seed": 1}), (digits, {"backbone": "vgg19", "weights": "none"}),
-                           (other, {})):
+    for folder, change in (
+        (digits, {"split_seed": 1}),
+        (digits, {"backbone": "vgg19", "weights": "none"}),
+        (other, {}),
+    ):
         rebuilt = extract_features(load_source(images=folder), **{**options, **change})
         assert not rebuilt.metadata["cache_hit"], change
         assert FeatureSet.load(out).metadata["key"] == rebuilt.metadata["key"] != previous.metadata["key"]
@@ -152,7 +158,10 @@ def test_a_cache_made_differently_is_rebuilt(tmp_path):
         elif "backbone" in change:
             assert rebuilt.n_features == 512 and rebuilt.metadata["backbone"] == "vgg19"
         else:
-            assert rebuilt.metadata["key"]["source_fingerprint"] != previous.metadata["key"]["source_fingerprint"]
+            assert (
+                rebuilt.metadata["key"]["source_fingerprint"]
+                != previous.metadata["key"]["source_fingerprint"]
+            )
         previous = rebuilt
 
 
@@ -172,13 +181,22 @@ def test_extractions_sharing_a_worker_see_the_folder_as_it_is_now_and_equal_a_wo
 
     with shared_tensorflow_worker():  # what conftest does for the whole suite, here whatever conftest does
         first = extract_features(load_source(images=digits), out=str(tmp_path / "a.npz"), **options)
-        write_digits_folder(tmp_path / "digits", n_per_class=6, classes=(7,))  # digit7/: sorted after digit0-2
+        write_digits_folder(
+            tmp_path / "digits", n_per_class=6, classes=(7,)
+        )  # digit7/: sorted after digit0-2
         second = extract_features(load_source(images=digits), out=str(tmp_path / "b.npz"), **options)
     assert second.class_names == ("digit0", "digit1", "digit2", "digit7") and second.n_samples == 24
     np.testing.assert_array_equal(second.features[:18], first.features)
-    code = ("import sys; from evoprune_deap.data.extraction import extract_features; "
-            "from evoprune_deap.data.sources import load_source; "
-            f"extract_features(load_source(images=sys.argv[1]), out=sys.argv[2], **{options!r})")
-    subprocess.run([sys.executable, "-c", code, digits, str(tmp_path / "own.npz")], check=True, timeout=300,
-                   env={**os.environ, "KERAS_BACKEND": "jax"}, capture_output=True)
+    code = (
+        "import sys; from evoprune_deap.data.extraction import extract_features; "
+        "from evoprune_deap.data.sources import load_source; "
+        f"extract_features(load_source(images=sys.argv[1]), out=sys.argv[2], **{options!r})"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, digits, str(tmp_path / "own.npz")],
+        check=True,
+        timeout=300,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+        capture_output=True,
+    )
     np.testing.assert_array_equal(FeatureSet.load(str(tmp_path / "own.npz")).features, second.features)

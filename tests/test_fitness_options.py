@@ -20,8 +20,9 @@ HEAD = HeadConfig(hidden_units=(24, 12), max_epochs=4)
 def _fitness(features, name="fc1", **options):
     encoding = Encoding(name, features.n_features, HEAD.hidden_units if name != "fs" else (24,))
     head = HEAD if name != "fs" else HeadConfig(hidden_units=(24,), max_epochs=4)
-    return MaskFitness(features, encoding, head, "honest", seed=5, fitness_config=FitnessConfig(**options),
-                       split_seed=0), encoding
+    return MaskFitness(
+        features, encoding, head, "honest", seed=5, fitness_config=FitnessConfig(**options), split_seed=0
+    ), encoding
 
 
 def _bits(encoding, seed, density=0.5):
@@ -60,7 +61,9 @@ def test_repeats_are_the_mean_of_their_trainings_computed_independently(faces_fe
     masks = encoding.head_masks(bits)
     (x, y), (xv, yv) = faces_features.arrays()["train"], faces_features.arrays()["val"]
     trainer = HeadTrainer(faces_features.n_features, 2, HEAD)
-    seeds = [derive_seed(5, "mask", mask_key(bits), 0)] + [derive_seed(5, "mask", mask_key(bits), 0, r) for r in (1, 2)]
+    seeds = [derive_seed(5, "mask", mask_key(bits), 0)] + [
+        derive_seed(5, "mask", mask_key(bits), 0, r) for r in (1, 2)
+    ]
     scores = [trainer.train(masks, x, y, seed).accuracy(xv, yv) for seed in seeds]
     assert len(set(seeds)) == 3
     assert value == pytest.approx(np.mean(scores), abs=1e-12)
@@ -90,7 +93,9 @@ def test_folds_are_the_mean_of_stratified_cross_validation_computed_independentl
     for got, want in zip(score.weights.to_list(), deployed.weights.to_list()):
         np.testing.assert_array_equal(got, want)
     search = fitness.score(bits, with_test=False)  # the search never trains the refit
-    assert search.weights is None and search.epochs < score.epochs and search.val_accuracy == score.val_accuracy
+    assert (
+        search.weights is None and search.epochs < score.epochs and search.val_accuracy == score.val_accuracy
+    )
 
 
 def test_the_test_split_is_never_read_by_cross_validated_fitness(faces_features):
@@ -104,7 +109,9 @@ def test_the_test_split_is_never_read_by_cross_validated_fitness(faces_features)
 def test_options_from_the_command_line_toml_and_presets(tmp_path):
     from evoprune_deap.cli import build_parser, config_from_args
 
-    args = build_parser().parse_args(["run", "--fitness-seeds", "common", "--repeats", "3", "--cv-folds", "4"])
+    args = build_parser().parse_args(
+        ["run", "--fitness-seeds", "common", "--repeats", "3", "--cv-folds", "4"]
+    )
     config = config_from_args(args)
     assert config.fitness == FitnessConfig(seeds="common", repeats=3, folds=4)
     toml = tmp_path / "run.toml"
@@ -112,8 +119,12 @@ def test_options_from_the_command_line_toml_and_presets(tmp_path):
     assert load_config(str(toml)).fitness == FitnessConfig(seeds="common", repeats=2)
     assert load_config(preset="paper").fitness.seeds == "common"
     assert load_config().fitness == FitnessConfig()
-    for bad, match in (({"seeds": "shared"}, "seeds"), ({"repeats": 0}, "repeats"), ({"folds": 1.5}, "folds"),
-                       ({"folds": 30}, "folds")):
+    for bad, match in (
+        ({"seeds": "shared"}, "seeds"),
+        ({"repeats": 0}, "repeats"),
+        ({"folds": 1.5}, "folds"),
+        ({"folds": 30}, "folds"),
+    ):
         with pytest.raises(ConfigError, match=match):
             from_dict({"fitness": bad})
     with pytest.raises(ConfigError, match="paper protocol"):
@@ -124,8 +135,15 @@ def test_the_estimator_takes_the_fitness_options(faces_features):
     from evoprune_deap.estimators import EvoPruneClassifier
 
     x, y = faces_features.features, faces_features.labels
-    model = EvoPruneClassifier(population=4, evaluations=4, max_epochs=2, hidden_units=(16, 8), repeats=2,
-                               fitness_seeds="common", random_state=0).fit(x, y)
+    model = EvoPruneClassifier(
+        population=4,
+        evaluations=4,
+        max_epochs=2,
+        hidden_units=(16, 8),
+        repeats=2,
+        fitness_seeds="common",
+        random_state=0,
+    ).fit(x, y)
     assert model.score(x, y) > 0.5 and model.get_params()["repeats"] == 2
     with pytest.raises(ValueError, match="folds"):
         EvoPruneClassifier(cv_folds=1.5, population=4, evaluations=4).fit(x, y)
@@ -133,9 +151,17 @@ def test_the_estimator_takes_the_fitness_options(faces_features):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("options", [{"repeats": 2}, {"folds": 2, "seeds": "common"}])
-def test_a_run_with_repeats_or_folds_logs_the_spread_and_resumes_identically(faces_features, tmp_path, options):
-    config = from_dict({"ga": {"population": 4, "evaluations": 8}, "head": {"max_epochs": 3, "hidden_units": [16, 8]},
-                        "run": {"seed": 2, "workers": 1}, "fitness": options})
+def test_a_run_with_repeats_or_folds_logs_the_spread_and_resumes_identically(
+    faces_features, tmp_path, options
+):
+    config = from_dict(
+        {
+            "ga": {"population": 4, "evaluations": 8},
+            "head": {"max_epochs": 3, "hidden_units": [16, 8]},
+            "run": {"seed": 2, "workers": 1},
+            "fitness": options,
+        }
+    )
     whole = run_experiment(config, faces_features, run_dir=str(tmp_path / "whole"))
     log = pd.read_csv(tmp_path / "whole" / "evaluations.csv")
     assert "spread" in log.columns and (log["spread"] >= 0).all() and (log["spread"] > 0).any()
@@ -148,7 +174,8 @@ def test_a_run_with_repeats_or_folds_logs_the_spread_and_resumes_identically(fac
     for name in ("summary.json", "best_mask.json", "logbook.json"):
         (cut / name).unlink()
     resumed = run_experiment(config, faces_features, run_dir=str(cut), resume=True)
-    pd.testing.assert_frame_equal(pd.read_csv(cut / "evaluations.csv").drop(columns="seconds"),
-                                  log.drop(columns="seconds"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(cut / "evaluations.csv").drop(columns="seconds"), log.drop(columns="seconds")
+    )
     assert resumed.summary.test_accuracy == whole.summary.test_accuracy
     assert np.array_equal(resumed.best_mask, whole.best_mask)

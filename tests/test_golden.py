@@ -33,10 +33,19 @@ def parity_blocks(mask):
 
 CASES = {  # name -> (fitness, n_bits, GA settings, seed), as recorded
     "sparse8": (sparse8, 32, dict(population=6, evaluations=40), 7),
-    "per_bit": (sparse8, 64, dict(population=10, evaluations=120, mutation="per_bit", per_bit_prob=0.05,
-                                  init_density=0.4), 3),
+    "per_bit": (
+        sparse8,
+        64,
+        dict(population=10, evaluations=120, mutation="per_bit", per_bit_prob=0.05, init_density=0.4),
+        3,
+    ),
     "stale": (popcount, 4, dict(population=4, evaluations=16, max_stale_steps=20), 1),
-    "always_mutate": (parity_blocks, 48, dict(population=12, evaluations=60, mutation_prob=1.0, candidates=5), 11),
+    "always_mutate": (
+        parity_blocks,
+        48,
+        dict(population=12, evaluations=60, mutation_prob=1.0, candidates=5),
+        11,
+    ),
 }
 
 

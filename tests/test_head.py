@@ -8,8 +8,8 @@ from evoprune_deap.head.stack import fit_head, masked_reference_head
 from evoprune_deap.head.trainer import HeadTrainer
 from evoprune_deap.head.weights import HeadWeights, load_weights, save_weights
 from evoprune_deap.run.fitness import MaskFitness
-from evoprune_deap.search.objectives import EMPTY_MASK
 from evoprune_deap.search.encodings import Encoding
+from evoprune_deap.search.objectives import EMPTY_MASK
 
 CONFIG = HeadConfig(hidden_units=(32, 16), max_epochs=3, patience=10)
 
@@ -52,7 +52,10 @@ def test_a_head_does_not_depend_on_the_heads_trained_before_it(faces_features):
 
 
 def test_weights_round_trip_through_npz_without_pickle(tmp_path):
-    heads = (HeadWeights.glorot((6, 4, 2), seed=1, use_bias=False), HeadWeights.glorot((6, 4, 2), seed=2, use_bias=True))
+    heads = (
+        HeadWeights.glorot((6, 4, 2), seed=1, use_bias=False),
+        HeadWeights.glorot((6, 4, 2), seed=2, use_bias=True),
+    )
     path = tmp_path / "heads.npz"
     with open(path, "wb") as stream:
         save_weights(stream, heads)
@@ -79,13 +82,30 @@ def test_weights_select_and_resize():
 
 
 def test_padded_width_bounds_the_shapes():
-    assert [padded_width(n, 512) for n in (0, 1, 16, 17, 250, 257, 500, 512)] == [16, 16, 16, 32, 256, 272, 512, 512]
+    assert [padded_width(n, 512) for n in (0, 1, 16, 17, 250, 257, 500, 512)] == [
+        16,
+        16,
+        16,
+        32,
+        256,
+        272,
+        512,
+        512,
+    ]
     assert [padded_width(n, 2048) for n in (600, 1025, 1100)] == [608, 1088, 1152]
     assert padded_width(5, 10) == 10 and padded_width(1100, 1280) == 1152
     widths = {padded_width(n, 512) for n in range(1, 513)}
     assert len(widths) == 32 and all(0 <= padded_width(n, 512) - n < 16 for n in range(1, 513))
     # the coarse resolution of batched training: powers of two
-    assert [padded_width(n, 512, COARSE) for n in (1, 16, 17, 100, 256, 300, 512)] == [16, 16, 32, 128, 256, 512, 512]
+    assert [padded_width(n, 512, COARSE) for n in (1, 16, 17, 100, 256, 300, 512)] == [
+        16,
+        16,
+        32,
+        128,
+        256,
+        512,
+        512,
+    ]
     assert padded_width(1100, 1280, COARSE) == 1280
 
 

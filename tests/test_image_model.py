@@ -9,8 +9,9 @@ from evoprune_deap.head.image_model import resize_matrix
 from evoprune_deap.run.export import check_options, parse_input_size
 
 
-@pytest.mark.parametrize("height, width, size", [(300, 300, 128), (25, 25, 32), (300, 200, 64), (97, 411, 50),
-                                                 (128, 128, 128)])
+@pytest.mark.parametrize(
+    "height, width, size", [(300, 300, 128), (25, 25, 32), (300, 200, 64), (97, 411, 50), (128, 128, 128)]
+)
 def test_resize_matrices_are_pils_bilinear_filter(height, width, size):
     image = np.random.default_rng(height).uniform(0, 255, (height, width)).astype(np.float32)
     pil = np.asarray(Image.fromarray(image, mode="F").resize((size, size), Image.BILINEAR))
@@ -40,14 +41,17 @@ def test_input_size_parses_height_by_width():
             parse_input_size(bad)
 
 
-@pytest.mark.parametrize("options, message", [
-    (("onnx", "none", None, None, None), "--format 'onnx'"),
-    (("litert", "int4", None, None, None), "--quantize 'int4'"),
-    (("keras", "dynamic", None, None, None), "needs --format litert"),
-    (("keras", "float16", None, None, None), "needs --format litert"),
-    (("litert", "none", "m.keras", None, None), "does not end with .tflite"),
-    (("keras", "none", None, "abc", "x.keras"), "not both"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (("onnx", "none", None, None, None), "--format 'onnx'"),
+        (("litert", "int4", None, None, None), "--quantize 'int4'"),
+        (("keras", "dynamic", None, None, None), "needs --format litert"),
+        (("keras", "float16", None, None, None), "needs --format litert"),
+        (("litert", "none", "m.keras", None, None), "does not end with .tflite"),
+        (("keras", "none", None, "abc", "x.keras"), "not both"),
+    ],
+)
 def test_bad_export_options_are_refused_before_any_work(options, message):
     with pytest.raises(ConfigError, match=message):
         check_options(*options)

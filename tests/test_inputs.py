@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import check_refusal, snapshot, write_digits_folder
 
 pytestmark = pytest.mark.slow  # each case is an `evoprune` subprocess
@@ -19,11 +18,19 @@ pytestmark = pytest.mark.slow  # each case is an `evoprune` subprocess
 def _refused(args, cwd, match, env=None, debug=False):
     env = {**os.environ, **(env or {})}
     before = snapshot(cwd, env["EVOPRUNE_CACHE_DIR"])
-    done = subprocess.run([sys.executable, "-m", "evoprune_deap", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "evoprune_deap", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if debug:  # the traceback, then the same last line
         lines = [line for line in done.stderr.splitlines() if line.strip()]
-        assert done.returncode == 2 and lines[-1].startswith("evoprune: error: ") and match in lines[-1], done.stderr
+        assert done.returncode == 2 and lines[-1].startswith("evoprune: error: ") and match in lines[-1], (
+            done.stderr
+        )
         line = lines[-1]
     else:
         line = check_refusal(done.returncode, done.stderr, match)
@@ -51,8 +58,29 @@ def test_digit_named_class_folders_are_classes_not_folds_end_to_end(tmp_path):
     cache = str(tmp_path / "digits.npz")
     assert main(["-q", "extract", "--images", str(root), "--image-size", "32", "--out", cache]) == 0
     run = str(tmp_path / "run")
-    assert main(["-q", "run", "--features", cache, "--population", "4", "--evaluations", "4", "--max-epochs", "2",
-                 "--hidden-units", "16", "--workers", "1", "--run-dir", run]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "run",
+                "--features",
+                cache,
+                "--population",
+                "4",
+                "--evaluations",
+                "4",
+                "--max-epochs",
+                "2",
+                "--hidden-units",
+                "16",
+                "--workers",
+                "1",
+                "--run-dir",
+                run,
+            ]
+        )
+        == 0
+    )
     assert main(["-q", "report", run, "--out", str(tmp_path / "report")]) == 0
     assert (tmp_path / "report" / "runs.csv").exists()
 
@@ -79,19 +107,22 @@ def test_images_in_a_nested_class_subfolder_are_not_dropped_silently(work):
     _refused(["extract", "--images", str(root)], work, "subfolder with images")
 
 
-@pytest.mark.parametrize("args, match", [
-    (["run", "--config", "."], "is a folder"),
-    (["report", "runs", "--out", "a_file.txt"], "is a file, not a folder"),
-    (["plot", "runs", "--out", "a_file.txt"], "is a file, not a folder"),
-    (["extract", "--out", "a_file.txt/x.npz"], "lies inside"),
-    (["run", "--tensorboard", "a_file.txt"], "--tensorboard"),
-    (["run", "--scheduler", "foo"], "scheduler='foo'"),
-    (["run", "--scheduler", "http://127.0.0.1:9"], "scheduler='http://127.0.0.1:9'"),
-    (["run", "--scheduler", "127.0.0.1:notaport"], "scheduler='127.0.0.1:notaport'"),
-    (["run", "--workers", "1000"], "--workers 1000 would start 1000 processes"),
-    (["run", "--population"], "expected one argument"),
-    (["run", "--evaluations", "five"], "invalid int value"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["run", "--config", "."], "is a folder"),
+        (["report", "runs", "--out", "a_file.txt"], "is a file, not a folder"),
+        (["plot", "runs", "--out", "a_file.txt"], "is a file, not a folder"),
+        (["extract", "--out", "a_file.txt/x.npz"], "lies inside"),
+        (["run", "--tensorboard", "a_file.txt"], "--tensorboard"),
+        (["run", "--scheduler", "foo"], "scheduler='foo'"),
+        (["run", "--scheduler", "http://127.0.0.1:9"], "scheduler='http://127.0.0.1:9'"),
+        (["run", "--scheduler", "127.0.0.1:notaport"], "scheduler='127.0.0.1:notaport'"),
+        (["run", "--workers", "1000"], "--workers 1000 would start 1000 processes"),
+        (["run", "--population"], "expected one argument"),
+        (["run", "--evaluations", "five"], "invalid int value"),
+    ],
+)
 def test_refused_before_any_work(work, args, match):
     _refused(args, work, match)
 
@@ -106,8 +137,15 @@ def test_resume_refuses_options_that_would_contradict_the_run(work, faces_cache,
 
     run = RunDirectory(str(work / "run")).create()
     run.write_config(from_dict({"data": {"features": faces_cache}}))
-    for option in (["--evaluations", "5"], ["--encoding", "fs"], ["--features", faces_cache], ["--preset", "paper"]):
-        _refused(["run", "--resume", str(work / "run"), *option], work, f"{option[0]} cannot be used with --resume")
+    for option in (
+        ["--evaluations", "5"],
+        ["--encoding", "fs"],
+        ["--features", faces_cache],
+        ["--preset", "paper"],
+    ):
+        _refused(
+            ["run", "--resume", str(work / "run"), *option], work, f"{option[0]} cannot be used with --resume"
+        )
 
 
 def test_a_finished_run_is_not_offered_a_resume(work, faces_cache):
@@ -121,13 +159,19 @@ def test_debug_shows_the_traceback_and_keeps_exit_code_2(work):
     _refused(["--debug", "run", "--config", "."], work, "is a folder", debug=True)
 
 
-@pytest.mark.parametrize("side", [40, 50])  # over the limit (PIL warns) and over twice the limit (PIL refuses)
+@pytest.mark.parametrize(
+    "side", [40, 50]
+)  # over the limit (PIL warns) and over twice the limit (PIL refuses)
 def test_an_image_over_the_decompression_bomb_limit_is_named_with_the_way_to_allow_it(work, side):
     from PIL import Image
 
     root = work / "big"
     write_digits_folder(root, n_per_class=3)
     Image.new("L", (side, side)).save(root / "digit1" / "huge.png")
-    line = _refused(["extract", "--images", str(root), "--image-size", "32"], work, "huge.png",
-                    env={"EVOPRUNE_MAX_IMAGE_PIXELS": "1000"})
+    line = _refused(
+        ["extract", "--images", str(root), "--image-size", "32"],
+        work,
+        "huge.png",
+        env={"EVOPRUNE_MAX_IMAGE_PIXELS": "1000"},
+    )
     assert "limit of 1000" in line and "EVOPRUNE_MAX_IMAGE_PIXELS" in line

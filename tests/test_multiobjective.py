@@ -13,9 +13,9 @@ from evoprune_deap.config import GAConfig, check_objectives
 from evoprune_deap.errors import ConfigError
 from evoprune_deap.records.directory import RunDirectory, RunLock
 from evoprune_deap.run.evolution import evolve
+from evoprune_deap.search.evaluator import one_by_one
 from evoprune_deap.search.objectives import ParetoObjectives, hypervolume
 from evoprune_deap.search.steady_state import run_ga
-from evoprune_deap.search.evaluator import one_by_one
 
 WEIGHTS = np.array([0.31, 0.17, 0.29, 0.05, 0.11, 0.07])  # distinct subset sums
 
@@ -41,25 +41,31 @@ def brute_force_front(n_bits, objectives, fitness):
             value, info = result if isinstance(result, tuple) else (result, {})
             points[bits] = objectives.values(value, info, mask)
     signed = {bits: np.asarray(v) * objectives.weights for bits, v in points.items()}
-    return {bits for bits, a in signed.items()
-            if not any(np.all(b >= a) and np.any(b > a) for b in signed.values())}
+    return {
+        bits
+        for bits, a in signed.items()
+        if not any(np.all(b >= a) and np.any(b > a) for b in signed.values())
+    }
 
 
 def front_of(state, objectives):
     return {tuple(ind) for ind in objectives.front(state.population)}
 
 
-@pytest.mark.parametrize("names, fitness, seed", [
-    (("accuracy", "active"), weighted, 0),
-    (("accuracy", "active"), weighted, 1),
-    (("accuracy", "active", "ood"), with_ood, 2),
-])
+@pytest.mark.parametrize(
+    "names, fitness, seed",
+    [
+        (("accuracy", "active"), weighted, 0),
+        (("accuracy", "active"), weighted, 1),
+        (("accuracy", "active", "ood"), with_ood, 2),
+    ],
+)
 def test_nsga2_front_equals_the_brute_force_front(names, fitness, seed):
     objectives = ParetoObjectives(names)
     n_bits = WEIGHTS.size
     truth = brute_force_front(n_bits, objectives, fitness)
     population = 2 * len(truth)  # room for the front and the duplicates NSGA-II keeps
-    ga = GAConfig(population=population, evaluations=2 ** n_bits, init_density=0.5, max_stale_steps=400)
+    ga = GAConfig(population=population, evaluations=2**n_bits, init_density=0.5, max_stale_steps=400)
     state = run_ga(one_by_one(fitness), n_bits, ga, np.random.default_rng(seed), objectives=objectives)
     assert front_of(state, objectives) == truth
     # the population is a cut of NSGA-II: never larger than asked, only scored members
@@ -108,8 +114,13 @@ def test_logbook_records_the_hypervolume_of_everything_evaluated_so_far():
     objectives = ParetoObjectives(("accuracy", "active"))
     ga = GAConfig(population=8, evaluations=40, init_density=0.5, max_stale_steps=400)
     seen = []
-    state = run_ga(lambda masks: (seen.append(m) or weighted(m) for m in masks), WEIGHTS.size, ga,
-                   np.random.default_rng(5), objectives=objectives)
+    state = run_ga(
+        lambda masks: (seen.append(m) or weighted(m) for m in masks),
+        WEIGHTS.size,
+        ga,
+        np.random.default_rng(5),
+        objectives=objectives,
+    )
     volumes = state.logbook.select("hypervolume")
     assert len(volumes) == len(seen) == state.n_evaluations
     assert all(b >= a for a, b in zip(volumes, volumes[1:])) and volumes[-1] > volumes[0]
@@ -129,27 +140,36 @@ def test_persisted_multiobjective_run_is_seeded_and_resumes_identically(tmp_path
     def run(path, **kwargs):
         path.mkdir(exist_ok=True)
         with RunLock(str(path)):
-            return evolve(with_ood, WEIGHTS.size, ga, seed=4, run_dir=RunDirectory(path), with_ood=True, **kwargs)
+            return evolve(
+                with_ood, WEIGHTS.size, ga, seed=4, run_dir=RunDirectory(path), with_ood=True, **kwargs
+            )
 
     whole = run(tmp_path / "a")
     log = (tmp_path / "a" / RunDirectory.EVALUATIONS).read_bytes()
     lines = log.splitlines(keepends=True)
     (tmp_path / "b").mkdir()
-    (tmp_path / "b" / RunDirectory.EVALUATIONS).write_bytes(b"".join(lines[:12]) + lines[12][:9])  # killed mid-row
+    (tmp_path / "b" / RunDirectory.EVALUATIONS).write_bytes(
+        b"".join(lines[:12]) + lines[12][:9]
+    )  # killed mid-row
     resumed = run(tmp_path / "b", resume=True)
     assert (tmp_path / "b" / RunDirectory.EVALUATIONS).read_bytes() == log
     assert list(resumed.logbook) == list(whole.logbook)
-    assert [ind.fitness.values for ind in resumed.population] == [ind.fitness.values for ind in whole.population]
+    assert [ind.fitness.values for ind in resumed.population] == [
+        ind.fitness.values for ind in whole.population
+    ]
     assert "ood_auroc" in log.splitlines()[0].decode()
 
 
-@pytest.mark.parametrize("names, words", [
-    (["accuracy"], "one objective"),
-    (["accuracy", "speed"], "speed"),
-    (["active", "ood"], "leave out accuracy"),
-    (["accuracy", "accuracy"], "distinct"),
-    ("", "distinct"),
-])
+@pytest.mark.parametrize(
+    "names, words",
+    [
+        (["accuracy"], "one objective"),
+        (["accuracy", "speed"], "speed"),
+        (["active", "ood"], "leave out accuracy"),
+        (["accuracy", "accuracy"], "distinct"),
+        ("", "distinct"),
+    ],
+)
 def test_bad_objectives_are_refused(names, words):
     with pytest.raises(ConfigError, match=words):
         check_objectives(names)
@@ -163,8 +183,16 @@ def test_nsga2_with_pairs_in_flight_depends_only_on_the_seed():
     def batched(masks):  # all results of a ticket at once, like a cluster returning a batch
         return iter([with_ood(mask) for mask in masks])
 
-    runs = [run_ga(evaluate, WEIGHTS.size, ga, np.random.default_rng(8), objectives=ParetoObjectives(objectives.names))
-            for evaluate in (one_by_one(with_ood), batched)]
+    runs = [
+        run_ga(
+            evaluate,
+            WEIGHTS.size,
+            ga,
+            np.random.default_rng(8),
+            objectives=ParetoObjectives(objectives.names),
+        )
+        for evaluate in (one_by_one(with_ood), batched)
+    ]
     assert [e.mask.tolist() for e in runs[0].history] == [e.mask.tolist() for e in runs[1].history]
     assert list(runs[0].logbook) == list(runs[1].logbook)
     assert runs[0].n_evaluations == 40 or runs[0].stop_reason == "stale"

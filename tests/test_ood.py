@@ -33,8 +33,9 @@ def test_auroc_is_scikit_learns_with_in_distribution_positive():
 
 def test_the_one_forward_pass_gives_the_exported_keras_heads_probabilities(faces_features):
     x, y = faces_features.arrays()["train"]
-    masks = HeadMasks(np.arange(faces_features.n_features) % 3 > 0,
-                      (np.arange(512) % 5 > 0, np.ones(512, bool)))
+    masks = HeadMasks(
+        np.arange(faces_features.n_features) % 3 > 0, (np.arange(512) % 5 > 0, np.ones(512, bool))
+    )
     trainer = HeadTrainer(faces_features.n_features, faces_features.n_classes, HeadConfig(max_epochs=3))
     head = trainer.train(masks, x, y, seed=3)
     test = faces_features.arrays()["test"][0]
@@ -50,8 +51,13 @@ def _features(classes, n=40, width=6, seed=0, **meta):
 
     labels = np.arange(n) % len(classes)
     split = Split(np.arange(0, n // 2), np.arange(n // 2, 3 * n // 4), np.arange(3 * n // 4, n))
-    return FeatureSet(rng.normal(size=(n, width)).astype(np.float32), labels, tuple(classes), (split,),
-                      {"backbone": "efficientnet_lite0", "image_size": 64, "key": {"source": "x"}, **meta})
+    return FeatureSet(
+        rng.normal(size=(n, width)).astype(np.float32),
+        labels,
+        tuple(classes),
+        (split,),
+        {"backbone": "efficientnet_lite0", "image_size": 64, "key": {"source": "x"}, **meta},
+    )
 
 
 def test_ood_features_are_halved_with_the_seed_and_recorded_in_the_key():
@@ -66,22 +72,27 @@ def test_ood_features_are_halved_with_the_seed_and_recorded_in_the_key():
     assert a.metadata["key"]["ood"] is not None and "ood" not in mine.metadata["key"]
 
 
-@pytest.mark.parametrize("theirs, words", [
-    (_features(("car", "Dog")), "share the classes ['dog']"),
-    (_features(("car", "boat"), image_size=128), "image_size = 128"),
-    (_features(("car", "boat"), width=7), "7 columns"),
-])
+@pytest.mark.parametrize(
+    "theirs, words",
+    [
+        (_features(("car", "Dog")), "share the classes ['dog']"),
+        (_features(("car", "boat"), image_size=128), "image_size = 128"),
+        (_features(("car", "boat"), width=7), "7 columns"),
+    ],
+)
 def test_mismatched_ood_features_are_refused(theirs, words):
     with pytest.raises(FeatureCacheError, match=words.replace("[", r"\[").replace("]", r"\]")):
         _features(("cat", "dog")).with_ood(theirs, 0)
 
 
-def test_ood_images_are_extracted_like_the_feature_cache_and_overlaps_are_refused_before(faces_features, faces_cache,
-                                                                                       tmp_path, private_cache):
+def test_ood_images_are_extracted_like_the_feature_cache_and_overlaps_are_refused_before(
+    faces_features, faces_cache, tmp_path, private_cache
+):
     """The cache is 64 px; the config's default is 128 px: the OOD images must be read at 64 px."""
     import glob
 
     from conftest import write_digits_folder
+
     from evoprune_deap.config import from_dict
     from evoprune_deap.errors import DatasetError
     from evoprune_deap.run.experiment import load_feature_set
@@ -90,7 +101,10 @@ def test_ood_images_are_extracted_like_the_feature_cache_and_overlaps_are_refuse
     config = from_dict({"data": {"features": faces_cache, "ood_images": digits}})
     assert config.data.image_size == 128 and faces_features.metadata["image_size"] == 64
     with_ood = load_feature_set(config)
-    assert with_ood.metadata["ood"]["n_images"] == 24 and with_ood.ood["val"].shape[1] == faces_features.n_features
+    assert (
+        with_ood.metadata["ood"]["n_images"] == 24
+        and with_ood.ood["val"].shape[1] == faces_features.n_features
+    )
     made = [path for path in glob.glob(f"{private_cache}/**/*.npz", recursive=True) if "ood" in path]
     assert made and all("64px" in path for path in made)
     before = sorted(glob.glob(f"{private_cache}/**/*", recursive=True))

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
+from evoprune_deap.errors import EncodingError
 from evoprune_deap.search import operators
 from evoprune_deap.search.bits import mask_from_hex, mask_key, mask_to_hex
 from evoprune_deap.search.encodings import Encoding
 from evoprune_deap.search.individual import Individual
-from evoprune_deap.errors import EncodingError
 
 
 def test_init_density_sets_round_p_times_length_bits():
@@ -47,8 +47,13 @@ def test_flip_bits_probability_zero_is_identity_and_one_flips_all():
 
 
 def test_assortative_mating_picks_the_farthest_candidate():
-    population = [Individual([0] * 10), Individual([1] * 10), Individual([1] * 5 + [0] * 5),
-                  Individual([1, 0] * 5), Individual([0] * 9 + [1])]
+    population = [
+        Individual([0] * 10),
+        Individual([1] * 10),
+        Individual([1] * 5 + [0] * 5),
+        Individual([1, 0] * 5),
+        Individual([0] * 9 + [1]),
+    ]
     for seed in range(20):
         rng = np.random.default_rng(seed)
         first, second = operators.select_assortative(population, rng)

@@ -13,17 +13,30 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_digits_folder
 
 from evoprune_deap.cli import main
 from evoprune_deap.records.directory import RunDirectory
 from evoprune_deap.run.experiment import load_feature_set
 
-from conftest import write_digits_folder
-
 pytestmark = pytest.mark.slow  # real multi-objective runs, select and ensemble in fresh processes
 
-OPTIONS = ["--image-size", "32", "--objectives", "accuracy,active,ood", "--population", "8", "--evaluations", "18",
-           "--max-epochs", "8", "--workers", "1", "--seed", "1"]
+OPTIONS = [
+    "--image-size",
+    "32",
+    "--objectives",
+    "accuracy,active,ood",
+    "--population",
+    "8",
+    "--evaluations",
+    "18",
+    "--max-epochs",
+    "8",
+    "--workers",
+    "1",
+    "--seed",
+    "1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +49,24 @@ def folders(tmp_path_factory, faces_folder):
 def pareto_run(folders):
     digits, faces, root = folders
     run_dir = root / "run"
-    assert main(["-q", "run", "--images", digits, "--ood-images", faces, *OPTIONS, "--run-dir", str(run_dir)]) == 0
+    assert (
+        main(["-q", "run", "--images", digits, "--ood-images", faces, *OPTIONS, "--run-dir", str(run_dir)])
+        == 0
+    )
     return run_dir
 
 
 def test_run_writes_the_front_its_plots_and_hypervolume_per_evaluation(pareto_run):
-    for name in ("front.csv", "front.png", "hypervolume.png", "front_baselines.csv", "best_head.keras",
-                 "summary.json", "logbook.json", "convergence.png"):
+    for name in (
+        "front.csv",
+        "front.png",
+        "hypervolume.png",
+        "front_baselines.csv",
+        "best_head.keras",
+        "summary.json",
+        "logbook.json",
+        "convergence.png",
+    ):
         assert (pareto_run / name).stat().st_size > 0, name
     front = pd.read_csv(pareto_run / "front.csv")
     evaluations = pd.read_csv(pareto_run / "evaluations.csv")
@@ -72,9 +96,11 @@ def test_run_writes_the_front_its_plots_and_hypervolume_per_evaluation(pareto_ru
 
 def _predict_in_fresh_process(model_path, x, tmp_path):
     np.save(tmp_path / "x.npy", x)
-    script = ("import numpy as np, evoprune_deap\n"
-              f"model = evoprune_deap.load_head({str(model_path)!r})\n"
-              f"np.save({str(tmp_path / 'p.npy')!r}, model.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0))\n")
+    script = (
+        "import numpy as np, evoprune_deap\n"
+        f"model = evoprune_deap.load_head({str(model_path)!r})\n"
+        f"np.save({str(tmp_path / 'p.npy')!r}, model.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0))\n"
+    )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=300)
     return np.load(tmp_path / "p.npy")
 
@@ -89,11 +115,17 @@ def test_select_exports_the_member_a_rule_chooses_and_it_reloads(pareto_run, tmp
     assert record["accuracy"] == allowed["accuracy"].max()
     # the rule reads the GA's own accuracy (its logged fitness: validation), never test
     logged = pd.read_csv(pareto_run / "evaluations.csv").drop_duplicates("mask_hash").set_index("mask_hash")
-    assert record["accuracy"] == logged.loc[record["mask_hash"], "fitness"] == \
-        logged.loc[allowed["mask_hash"], "fitness"].max()
+    assert (
+        record["accuracy"]
+        == logged.loc[record["mask_hash"], "fitness"]
+        == logged.loc[allowed["mask_hash"], "fitness"].max()
+    )
     member = front.set_index("mask_hash").loc[record["mask_hash"]]
     # retrained from its seed: the head its front row describes
-    assert record["val_accuracy"] == member["val_accuracy"] and record["test_accuracy"] == member["test_accuracy"]
+    assert (
+        record["val_accuracy"] == member["val_accuracy"]
+        and record["test_accuracy"] == member["test_accuracy"]
+    )
     config = RunDirectory(str(pareto_run)).read_config()
     x, y = load_feature_set(config).arrays()["test"]
     probabilities = _predict_in_fresh_process(out, x, tmp_path)
@@ -151,8 +183,22 @@ def test_exported_ensemble_classifies_images_as_the_vote_over_cached_features(pa
     vote = tmp_path / "vote.keras"
     assert main(["-q", "ensemble", str(pareto_run), "--window", "0-100", "--out", str(vote)]) == 0
     image_model = tmp_path / "vote_images.tflite"
-    assert main(["-q", "export", str(pareto_run), "--selected", str(vote), "--format", "litert",
-                 "--out", str(image_model)]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "export",
+                str(pareto_run),
+                "--selected",
+                str(vote),
+                "--format",
+                "litert",
+                "--out",
+                str(image_model),
+            ]
+        )
+        == 0
+    )
     record = json.loads((tmp_path / "vote_images.tflite.json").read_text())
     assert record["n_heads"] == len(pd.read_csv(pareto_run / "front.csv")) > 1
     images, features, labels = split_images(str(pareto_run))
@@ -170,22 +216,47 @@ def test_select_and_ensemble_refuse_bad_requests(pareto_run, tmp_path, refused):
     refused(["select", str(pareto_run), "--min-accuracy", "1.5"], "1.5", pareto_run)
     refused(["ensemble", str(pareto_run), "--window", "95-85"], "LOW <= HIGH", pareto_run)
     refused(["select", str(tmp_path), "--knee"], "not a run directory", tmp_path)
-    refused(["select", str(pareto_run)], "see `evoprune select --help`", pareto_run)  # no rule: argparse's error
+    refused(
+        ["select", str(pareto_run)], "see `evoprune select --help`", pareto_run
+    )  # no rule: argparse's error
 
 
 def test_ood_data_errors_name_the_fix(folders, tmp_path, refused):
     digits, faces, _ = folders
     run = ["run", "--images", digits, "--out", str(tmp_path)]
-    refused([*run, "--objectives", "accuracy,active,ood", "--workers", "1"], "needs out-of-distribution images",
-            tmp_path, digits)
-    refused([*run, "--ood-images", digits, "--objectives", "accuracy,ood", "--image-size", "32"],
-            "share the classes", tmp_path, digits)
-    refused([*run, "--ood-images", str(tmp_path / "missing"), "--objectives", "accuracy,ood", "--image-size", "32"],
-            "missing", tmp_path)
+    refused(
+        [*run, "--objectives", "accuracy,active,ood", "--workers", "1"],
+        "needs out-of-distribution images",
+        tmp_path,
+        digits,
+    )
+    refused(
+        [*run, "--ood-images", digits, "--objectives", "accuracy,ood", "--image-size", "32"],
+        "share the classes",
+        tmp_path,
+        digits,
+    )
+    refused(
+        [
+            *run,
+            "--ood-images",
+            str(tmp_path / "missing"),
+            "--objectives",
+            "accuracy,ood",
+            "--image-size",
+            "32",
+        ],
+        "missing",
+        tmp_path,
+    )
     one_class = tmp_path.parent / "one_class"
     write_digits_folder(one_class, n_per_class=3, classes=(7,))
-    line = refused([*run, "--ood-images", str(one_class), "--objectives", "accuracy,ood", "--image-size", "32"],
-                   "Out-of-distribution images", tmp_path, one_class)
+    line = refused(
+        [*run, "--ood-images", str(one_class), "--objectives", "accuracy,ood", "--image-size", "32"],
+        "Out-of-distribution images",
+        tmp_path,
+        one_class,
+    )
     assert "two or more class subfolders" in line
     refused([*run, "--objectives", "accuracy"], "one objective", tmp_path)
     refused([*run, "--objectives", "accuracy,speed"], "speed", tmp_path)
@@ -196,8 +267,25 @@ def test_ood_feature_cache_made_with_another_image_size_is_refused(folders, tmp_
     digits, faces, _ = folders
     cache = tmp_path / "faces48.npz"
     assert main(["-q", "extract", "--images", faces, "--image-size", "48", "--out", str(cache)]) == 0
-    assert main(["-q", "run", "--images", digits, "--image-size", "32", "--ood-features", str(cache), "--objectives",
-                 "accuracy,ood", "--out", str(tmp_path / "runs")]) == 2
+    assert (
+        main(
+            [
+                "-q",
+                "run",
+                "--images",
+                digits,
+                "--image-size",
+                "32",
+                "--ood-features",
+                str(cache),
+                "--objectives",
+                "accuracy,ood",
+                "--out",
+                str(tmp_path / "runs"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "image_size = 48" in err and "same backbone, image size" in err
 
@@ -205,11 +293,24 @@ def test_ood_feature_cache_made_with_another_image_size_is_refused(folders, tmp_
 def test_killed_multiobjective_run_resumes_to_the_same_front(pareto_run, folders, tmp_path):
     digits, faces, _ = folders
     run_dir = tmp_path / "run"
-    command = [sys.executable, "-m", "evoprune_deap", "-q", "run", "--images", digits, "--ood-images", faces, *OPTIONS,
-               "--run-dir", str(run_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "evoprune_deap",
+        "-q",
+        "run",
+        "--images",
+        digits,
+        "--ood-images",
+        faces,
+        *OPTIONS,
+        "--run-dir",
+        str(run_dir),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     log = run_dir / "evaluations.csv"
     import time
+
     deadline = time.time() + 300
     while time.time() < deadline and not (log.exists() and log.read_text().count("\n") >= 6):
         time.sleep(0.1)
@@ -217,16 +318,22 @@ def test_killed_multiobjective_run_resumes_to_the_same_front(pareto_run, folders
     process.wait()
     assert not (run_dir / "summary.json").exists()
     killed_at = len(pd.read_csv(log))
-    assert 5 <= killed_at < 18, killed_at  # the kill landed mid-search: past the first rows, short of the budget
+    assert 5 <= killed_at < 18, (
+        killed_at
+    )  # the kill landed mid-search: past the first rows, short of the budget
     assert main(["-q", "run", "--resume", str(run_dir)]) == 0
     for name in ("evaluations.csv", "front.csv", "best_mask.json"):
         columns = None if name != "evaluations.csv" else ["mask_hash", "fitness", "ood_auroc", "epochs"]
         if name.endswith(".csv"):
             got, want = pd.read_csv(run_dir / name), pd.read_csv(pareto_run / name)
-            pd.testing.assert_frame_equal(got[columns] if columns else got, want[columns] if columns else want)
+            pd.testing.assert_frame_equal(
+                got[columns] if columns else got, want[columns] if columns else want
+            )
         else:
             assert (run_dir / name).read_text() == (pareto_run / name).read_text()
-    assert json.loads((run_dir / "logbook.json").read_text()) == json.loads((pareto_run / "logbook.json").read_text())
+    assert json.loads((run_dir / "logbook.json").read_text()) == json.loads(
+        (pareto_run / "logbook.json").read_text()
+    )
 
 
 def test_report_tables_the_front_and_its_ensemble(pareto_run, tmp_path, capsys):
@@ -239,8 +346,9 @@ def test_report_tables_the_front_and_its_ensemble(pareto_run, tmp_path, capsys):
     front = pd.read_csv(pareto_run / "front.csv")
     assert row["front_size"] == len(front) and row["ensemble_50-100_members"] == len(record["members"])
     assert row["ensemble_50-100_test_accuracy"] == pytest.approx(record["test_accuracy"], abs=1e-4)
-    assert row["most_accurate_test_accuracy"] == pytest.approx(front["test_accuracy"][front["accuracy"].idxmax()],
-                                                               abs=1e-4)
+    assert row["most_accurate_test_accuracy"] == pytest.approx(
+        front["test_accuracy"][front["accuracy"].idxmax()], abs=1e-4
+    )
     assert (tmp_path / "report" / "pareto_table.md").exists()
     from evoprune_deap.report.plots import write_plots
 
@@ -257,7 +365,9 @@ def test_front_is_compared_with_one_shot_pruning_at_its_members_own_sparsities(p
     magnitude = baselines[baselines["method"] == "weight_magnitude"]
     members = front.loc[magnitude["front_member"]]
     assert len(members) >= 2  # members spread along the front
-    np.testing.assert_allclose(magnitude["active_percent"].to_numpy(), members["active_percent"].to_numpy(), atol=1e-3)
+    np.testing.assert_allclose(
+        magnitude["active_percent"].to_numpy(), members["active_percent"].to_numpy(), atol=1e-3
+    )
     assert along.loc["nsga2", "test_accuracy"] == pytest.approx(members["test_accuracy"].mean())
     assert along.loc["weight_magnitude", "test_accuracy"] == pytest.approx(magnitude["test_accuracy"].mean())
     assert "unpruned" not in along.index and "linear_probe" not in along.index

@@ -6,15 +6,18 @@ import pytest
 from evoprune_deap.report.reliability import components, icc1, icc_consistency, mean_squares
 
 # 6 targets (masks) rated by 4 judges (seeds); the paper gives ICC(1,1) = .17 and ICC(3,1) = .71.
-SHROUT_FLEISS = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]])
+SHROUT_FLEISS = np.array(
+    [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
+)
 
 
 def test_published_values():
     assert icc1(SHROUT_FLEISS) == pytest.approx(0.166, abs=5e-4)
     assert icc_consistency(SHROUT_FLEISS) == pytest.approx(0.715, abs=5e-4)
     ms = mean_squares(SHROUT_FLEISS)  # the paper's Table 1: BMS 11.24, WMS 6.26, JMS 32.49, EMS 1.02
-    assert (ms["between"], ms["within"], ms["seeds"], ms["residual"]) == pytest.approx((11.24, 6.26, 32.49, 1.02),
-                                                                                       abs=5e-3)
+    assert (ms["between"], ms["within"], ms["seeds"], ms["residual"]) == pytest.approx(
+        (11.24, 6.26, 32.49, 1.02), abs=5e-3
+    )
 
 
 def test_masks_that_do_not_matter_have_no_reliability_and_masks_that_do_have_a_lot():

@@ -8,12 +8,12 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import write_digits_folder
-from evoprune_deap.report.tables import aggregate, collect, paper_table, to_latex, to_markdown, write_report
+
 from evoprune_deap.records.directory import RunDirectory
 from evoprune_deap.records.evaluation_log import COLUMNS as EVALUATION_COLUMNS
 from evoprune_deap.records.summary import RunSummary
+from evoprune_deap.report.tables import aggregate, collect, paper_table, to_latex, to_markdown, write_report
 
 EXPERIMENTS = os.path.join(os.path.dirname(__file__), "..", "experiments")
 
@@ -22,20 +22,43 @@ def _fake_run(root, encoding, seed, rng):
     run_dir = os.path.join(root, encoding, f"seed{seed}")
     os.makedirs(run_dir)
     n = 12
-    table = pd.DataFrame({
-        "evaluation": np.arange(1, n + 1), "mask_hash": [f"h{i}" for i in range(n)],
-        "n_active": rng.integers(1, 512, n), "fitness": np.round(rng.random(n), 3),
-        "val_accuracy": rng.random(n), "epochs": 5, "seconds": 1.0, "mask": "",
-    })
+    table = pd.DataFrame(
+        {
+            "evaluation": np.arange(1, n + 1),
+            "mask_hash": [f"h{i}" for i in range(n)],
+            "n_active": rng.integers(1, 512, n),
+            "fitness": np.round(rng.random(n), 3),
+            "val_accuracy": rng.random(n),
+            "epochs": 5,
+            "seconds": 1.0,
+            "mask": "",
+        }
+    )
     table["active_percent"] = 100 * table["n_active"] / 512
     table[list(EVALUATION_COLUMNS)].to_csv(os.path.join(run_dir, "evaluations.csv"), index=False)
-    summary = {"source": "toy", "encoding": encoding, "seed": seed, "protocol": "honest",
-               "test_accuracy": float(rng.random()), "val_accuracy": float(rng.random()), "wall_seconds": 10.0}
+    summary = {
+        "source": "toy",
+        "encoding": encoding,
+        "seed": seed,
+        "protocol": "honest",
+        "test_accuracy": float(rng.random()),
+        "val_accuracy": float(rng.random()),
+        "wall_seconds": 10.0,
+    }
     numbers = {field.name: 0 for field in dataclasses.fields(RunSummary)}  # the fields the tables do not read
     RunDirectory(run_dir).write_summary(RunSummary(**{**numbers, **summary}))
     RunDirectory(run_dir).write_best_mask(encoding, rng.random(512) < 0.5)
-    pd.DataFrame([{"method": "unpruned", "draw": 0, "val_accuracy": 0.5, "test_accuracy": 0.4 + seed / 10,
-                   "active_percent": 100.0}]).to_csv(os.path.join(run_dir, "baselines.csv"), index=False)
+    pd.DataFrame(
+        [
+            {
+                "method": "unpruned",
+                "draw": 0,
+                "val_accuracy": 0.5,
+                "test_accuracy": 0.4 + seed / 10,
+                "active_percent": 100.0,
+            }
+        ]
+    ).to_csv(os.path.join(run_dir, "baselines.csv"), index=False)
     return run_dir, table, summary
 
 
@@ -50,7 +73,9 @@ def test_report_numbers_equal_those_recomputed_from_the_run_files(tmp_path):
         assert row["fitness_mean"] == pytest.approx(np.mean([b["fitness"] for b in best]))
         assert row["active_percent_mean"] == pytest.approx(np.mean([b["active_percent"] for b in best]))
         assert row["test_accuracy_mean"] == pytest.approx(np.mean([s["test_accuracy"] for _, s in runs]))
-        assert row["test_accuracy_std"] == pytest.approx(np.std([s["test_accuracy"] for _, s in runs], ddof=1))
+        assert row["test_accuracy_std"] == pytest.approx(
+            np.std([s["test_accuracy"] for _, s in runs], ddof=1)
+        )
         assert row["evaluations_mean"] == 12 and row["n_runs"] == 3
         unpruned = summary[(summary["encoding"] == encoding) & (summary["method"] == "unpruned")].iloc[0]
         assert unpruned["test_accuracy_mean"] == pytest.approx(0.5)
@@ -73,8 +98,13 @@ def test_report_and_plot_commands_draw_from_saved_tables(tmp_path, capsys):
     assert "| dataset | fc1 | both |" in capsys.readouterr().out
     assert main(["plot", str(tmp_path / "campaign"), "--out", str(tmp_path / "plots")]) == 0
     names = sorted(os.listdir(tmp_path / "plots"))
-    assert names == ["active_percent.png", "convergence.png", "differences.png", "kept_units_toy_both.png",
-                     "kept_units_toy_fc1.png"]
+    assert names == [
+        "active_percent.png",
+        "convergence.png",
+        "differences.png",
+        "kept_units_toy_both.png",
+        "kept_units_toy_fc1.png",
+    ]
     assert all(os.path.getsize(tmp_path / "plots" / n) > 5000 for n in names)
     assert main(["report", str(tmp_path / "nothing")]) == 2
 
@@ -91,8 +121,22 @@ def _run_script(name, *args):
     return 0
 
 
-TINY = ["--seeds", "0", "--population", "4", "--evaluations", "4", "--max-epochs", "2", "--random-draws", "1",
-        "--workers", "1", "--hidden-units", "16,16"]  # small heads: every mask's head pads to one program
+TINY = [
+    "--seeds",
+    "0",
+    "--population",
+    "4",
+    "--evaluations",
+    "4",
+    "--max-epochs",
+    "2",
+    "--random-draws",
+    "1",
+    "--workers",
+    "1",
+    "--hidden-units",
+    "16,16",
+]  # small heads: every mask's head pads to one program
 SCRIPTS = ["elpv", "fashion_mnist", "srsmas", "rps", "leaves", "painting", "cataract", "plants"]
 
 
@@ -102,8 +146,18 @@ def test_an_experiment_script_runs_a_tiny_multiobjective_campaign(faces_features
     from evoprune_deap.cli import main
 
     out = tmp_path / "elpv"
-    code = _run_script("elpv", "--features", faces_cache, "--encodings", "fc2", "--objectives", "accuracy,active",
-                       "--out", str(out), *TINY)
+    code = _run_script(
+        "elpv",
+        "--features",
+        faces_cache,
+        "--encodings",
+        "fc2",
+        "--objectives",
+        "accuracy,active",
+        "--out",
+        str(out),
+        *TINY,
+    )
     assert code == 0
     run = out / "fc2" / "seed0"
     assert (run / "baselines.csv").exists() and (run / "front_baselines.csv").exists()
@@ -123,7 +177,14 @@ def test_every_experiment_script_is_the_campaign_of_its_own_toml(name, monkeypat
     assert _run_script(name, "--seeds", "0", "1", "--encodings", "fs") == 0
     toml = os.path.join(os.path.abspath(EXPERIMENTS), f"{name}.toml")
     assert [os.path.abspath(seen[0][1]) if i == 1 else a for i, a in enumerate(seen[0])] == [
-        "campaign", toml, "--seeds", "0", "1", "--encodings", "fs"]
+        "campaign",
+        toml,
+        "--seeds",
+        "0",
+        "1",
+        "--encodings",
+        "fs",
+    ]
     import tomllib
 
     args = build_parser().parse_args(seen[0])
@@ -134,8 +195,11 @@ def test_every_experiment_script_is_the_campaign_of_its_own_toml(name, monkeypat
     for table, values in written.items():
         for key, value in values.items():
             got = getattr(getattr(config, table), key)
-            assert got in (value, tuple(value) if isinstance(value, list) else value, os.path.abspath(str(value))), (
-                table, key, got)
+            assert got in (
+                value,
+                tuple(value) if isinstance(value, list) else value,
+                os.path.abspath(str(value)),
+            ), (table, key, got)
     assert args.seeds == [0, 1] and args.encodings == ["fs"]
 
 
@@ -149,8 +213,17 @@ def test_campaign_skips_finished_combinations_and_reads_zips(tmp_path, capsys):
                     path = os.path.join(root, file)
                     archive.write(path, os.path.relpath(path, tmp_path / split))
     out = str(tmp_path / "campaign")
-    args = ["--images", str(tmp_path / "rps.zip"), "--test-images", str(tmp_path / "rps-test-set.zip"),
-            "--encodings", "fs", "--out", out, *TINY]
+    args = [
+        "--images",
+        str(tmp_path / "rps.zip"),
+        "--test-images",
+        str(tmp_path / "rps-test-set.zip"),
+        "--encodings",
+        "fs",
+        "--out",
+        out,
+        *TINY,
+    ]
     assert _run_script("rps", *args) == 0
     first = os.path.getmtime(os.path.join(out, "fs", "seed0", "summary.json"))
     capsys.readouterr()
@@ -161,8 +234,10 @@ def test_campaign_skips_finished_combinations_and_reads_zips(tmp_path, capsys):
     assert summary["n_classes"] == 3
 
 
-@pytest.mark.parametrize("name, hint", [("rps", "rps.zip"), ("leaves", "Citrus.zip"), ("plants", "PlantDoc"),
-                                        ("srsmas", "5 folds")])
+@pytest.mark.parametrize(
+    "name, hint",
+    [("rps", "rps.zip"), ("leaves", "Citrus.zip"), ("plants", "PlantDoc"), ("srsmas", "5 folds")],
+)
 def test_paper_scripts_say_where_to_get_missing_data(name, hint, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert _run_script(name, *TINY) == 2
@@ -171,22 +246,56 @@ def test_paper_scripts_say_where_to_get_missing_data(name, hint, capsys, tmp_pat
 
 
 @pytest.mark.slow
-def test_campaign_runs_combinations_concurrently_on_a_cluster_with_the_same_results(faces_features, faces_cache,
-                                                                                   tmp_path):
+def test_campaign_runs_combinations_concurrently_on_a_cluster_with_the_same_results(
+    faces_features, faces_cache, tmp_path
+):
     from evoprune_deap.cli import main
 
     # 8 evaluations: past the initial population, so runs at once interleave on the workers' queue
-    tiny = ["--seeds", "0", "1", "--encodings", "fc1", "--population", "4", "--evaluations", "8",
-            "--max-epochs", "2", "--random-draws", "1", "--hidden-units", "16", "--features", faces_cache]
+    tiny = [
+        "--seeds",
+        "0",
+        "1",
+        "--encodings",
+        "fc1",
+        "--population",
+        "4",
+        "--evaluations",
+        "8",
+        "--max-epochs",
+        "2",
+        "--random-draws",
+        "1",
+        "--hidden-units",
+        "16",
+        "--features",
+        faces_cache,
+    ]
     config = os.path.join(EXPERIMENTS, "elpv.toml")
     assert main(["campaign", config, *tiny, "--workers", "1", "--out", str(tmp_path / "serial")]) == 0
-    assert main(["campaign", config, *tiny, "--workers", "2", "--parallel-runs", "2",
-                 "--out", str(tmp_path / "cluster")]) == 0
+    assert (
+        main(
+            [
+                "campaign",
+                config,
+                *tiny,
+                "--workers",
+                "2",
+                "--parallel-runs",
+                "2",
+                "--out",
+                str(tmp_path / "cluster"),
+            ]
+        )
+        == 0
+    )
     for seed in ("seed0", "seed1"):
         for name in ("evaluations.csv", "baselines.csv"):
             columns = ["mask_hash", "fitness"] if name == "evaluations.csv" else ["method", "test_accuracy"]
             want = pd.read_csv(tmp_path / "serial" / "fc1" / seed / name)[columns]
-            pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "cluster" / "fc1" / seed / name)[columns], want)
+            pd.testing.assert_frame_equal(
+                pd.read_csv(tmp_path / "cluster" / "fc1" / seed / name)[columns], want
+            )
     # --parallel-runs 2 ran the two runs at once: their evaluations' time spans overlap (finished.csv)
     spans = [pd.read_csv(tmp_path / "cluster" / "fc1" / seed / "finished.csv") for seed in ("seed0", "seed1")]
     (start0, end0), (start1, end1) = [(span["started"].min(), span["ended"].max()) for span in spans]
@@ -199,8 +308,26 @@ def test_campaign_audits_both_protocols_end_to_end(faces_features, faces_cache, 
     from evoprune_deap.cli import main
 
     audit = tmp_path / "audit"
-    assert main(["-q", "campaign", os.path.join(EXPERIMENTS, "elpv.toml"), "--features", faces_cache, "--encodings", "fc1", *TINY,
-                 "--protocols", "honest", "paper", "--out", str(audit)]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "campaign",
+                os.path.join(EXPERIMENTS, "elpv.toml"),
+                "--features",
+                faces_cache,
+                "--encodings",
+                "fc1",
+                *TINY,
+                "--protocols",
+                "honest",
+                "paper",
+                "--out",
+                str(audit),
+            ]
+        )
+        == 0
+    )
     for protocol in ("honest", "paper"):
         run = RunDirectory(str(audit / protocol / "fc1" / "seed0"))
         assert run.is_finished and run.read_config().run.protocol == protocol
@@ -217,22 +344,53 @@ def test_campaign_resumes_an_unfinished_run(faces_features, faces_cache, tmp_pat
     from evoprune_deap.records.directory import RunDirectory
     from evoprune_deap.search.bits import mask_from_hex
 
-    args = ["campaign", os.path.join(EXPERIMENTS, "elpv.toml"), "--seeds", "0", "--encodings", "fc1",
-            "--population", "4", "--evaluations", "8", "--max-epochs", "2", "--random-draws", "1",
-            "--hidden-units", "16", "--workers", "1", "--features", faces_cache, "--out", str(tmp_path / "c")]
+    args = [
+        "campaign",
+        os.path.join(EXPERIMENTS, "elpv.toml"),
+        "--seeds",
+        "0",
+        "--encodings",
+        "fc1",
+        "--population",
+        "4",
+        "--evaluations",
+        "8",
+        "--max-epochs",
+        "2",
+        "--random-draws",
+        "1",
+        "--hidden-units",
+        "16",
+        "--workers",
+        "1",
+        "--features",
+        faces_cache,
+        "--out",
+        str(tmp_path / "c"),
+    ]
     assert main(args) == 0
     run = RunDirectory(tmp_path / "c" / "fc1" / "seed0")
     finished = pd.read_csv(run.file(RunDirectory.EVALUATIONS))
     # Make it a run killed after 3 evaluations: no summary, no baselines, a short log.
-    for name in (RunDirectory.SUMMARY, RunDirectory.BASELINES, RunDirectory.BEST_MASK, RunDirectory.BEST_HEAD):
+    for name in (
+        RunDirectory.SUMMARY,
+        RunDirectory.BASELINES,
+        RunDirectory.BEST_MASK,
+        RunDirectory.BEST_HEAD,
+    ):
         os.remove(run.file(name))
     for name in (RunDirectory.EVALUATIONS, RunDirectory.JOURNAL):
         lines = open(run.file(name)).read().splitlines(keepends=True)
         open(run.file(name), "w").write("".join(lines[:4]))
     trained = []  # the FC1 bits of every head trained from here on
     original = HeadTrainer.train_many
-    monkeypatch.setattr(HeadTrainer, "train_many", lambda self, masks, *rest: trained.extend(
-        m.hidden[0].tobytes() for m in masks) or original(self, masks, *rest))
+    monkeypatch.setattr(
+        HeadTrainer,
+        "train_many",
+        lambda self, masks, *rest: (
+            trained.extend(m.hidden[0].tobytes() for m in masks) or original(self, masks, *rest)
+        ),
+    )
     with caplog.at_level("WARNING"):
         assert main(args) == 0
     assert "Resuming unfinished run" in caplog.text
@@ -250,8 +408,19 @@ def test_campaign_resumes_an_unfinished_run(faces_features, faces_cache, tmp_pat
 @pytest.mark.slow
 def test_the_fitness_variants_script_runs_its_campaigns_and_one_report(faces_features, faces_cache, tmp_path):
     out = tmp_path / "fitness"
-    code = _run_script("fitness_variants", "--variants", "per_mask", "common_r3", "--encodings", "fc1", "--out",
-                       str(out), "--features", faces_cache, *TINY)
+    code = _run_script(
+        "fitness_variants",
+        "--variants",
+        "per_mask",
+        "common_r3",
+        "--encodings",
+        "fc1",
+        "--out",
+        str(out),
+        "--features",
+        faces_cache,
+        *TINY,
+    )
     assert code == 0
     runs = pd.read_csv(out / "report" / "runs.csv")
     variants = {os.path.basename(os.path.dirname(os.path.dirname(d))) for d in runs["run_dir"]}

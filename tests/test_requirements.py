@@ -40,7 +40,7 @@ def test_every_floor_is_installed_by_the_floors_run_at_its_lowest_minor_release(
             continue
         assert name in pinned, f"{name} has a floor in requirements.txt that .ci/floors.txt does not install"
         low, got = Version(floor), Version(pinned[name])
-        assert got >= low and got.release[:len(low.release)] == low.release, (name, floor, pinned[name])
+        assert got >= low and got.release[: len(low.release)] == low.release, (name, floor, pinned[name])
 
 
 def test_the_floors_run_pins_nothing_the_requirements_do_not_ask_for():

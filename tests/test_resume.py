@@ -27,8 +27,13 @@ toy_run.DELAY = 0.0
 
 
 def toy(run_dir, resume=False, delay=0.0, **popen):
-    return subprocess.Popen([sys.executable, TOY, str(run_dir), "1" if resume else "0", str(delay)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    return subprocess.Popen(
+        [sys.executable, TOY, str(run_dir), "1" if resume else "0", str(delay)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +51,9 @@ def _rows(path):
 
 
 @pytest.mark.parametrize("kill_after_rows", [1, 5, 12, 25, 37])
-def test_sigkill_at_any_moment_then_resume_gives_the_uninterrupted_run(uninterrupted, tmp_path, kill_after_rows):
+def test_sigkill_at_any_moment_then_resume_gives_the_uninterrupted_run(
+    uninterrupted, tmp_path, kill_after_rows
+):
     process = toy(tmp_path, delay=0.08)
     log = tmp_path / "evaluations.csv"
     _wait_rows(log, kill_after_rows, timeout=60)
@@ -121,8 +128,13 @@ def test_disk_full_leaves_the_run_resumable(uninterrupted, tmp_path, monkeypatch
 
 
 def _evoprune(*args, **popen):
-    return subprocess.Popen([sys.executable, "-m", "evoprune_deap", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **popen)
+    return subprocess.Popen(
+        [sys.executable, "-m", "evoprune_deap", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
 
 
 def _wait_rows(path, n, timeout=240):
@@ -156,12 +168,14 @@ def _compare(run_dir, reference):
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_real_run_killed_then_resumed_equals_uninterrupted(real_uninterrupted, faces_cache, tmp_path, workers):
+def test_real_run_killed_then_resumed_equals_uninterrupted(
+    real_uninterrupted, faces_cache, tmp_path, workers
+):
     """Also the same-seed promise: every row is computed in two processes (the killed one or its resume, and
     the uninterrupted one), which give the same files on this CPU. The run killed on 2 workers resumes on 1:
     where heads train never changes them."""
     run_dir = tmp_path / "run"
-    options = [*REAL[:REAL.index("--workers") + 1], workers, *REAL[REAL.index("--workers") + 2:]]
+    options = [*REAL[: REAL.index("--workers") + 1], workers, *REAL[REAL.index("--workers") + 2 :]]
     process = _evoprune("run", "--features", faces_cache, *options, "--run-dir", str(run_dir))
     _wait_rows(run_dir / "evaluations.csv", 3)
     process.send_signal(signal.SIGKILL)
@@ -175,8 +189,9 @@ def test_real_run_killed_then_resumed_equals_uninterrupted(real_uninterrupted, f
     assert np.isfinite(pd.read_csv(run_dir / "evaluations.csv")["fitness"]).all()
 
 
-def test_ctrl_c_stops_after_the_current_evaluation_and_says_how_to_resume(real_uninterrupted, faces_cache,
-                                                                          tmp_path):
+def test_ctrl_c_stops_after_the_current_evaluation_and_says_how_to_resume(
+    real_uninterrupted, faces_cache, tmp_path
+):
     run_dir = tmp_path / "run"
     process = _evoprune("run", "--features", faces_cache, *REAL, "--run-dir", str(run_dir))
     _wait_rows(run_dir / "evaluations.csv", 2)
@@ -227,8 +242,14 @@ def test_results_finished_out_of_order_survive_a_crash(uninterrupted, tmp_path):
     """A crash after 2 logged evaluations keeps the other finished ones: the rest of the initial
     population and the first pair, which is bred from the initial genomes and in flight with them."""
     with pytest.raises(Crash):
-        evolve(OutOfOrder(toy_run.fitness), 32, toy_run.GA, seed=7, run_dir=RunDirectory(tmp_path),
-               callbacks=[CrashAt(2)])
+        evolve(
+            OutOfOrder(toy_run.fitness),
+            32,
+            toy_run.GA,
+            seed=7,
+            run_dir=RunDirectory(tmp_path),
+            callbacks=[CrashAt(2)],
+        )
     finished = toy_run.GA.population + 2
     assert _rows(tmp_path / "evaluations.csv") == 2
     assert _rows(tmp_path / "finished.csv") == finished
@@ -247,8 +268,20 @@ def test_results_finished_out_of_order_survive_a_crash(uninterrupted, tmp_path):
 def test_a_second_ctrl_c_stops_at_once(faces_cache, faces_features, tmp_path):
     run_dir = tmp_path / "run"
     (tmp_path / "slow.toml").write_text("[head]\nmax_epochs = 100000\npatience = 100000\nmin_delta = 0.0\n")
-    slow = ["--config", str(tmp_path / "slow.toml"), "--population", "4", "--evaluations", "8", "--workers", "1",
-            "--features", faces_cache, "--run-dir", str(run_dir)]
+    slow = [
+        "--config",
+        str(tmp_path / "slow.toml"),
+        "--population",
+        "4",
+        "--evaluations",
+        "8",
+        "--workers",
+        "1",
+        "--features",
+        faces_cache,
+        "--run-dir",
+        str(run_dir),
+    ]
     process = _evoprune("run", *slow)
     deadline = time.time() + 240
     while not (run_dir / "evaluations.csv").exists():  # the GA has started: a head is training
@@ -264,7 +297,9 @@ def test_a_second_ctrl_c_stops_at_once(faces_cache, faces_features, tmp_path):
     assert time.perf_counter() - start < 20  # not the 100000 epochs the head was going to train
 
 
-def test_resume_after_the_images_changed_is_refused_before_the_cache_is_touched(digits_folder, tmp_path, refused):
+def test_resume_after_the_images_changed_is_refused_before_the_cache_is_touched(
+    digits_folder, tmp_path, refused
+):
     """The run's cache stays the one it started from: the changed images are neither extracted nor cached."""
     import hashlib
     import json
@@ -272,8 +307,29 @@ def test_resume_after_the_images_changed_is_refused_before_the_cache_is_touched(
     from evoprune_deap.cli import main
 
     run_dir = str(tmp_path / "run")
-    assert main(["-q", "run", "--images", digits_folder, "--image-size", "32", "--population", "4",
-                 "--evaluations", "4", "--max-epochs", "2", "--workers", "1", "--run-dir", run_dir]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "run",
+                "--images",
+                digits_folder,
+                "--image-size",
+                "32",
+                "--population",
+                "4",
+                "--evaluations",
+                "4",
+                "--max-epochs",
+                "2",
+                "--workers",
+                "1",
+                "--run-dir",
+                run_dir,
+            ]
+        )
+        == 0
+    )
     os.remove(os.path.join(run_dir, RunDirectory.SUMMARY))  # an unfinished run: resumable
     cache = json.load(open(os.path.join(run_dir, RunDirectory.ENVIRONMENT)))["features"]["cache_path"]
     before = (hashlib.sha256(open(cache, "rb").read()).hexdigest(), os.stat(cache).st_mtime_ns)

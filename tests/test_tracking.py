@@ -50,8 +50,22 @@ def test_tensorboard_logs_every_evaluation_of_the_run(faces_cache, faces_feature
     config = tmp_path / "tiny.toml"
     config.write_text("[ga]\npopulation = 4\nevaluations = 6\n[head]\nhidden_units = [16]\nmax_epochs = 2\n")
     logdir = tmp_path / "tb"
-    code = main(["-q", "run", "--features", faces_cache, "--config", str(config), "--workers", "1",
-                 "--out", str(tmp_path / "runs"), "--tensorboard", str(logdir)])
+    code = main(
+        [
+            "-q",
+            "run",
+            "--features",
+            faces_cache,
+            "--config",
+            str(config),
+            "--workers",
+            "1",
+            "--out",
+            str(tmp_path / "runs"),
+            "--tensorboard",
+            str(logdir),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0 and captured.err == ""  # -q: no bar, no notice
     assert "best head:" in captured.out
@@ -60,47 +74,84 @@ def test_tensorboard_logs_every_evaluation_of_the_run(faces_cache, faces_feature
     scalars = _scalars(str(logdir))
     table = pd.read_csv(tmp_path / "runs" / run_name / "evaluations.csv")
     assert list(scalars["evaluation/fitness"]) == list(range(1, 7))
-    np.testing.assert_allclose([scalars["evaluation/fitness"][k] for k in range(1, 7)], table["fitness"], rtol=1e-6)
-    np.testing.assert_allclose([scalars["best/fitness"][k] for k in range(1, 7)],
-                               np.maximum.accumulate(table["fitness"]), rtol=1e-6)
-    np.testing.assert_allclose([scalars["evaluation/active_percent"][k] for k in range(1, 7)],
-                               table["active_percent"], rtol=1e-5)
+    np.testing.assert_allclose(
+        [scalars["evaluation/fitness"][k] for k in range(1, 7)], table["fitness"], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        [scalars["best/fitness"][k] for k in range(1, 7)], np.maximum.accumulate(table["fitness"]), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        [scalars["evaluation/active_percent"][k] for k in range(1, 7)], table["active_percent"], rtol=1e-5
+    )
 
 
 def test_tensorboard_logs_the_front_of_a_multiobjective_run(faces_cache, faces_features, tmp_path):
     config = tmp_path / "tiny.toml"
-    config.write_text("[ga]\npopulation = 4\nevaluations = 6\nobjectives = ['accuracy', 'active']\n"
-                      "[head]\nhidden_units = [16]\nmax_epochs = 2\n")
+    config.write_text(
+        "[ga]\npopulation = 4\nevaluations = 6\nobjectives = ['accuracy', 'active']\n"
+        "[head]\nhidden_units = [16]\nmax_epochs = 2\n"
+    )
     logdir = tmp_path / "tb"
-    assert main(["-q", "run", "--features", faces_cache, "--config", str(config), "--workers", "1",
-                 "--run-dir", str(tmp_path / "run"), "--tensorboard", str(logdir)]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "run",
+                "--features",
+                faces_cache,
+                "--config",
+                str(config),
+                "--workers",
+                "1",
+                "--run-dir",
+                str(tmp_path / "run"),
+                "--tensorboard",
+                str(logdir),
+            ]
+        )
+        == 0
+    )
     scalars = _scalars(str(logdir))
     logbook = json.loads((tmp_path / "run" / "logbook.json").read_text())
-    np.testing.assert_allclose([scalars["front/hypervolume"][k] for k in range(1, 7)],
-                               [row["hypervolume"] for row in logbook], rtol=1e-6)
+    np.testing.assert_allclose(
+        [scalars["front/hypervolume"][k] for k in range(1, 7)],
+        [row["hypervolume"] for row in logbook],
+        rtol=1e-6,
+    )
     assert [scalars["front/size"][k] for k in range(1, 7)] == [row["front_size"] for row in logbook]
     assert "best/fitness" not in scalars
 
 
-def test_tensorboard_after_a_crash_and_resume_holds_each_evaluation_once(faces_cache, faces_features, tmp_path):
+def test_tensorboard_after_a_crash_and_resume_holds_each_evaluation_once(
+    faces_cache, faces_features, tmp_path
+):
     from evoprune_deap.config import load_config
     from evoprune_deap.run.experiment import run_experiment
     from evoprune_deap.run.tracking import TensorBoardLogger, logged_steps
 
-    tiny = {"data": {"features": faces_cache}, "ga": {"population": 4, "evaluations": 7},
-            "head": {"hidden_units": [16], "max_epochs": 2}, "run": {"workers": 1}}
+    tiny = {
+        "data": {"features": faces_cache},
+        "ga": {"population": 4, "evaluations": 7},
+        "head": {"hidden_units": [16], "max_epochs": 2},
+        "run": {"workers": 1},
+    }
     run_dir, logdir = tmp_path / "run", tmp_path / "tb"
     with pytest.raises(RuntimeError, match="crash"):
-        run_experiment(load_config(overrides=tiny), faces_features, run_dir=str(run_dir),
-                       callbacks=[TensorBoardLogger(str(logdir / "run")), _Crash(after=5)])
+        run_experiment(
+            load_config(overrides=tiny),
+            faces_features,
+            run_dir=str(run_dir),
+            callbacks=[TensorBoardLogger(str(logdir / "run")), _Crash(after=5)],
+        )
     assert logged_steps(str(logdir / "run")) == {1, 2, 3, 4, 5}  # flushed as written: the crash lost none
     assert main(["-q", "run", "--resume", str(run_dir), "--tensorboard", str(logdir)]) == 0
     scalars = _scalars(str(logdir))  # no step twice, though steps 1-5 were replayed
     table = pd.read_csv(run_dir / "evaluations.csv")
     assert list(scalars["evaluation/fitness"]) == list(range(1, 8)) == list(table["evaluation"])
     np.testing.assert_allclose(list(scalars["evaluation/fitness"].values()), table["fitness"], rtol=1e-6)
-    np.testing.assert_allclose(list(scalars["best/fitness"].values()), np.maximum.accumulate(table["fitness"]),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        list(scalars["best/fitness"].values()), np.maximum.accumulate(table["fitness"]), rtol=1e-6
+    )
 
 
 def test_the_convergence_plot_marks_the_unpruned_head():

@@ -11,8 +11,16 @@ from evoprune_deap.errors import ConfigError
 from evoprune_deap.head import trainer as trainer_module
 from evoprune_deap.head.forward import padded_dims
 from evoprune_deap.head.stack import fit_head, masked_reference_head
-from evoprune_deap.head.trainer import (MAX_HEADS, HeadTrainer, TrainState, batch_indices, epoch_orders, head_bytes,
-                                        heads_per_program, split_batches)
+from evoprune_deap.head.trainer import (
+    MAX_HEADS,
+    HeadTrainer,
+    TrainState,
+    batch_indices,
+    epoch_orders,
+    head_bytes,
+    heads_per_program,
+    split_batches,
+)
 from evoprune_deap.head.weights import HeadWeights
 from evoprune_deap.run.experiment import run_experiment
 from evoprune_deap.run.fitness import MaskFitness
@@ -43,17 +51,29 @@ def test_batches_pad_only_the_last_one():
 
 
 def test_the_state_is_read_by_name():
-    assert TrainState._fields == ("epoch", "weights", "velocity", "best_loss", "best_weights", "wait", "stopped",
-                                  "losses")
+    assert TrainState._fields == (
+        "epoch",
+        "weights",
+        "velocity",
+        "best_loss",
+        "best_weights",
+        "wait",
+        "stopped",
+        "losses",
+    )
 
 
 @pytest.mark.parametrize("name", ["fc1", "fs"])
-@pytest.mark.parametrize("max_epochs, patience, min_delta, stops", [
-    (6, 10, 1e-5, False),   # runs every epoch
-    (40, 2, 0.02, True),    # early stopping fires and restores the best epoch
-])
-def test_the_trainer_equals_keras_fit_of_the_masked_full_width_head(faces_features, name, max_epochs, patience,
-                                                                    min_delta, stops, monkeypatch):
+@pytest.mark.parametrize(
+    "max_epochs, patience, min_delta, stops",
+    [
+        (6, 10, 1e-5, False),  # runs every epoch
+        (40, 2, 0.02, True),  # early stopping fires and restores the best epoch
+    ],
+)
+def test_the_trainer_equals_keras_fit_of_the_masked_full_width_head(
+    faces_features, name, max_epochs, patience, min_delta, stops, monkeypatch
+):
     monkeypatch.setattr(trainer_module, "SEGMENT_EPOCHS", 4)  # several calls of the program per training
     config = HeadConfig(hidden_units=(32, 16), max_epochs=max_epochs, patience=patience, min_delta=min_delta)
     x, y = faces_features.arrays()["train"]
@@ -72,7 +92,9 @@ def test_the_trainer_equals_keras_fit_of_the_masked_full_width_head(faces_featur
 
 
 @pytest.mark.parametrize("name", ["fc1", "fc2", "both", "fs"])
-def test_p_heads_vmapped_equal_one_head_per_program_with_early_stops_at_different_epochs(faces_features, name):
+def test_p_heads_vmapped_equal_one_head_per_program_with_early_stops_at_different_epochs(
+    faces_features, name
+):
     # 60 epochs cross the 50-epoch segment boundary; patience 2 with a coarse min_delta makes some heads
     # stop early (at different epochs) while others run on. Two masks share a padded shape.
     config = HeadConfig(hidden_units=HIDDEN[name], max_epochs=60, patience=2, min_delta=2e-3)
@@ -112,7 +134,9 @@ def test_a_heads_training_does_not_depend_on_its_batch(faces_features, monkeypat
     calls = []
     original = trainer._train_batch
     monkeypatch.setattr(trainer_module, "memory_budget", lambda: budget)
-    monkeypatch.setattr(trainer, "_train_batch", lambda dims, m, *a: calls.append(len(m)) or original(dims, m, *a))
+    monkeypatch.setattr(
+        trainer, "_train_batch", lambda dims, m, *a: calls.append(len(m)) or original(dims, m, *a)
+    )
     split = trainer.train_many(masks, x, y, seeds)
     assert calls == [2, 2, 2]
     for a, b, c in zip(together, alone, split):
@@ -165,8 +189,9 @@ head = HeadTrainer(8, 2, HeadConfig(hidden_units=(8,), max_epochs=40, learning_r
 print(keras.backend.backend(), head.epochs, repr(float(head.losses[-1])), head.accuracy(x, y))
 """
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-    on_tensorflow = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                                   check=True, timeout=300).stdout.split()
+    on_tensorflow = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=300
+    ).stdout.split()
     import contextlib
     import io
 
@@ -204,7 +229,9 @@ def test_scoring_the_search_weights_equals_training_again(faces_features):
     config = HeadConfig(hidden_units=(24, 12), max_epochs=6)
     encoding = Encoding("fs", faces_features.n_features, config.hidden_units[:1])
     mask = np.random.default_rng(2).random(encoding.n_bits) < 0.4
-    fitness = MaskFitness(faces_features, encoding, dataclasses.replace(config, hidden_units=(24,)), "honest", 1)
+    fitness = MaskFitness(
+        faces_features, encoding, dataclasses.replace(config, hidden_units=(24,)), "honest", 1
+    )
     trained = fitness.score(mask, with_test=True)
     rescored = fitness.score_many([mask], with_test=True, fold_weights=[trained.fold_weights])[0]
     assert rescored.epochs == 0 and trained.epochs > 0
@@ -215,9 +242,13 @@ def test_scoring_the_search_weights_equals_training_again(faces_features):
 def test_a_ga_run_with_batched_training_equals_the_single_run(faces_features, tmp_path):
     runs = {}
     for engine in ("single", "batched"):
-        config = from_dict({"ga": {"population": 6, "evaluations": 14, "in_flight": 2},
-                            "head": {"max_epochs": 8, "engine": engine, "hidden_units": [24, 12]},
-                            "run": {"seed": 3, "workers": 1}})
+        config = from_dict(
+            {
+                "ga": {"population": 6, "evaluations": 14, "in_flight": 2},
+                "head": {"max_epochs": 8, "engine": engine, "hidden_units": [24, 12]},
+                "run": {"seed": 3, "workers": 1},
+            }
+        )
         runs[engine] = run_experiment(config, faces_features, run_dir=str(tmp_path / engine))
     a, b = runs["single"].evaluations, runs["batched"].evaluations
     for column in ("mask_hash", "fitness", "val_accuracy", "epochs", "n_active"):

@@ -1,4 +1,5 @@
 import tomllib
+
 """Bad input: a clear EvopruneError naming the value, and nothing written half-way."""
 
 
@@ -8,17 +9,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evoprune_deap.config import dump_toml, from_dict, load_config
-from evoprune_deap.errors import EvopruneError, FeatureCacheError, RunDirectoryError
-from evoprune_deap.run.experiment import check_features, run_experiment
 from evoprune_deap.data.features import FeatureSet
 from evoprune_deap.data.splits import Split
+from evoprune_deap.errors import EvopruneError, FeatureCacheError, RunDirectoryError
+from evoprune_deap.run.experiment import check_features, run_experiment
 
 
 def _features(**meta):
     rng = np.random.default_rng(0)
-    return FeatureSet(rng.normal(size=(30, 6)).astype(np.float32), np.repeat([0, 1, 2], 10), ("a", "b", "c"),
-                      (Split(np.r_[0:6, 10:16, 20:26], np.r_[6:8, 16:18, 26:28], np.r_[8:10, 18:20, 28:30]),),
-                      meta)
+    return FeatureSet(
+        rng.normal(size=(30, 6)).astype(np.float32),
+        np.repeat([0, 1, 2], 10),
+        ("a", "b", "c"),
+        (Split(np.r_[0:6, 10:16, 20:26], np.r_[6:8, 16:18, 26:28], np.r_[8:10, 18:20, 28:30]),),
+        meta,
+    )
 
 
 def test_cache_from_another_package_version():
@@ -35,8 +40,12 @@ def test_cache_from_another_backbone_than_the_config_claims():
 def test_test_class_unseen_in_training():
     rng = np.random.default_rng(0)
     with pytest.raises(FeatureCacheError, match="class 'c' unseen in training"):
-        FeatureSet(rng.normal(size=(30, 6)).astype(np.float32), np.repeat([0, 1, 2], 10), ("a", "b", "c"),
-                   (Split(np.r_[0:8, 10:18], np.r_[8:10, 18:20], np.r_[20:30]),))
+        FeatureSet(
+            rng.normal(size=(30, 6)).astype(np.float32),
+            np.repeat([0, 1, 2], 10),
+            ("a", "b", "c"),
+            (Split(np.r_[0:8, 10:18], np.r_[8:10, 18:20], np.r_[20:30]),),
+        )
 
 
 @pytest.mark.parametrize("epochs", [0, -3])
@@ -64,22 +73,46 @@ def test_rejected_features_leave_no_run_directory(tmp_path):
 
 def test_mask_length_must_match_the_head():
     from evoprune_deap.config import HeadConfig
-    from evoprune_deap.search.encodings import Encoding
     from evoprune_deap.errors import EncodingError
     from evoprune_deap.run.fitness import MaskFitness
+    from evoprune_deap.search.encodings import Encoding
 
     fitness = MaskFitness(_features(), Encoding("fs", 6, (4,)), HeadConfig(hidden_units=(4,)), "honest", 0)
     with pytest.raises(EncodingError, match="needs 6 bits"):
         fitness(np.ones(5))
 
 
-_values = st.one_of(st.none(), st.booleans(), st.integers(-5, 1000), st.floats(allow_nan=True),
-                    st.text(max_size=6), st.lists(st.integers(-2, 600), max_size=3))
-_keys = st.sampled_from(["population", "evaluations", "mutation_prob", "encoding", "init_density",
-                         "max_epochs", "hidden_units", "seed", "protocol", "image_size", "val_fraction",
-                         "candidates", "batch_size", "bogus"])
-_tables = st.dictionaries(st.sampled_from(["ga", "head", "run", "data", "nope"]),
-                          st.dictionaries(_keys, _values, max_size=4), max_size=3)
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 1000),
+    st.floats(allow_nan=True),
+    st.text(max_size=6),
+    st.lists(st.integers(-2, 600), max_size=3),
+)
+_keys = st.sampled_from(
+    [
+        "population",
+        "evaluations",
+        "mutation_prob",
+        "encoding",
+        "init_density",
+        "max_epochs",
+        "hidden_units",
+        "seed",
+        "protocol",
+        "image_size",
+        "val_fraction",
+        "candidates",
+        "batch_size",
+        "bogus",
+    ]
+)
+_tables = st.dictionaries(
+    st.sampled_from(["ga", "head", "run", "data", "nope"]),
+    st.dictionaries(_keys, _values, max_size=4),
+    max_size=3,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -95,16 +128,24 @@ def test_random_configs_are_accepted_or_rejected_with_an_evoprune_error(tables):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(n=st.integers(0, 12), d=st.integers(0, 4), n_labels=st.integers(0, 14), n_classes=st.integers(0, 4),
-       poison=st.sampled_from([None, np.nan, np.inf]), seed=st.integers(0, 10))
-def test_random_small_feature_arrays_are_validated_with_an_evoprune_error(n, d, n_labels, n_classes, poison, seed):
+@given(
+    n=st.integers(0, 12),
+    d=st.integers(0, 4),
+    n_labels=st.integers(0, 14),
+    n_classes=st.integers(0, 4),
+    poison=st.sampled_from([None, np.nan, np.inf]),
+    seed=st.integers(0, 10),
+)
+def test_random_small_feature_arrays_are_validated_with_an_evoprune_error(
+    n, d, n_labels, n_classes, poison, seed
+):
     rng = np.random.default_rng(seed)
     features = rng.normal(size=(n, d)).astype(np.float32)
     if poison is not None and features.size:
         features.flat[rng.integers(features.size)] = poison
     labels = rng.integers(0, max(n_classes, 1) + 1, n_labels)
     index = rng.permutation(max(n, 1))
-    split = Split(np.sort(index[: n // 2]), np.sort(index[n // 2: 3 * n // 4]), np.sort(index[3 * n // 4:]))
+    split = Split(np.sort(index[: n // 2]), np.sort(index[n // 2 : 3 * n // 4]), np.sort(index[3 * n // 4 :]))
     try:
         FeatureSet(features, labels, tuple("abcd"[:n_classes]), (split,))
     except EvopruneError as exc:

@@ -1,6 +1,6 @@
 """A GA run with a toy fitness and the real persistence, for kill/resume tests.
 
-    python tests/toy_run.py RUN_DIR RESUME(0|1) DELAY_SECONDS
+python tests/toy_run.py RUN_DIR RESUME(0|1) DELAY_SECONDS
 """
 
 import sys

@@ -24,13 +24,14 @@ from typing import Callable
 
 import numpy as np
 
-from ..version import __version__
 from ..config import DataConfig
-from ..storage import cache_dir
-from ..tensorflow_worker import BACKEND as CONVOLUTION_BACKEND, tensorflow_worker
 from ..errors import BackboneError, ConfigError, DatasetError, FeatureCacheError
-from .features import FeatureSet
 from ..seeding import derive_seed, make_rng
+from ..storage import cache_dir
+from ..tensorflow_worker import BACKEND as CONVOLUTION_BACKEND
+from ..tensorflow_worker import tensorflow_worker
+from ..version import __version__
+from .features import FeatureSet
 from .splits import make_splits
 
 logger = logging.getLogger(__name__)
@@ -46,8 +47,16 @@ def default_cache_path(dataset: str, backbone: str, image_size: int) -> str:
     return cache_dir("features", f"{dataset}-{backbone}-{image_size}px.npz")
 
 
-def cache_key(source, backbone_name: str, weights: str | None, weights_sha256: str | None,
-              image_size: int, seed: int, val_fraction: float, test_fraction: float) -> dict:
+def cache_key(
+    source,
+    backbone_name: str,
+    weights: str | None,
+    weights_sha256: str | None,
+    image_size: int,
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+) -> dict:
     """What must match for a cached FeatureSet to be reused."""
     return {
         "source": source.name,
@@ -82,7 +91,10 @@ def _extract_in_worker(extraction: tuple, indices: np.ndarray) -> np.ndarray:
         net_key = (backbone, image_size, weights, weights_sha256)
         if _worker_state.get("net_key") != net_key or weights == "none":
             _worker_state.pop("net", None)  # one backbone in memory at a time
-            _worker_state["net"], _worker_state["net_key"] = build_backbone(backbone, image_size, weights), net_key
+            _worker_state["net"], _worker_state["net_key"] = (
+                build_backbone(backbone, image_size, weights),
+                net_key,
+            )
     return _worker_state["net"].extract(_worker_state["source"].load(indices, image_size))
 
 
@@ -96,10 +108,14 @@ def check_weights(weights) -> None:
     if weights in (None, "imagenet", "none"):
         return
     if os.path.isdir(str(weights)):
-        raise BackboneError(f"Backbone weights {weights!r} is a directory; pass the weights file (.h5 or .pth).")
+        raise BackboneError(
+            f"Backbone weights {weights!r} is a directory; pass the weights file (.h5 or .pth)."
+        )
     if not os.path.isfile(str(weights)):
-        raise BackboneError(f"Backbone weights file {weights!r} does not exist; pass an existing file with "
-                            "--weights, or --weights imagenet to download them (needs internet).")
+        raise BackboneError(
+            f"Backbone weights file {weights!r} does not exist; pass an existing file with "
+            "--weights, or --weights imagenet to download them (needs internet)."
+        )
 
 
 def _use_worker(source) -> bool:
@@ -113,8 +129,14 @@ def _batches(n_samples: int, batch_size: int):
         yield np.arange(begin, min(begin + batch_size, n_samples))
 
 
-def embed_source(source, backbone: str, image_size: int, weights, batch_size: int,
-                 progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, dict]:
+def embed_source(
+    source,
+    backbone: str,
+    image_size: int,
+    weights,
+    batch_size: int,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, dict]:
     """Return features of shape (n_samples, n_features) and the backbone metadata."""
     from .backbones import build_backbone
 
@@ -179,12 +201,20 @@ def build_backbone_metadata(backbone: str, image_size: int, weights, n_features:
 _DEFAULTS = DataConfig()
 
 
-def extract_features(source, backbone: str = _DEFAULTS.backbone, image_size: int = _DEFAULTS.image_size,
-                     weights: str | None = None, split_seed: int = _DEFAULTS.split_seed,
-                     val_fraction: float = _DEFAULTS.val_fraction, test_fraction: float = _DEFAULTS.test_fraction,
-                     out: str | None = None, reuse: bool = True,
-                     batch_size: int = DEFAULT_BATCH_SIZE,
-                     progress: Callable[[int], None] | None = None, expect_key: dict | None = None) -> FeatureSet:
+def extract_features(
+    source,
+    backbone: str = _DEFAULTS.backbone,
+    image_size: int = _DEFAULTS.image_size,
+    weights: str | None = None,
+    split_seed: int = _DEFAULTS.split_seed,
+    val_fraction: float = _DEFAULTS.val_fraction,
+    test_fraction: float = _DEFAULTS.test_fraction,
+    out: str | None = None,
+    reuse: bool = True,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Callable[[int], None] | None = None,
+    expect_key: dict | None = None,
+) -> FeatureSet:
     """Turn an image source into a cached :class:`FeatureSet`.
 
     Parameters
@@ -226,38 +256,60 @@ def extract_features(source, backbone: str = _DEFAULTS.backbone, image_size: int
     ------
     DatasetError, BackboneError, FeatureCacheError, ConfigError
     """
-    DataConfig(backbone=backbone, weights=weights, image_size=image_size, split_seed=split_seed,
-               val_fraction=val_fraction, test_fraction=test_fraction)  # validates every value
+    DataConfig(
+        backbone=backbone,
+        weights=weights,
+        image_size=image_size,
+        split_seed=split_seed,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+    )  # validates every value
     check_weights(weights)
     seed = split_seed
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer; got {batch_size!r}.")
     out = out or default_cache_path(source.name, backbone, image_size)
     planned = build_backbone_metadata(backbone, image_size, weights, n_features=0)
-    key = cache_key(source, backbone, weights, planned["weights_sha256"], image_size, seed,
-                    val_fraction, test_fraction)
+    key = cache_key(
+        source, backbone, weights, planned["weights_sha256"], image_size, seed, val_fraction, test_fraction
+    )
 
     changed = [] if expect_key is None else sorted(k for k in key if key[k] != expect_key.get(k))
     if changed:  # fields added later (hold-out, OOD) are checked by the caller
         raise FeatureCacheError(
             f"The data differ from those the run started with ({', '.join(changed)} changed); nothing was "
             f"extracted and the cache {out!r} was left as it was. Restore the images (or settings) the run "
-            "started with to resume it, or start a new run.")
+            "started with to resume it, or start a new run."
+        )
     if reuse and os.path.exists(out):
         cached = FeatureSet.load(out)
         if cached.metadata.get("key") == key:
             logger.info("Reusing feature cache %s", out)
-            return FeatureSet(cached.features, cached.labels, cached.class_names, cached.splits,
-                              {**cached.metadata, "cache_hit": True, "cache_path": out})
+            return FeatureSet(
+                cached.features,
+                cached.labels,
+                cached.class_names,
+                cached.splits,
+                {**cached.metadata, "cache_hit": True, "cache_path": out},
+            )
         logger.info("Feature cache %s was made differently; rebuilding it", out)
 
-    splits = make_splits(source.labels, source.partition, source.partition_kind, val_fraction,
-                         test_fraction, make_rng(derive_seed(seed, "splits")), source.class_names)
+    splits = make_splits(
+        source.labels,
+        source.partition,
+        source.partition_kind,
+        val_fraction,
+        test_fraction,
+        make_rng(derive_seed(seed, "splits")),
+        source.class_names,
+    )
     start = time.perf_counter()
     features, backbone_meta = embed_source(source, backbone, image_size, weights, batch_size, progress)
     seconds = time.perf_counter() - start
     if not np.isfinite(features).all():
-        raise DatasetError(f"Backbone {backbone!r} produced NaN/Inf features for {source.name!r}; check the weights.")
+        raise DatasetError(
+            f"Backbone {backbone!r} produced NaN/Inf features for {source.name!r}; check the weights."
+        )
     metadata = {
         "key": key,
         **backbone_meta,
@@ -266,7 +318,15 @@ def extract_features(source, backbone: str = _DEFAULTS.backbone, image_size: int
         "images_per_second": round(source.n_samples / max(seconds, 1e-9), 2),
         "package_version": __version__,
     }
-    feature_set = FeatureSet(features, source.labels.astype(np.int64), tuple(source.class_names), splits, metadata)
+    feature_set = FeatureSet(
+        features, source.labels.astype(np.int64), tuple(source.class_names), splits, metadata
+    )
     feature_set.save(out)
     logger.info("Wrote feature cache %s (%d x %d)", out, *features.shape)
-    return FeatureSet(features, feature_set.labels, feature_set.class_names, splits, {**metadata, "cache_hit": False, "cache_path": out})
+    return FeatureSet(
+        features,
+        feature_set.labels,
+        feature_set.class_names,
+        splits,
+        {**metadata, "cache_hit": False, "cache_path": out},
+    )

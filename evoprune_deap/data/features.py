@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..storage import atomic_write
 from ..errors import FeatureCacheError
 from ..seeding import derive_seed, make_rng
+from ..storage import atomic_write
 from .splits import Split, carve_holdout
 
 CACHE_FORMAT = 1
@@ -111,10 +111,17 @@ class FeatureSet:
                 if index.size == 0 and part != "val":
                     raise FeatureCacheError(f"Split {k} has an empty {part} part.")
                 if index.size and (index.min() < 0 or index.max() >= features.shape[0]):
-                    raise FeatureCacheError(f"Split {k} {part} indices fall outside the {features.shape[0]} samples.")
-            if split.holdout.size and (split.holdout.min() < 0 or split.holdout.max() >= features.shape[0]
-                                       or np.intersect1d(split.holdout, split.train).size):
-                raise FeatureCacheError(f"Split {k} hold-out indices fall outside the samples or overlap training.")
+                    raise FeatureCacheError(
+                        f"Split {k} {part} indices fall outside the {features.shape[0]} samples."
+                    )
+            if split.holdout.size and (
+                split.holdout.min() < 0
+                or split.holdout.max() >= features.shape[0]
+                or np.intersect1d(split.holdout, split.train).size
+            ):
+                raise FeatureCacheError(
+                    f"Split {k} hold-out indices fall outside the samples or overlap training."
+                )
             if np.intersect1d(split.train, split.test).size or np.intersect1d(split.train, split.val).size:
                 raise FeatureCacheError(f"Split {k} reuses samples across train, validation and test.")
             if np.unique(labels[split.train]).size < 2:
@@ -147,10 +154,13 @@ class FeatureSet:
         if fraction == 0:
             return self
         rng = make_rng(derive_seed(seed, "holdout"))
-        splits = tuple(carve_holdout(split, self.labels, fraction, rng, self.class_names) for split in self.splits)
+        splits = tuple(
+            carve_holdout(split, self.labels, fraction, rng, self.class_names) for split in self.splits
+        )
         key = {**self.metadata.get("key", {}), "holdout_fraction": fraction}
-        return dataclasses.replace(self, splits=splits, metadata={**self.metadata, "key": key,
-                                                                  "holdout_fraction": fraction})
+        return dataclasses.replace(
+            self, splits=splits, metadata={**self.metadata, "key": key, "holdout_fraction": fraction}
+        )
 
     def with_ood(self, ood: "FeatureSet", seed: int) -> "FeatureSet":
         """This set with out-of-distribution features ``ood``, halved into a validation and a test part.
@@ -172,22 +182,36 @@ class FeatureSet:
                 raise FeatureCacheError(
                     f"The out-of-distribution features were made with {name} = {theirs[name]!r}, the "
                     f"features with {mine[name]!r}; extract the OOD images with the same backbone, image "
-                    "size and weights (or pass --ood-images DIR and let the run extract them).")
+                    "size and weights (or pass --ood-images DIR and let the run extract them)."
+                )
         if ood.n_features != self.n_features:
-            raise FeatureCacheError(f"The out-of-distribution features have {ood.n_features} columns, the features "
-                                    f"{self.n_features}; they must come from the same backbone.")
+            raise FeatureCacheError(
+                f"The out-of-distribution features have {ood.n_features} columns, the features "
+                f"{self.n_features}; they must come from the same backbone."
+            )
         shared = sorted({c.lower() for c in self.class_names} & {c.lower() for c in ood.class_names})
         if shared:
             raise FeatureCacheError(
                 f"The out-of-distribution images share the classes {shared} with {mine.get('source')!r}; OOD "
-                "images must come from classes the head never learns. Remove those classes from the OOD set.")
+                "images must come from classes the head never learns. Remove those classes from the OOD set."
+            )
         order = make_rng(derive_seed(seed, "ood")).permutation(ood.n_samples)
         half = ood.n_samples // 2
         parts = {"val": ood.features[np.sort(order[:half])], "test": ood.features[np.sort(order[half:])]}
         ood_key = {k: theirs.get("key", {}).get(k) for k in ("source", "source_fingerprint")}
-        return dataclasses.replace(self, ood=parts, metadata={
-            **mine, "key": {**mine.get("key", {}), "ood": ood_key},
-            "ood": {"source": theirs.get("source"), "n_images": ood.n_samples, "class_names": list(ood.class_names)}})
+        return dataclasses.replace(
+            self,
+            ood=parts,
+            metadata={
+                **mine,
+                "key": {**mine.get("key", {}), "ood": ood_key},
+                "ood": {
+                    "source": theirs.get("source"),
+                    "n_images": ood.n_samples,
+                    "class_names": list(ood.class_names),
+                },
+            },
+        )
 
     # ------------------------------------------------------------------ cache
     def save(self, path: str) -> None:
@@ -218,7 +242,9 @@ class FeatureSet:
         if os.path.isdir(path):
             inside = sorted(name for name in os.listdir(path) if name.endswith(".npz"))
             hint = f"; it holds {', '.join(inside[:5])}" if inside else ""
-            raise FeatureCacheError(f"Feature cache {path!r} is a directory; pass the .npz file itself{hint}.")
+            raise FeatureCacheError(
+                f"Feature cache {path!r} is a directory; pass the .npz file itself{hint}."
+            )
         if not os.path.isfile(path):
             raise FeatureCacheError(
                 f"Feature cache {path!r} does not exist; create it with `evoprune extract --out {path}`."
@@ -227,14 +253,18 @@ class FeatureSet:
         with open(path, "rb") as stream:
             is_zip = stream.read(4) == b"PK\x03\x04"
         if not is_zip:
-            raise FeatureCacheError(f"{path!r} is not a feature cache (an .npz file written by `evoprune "
-                                    "extract`); pass the cache file, or make one with `evoprune extract --out`.")
+            raise FeatureCacheError(
+                f"{path!r} is not a feature cache (an .npz file written by `evoprune "
+                "extract`); pass the cache file, or make one with `evoprune extract --out`."
+            )
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {name: data[name] for name in data.files}
         except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
             reason = "it holds pickled objects, which are never loaded" if "pickle" in str(exc) else str(exc)
-            raise FeatureCacheError(f"Feature cache {path!r} is truncated or corrupt ({reason}); {fix}.") from exc
+            raise FeatureCacheError(
+                f"Feature cache {path!r} is truncated or corrupt ({reason}); {fix}."
+            ) from exc
         try:
             meta = json.loads(str(arrays.pop("metadata")))
             checksums = meta.pop("checksums")
@@ -247,11 +277,9 @@ class FeatureSet:
         for name, array in arrays.items():
             if _array_sha256(array) != checksums[name]:
                 raise FeatureCacheError(
-                    f"Feature cache {path!r}: array {name!r} fails its checksum (tampered or "
-                    f"damaged); {fix}."
+                    f"Feature cache {path!r}: array {name!r} fails its checksum (tampered or damaged); {fix}."
                 )
         splits = tuple(
-            Split(*(arrays[f"split{k}_{part}"] for part in ("train", "val", "test")))
-            for k in range(n_splits)
+            Split(*(arrays[f"split{k}_{part}"] for part in ("train", "val", "test"))) for k in range(n_splits)
         )
         return cls(arrays["features"], arrays["labels"], class_names, splits, meta)

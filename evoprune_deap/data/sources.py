@@ -27,8 +27,16 @@ TRAIN, TEST = 0, 1
 ELPV_CLASS_NAMES = ("defect_0", "defect_33", "defect_67", "defect_100")
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_CLASS_NAMES = (
-    "t-shirt", "trouser", "pullover", "dress", "coat",
-    "sandal", "shirt", "sneaker", "bag", "ankle-boot",
+    "t-shirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle-boot",
 )
 BUILTIN_DATASETS = ("elpv", "fashion-mnist")
 
@@ -87,7 +95,9 @@ class ImageSource:
         DatasetError
             ``n_train`` is not below the number of training images.
         """
-        is_train = self.partition == 0 if self.partition_kind == "train_test" else np.ones(self.n_samples, bool)
+        is_train = (
+            self.partition == 0 if self.partition_kind == "train_test" else np.ones(self.n_samples, bool)
+        )
         train = np.flatnonzero(is_train)
         if not 2 * self.n_classes <= n_train < train.size:
             raise DatasetError(
@@ -95,8 +105,12 @@ class ImageSource:
                 f"{train.size} training images of {self.name!r} ({self.n_classes} classes); change it or leave it out."
             )
         keep = np.sort(np.concatenate([self._stratified(train, n_train, seed), np.flatnonzero(~is_train)]))
-        return self._restricted(keep, f"{self.name}-{n_train}", ["train_subset", n_train, seed],
-                                {"train_subset": n_train, "subset_seed": seed})
+        return self._restricted(
+            keep,
+            f"{self.name}-{n_train}",
+            ["train_subset", n_train, seed],
+            {"train_subset": n_train, "subset_seed": seed},
+        )
 
     def sample(self, n: int, seed: int) -> "ImageSource":
         """A stratified draw of at most ``n`` of all its images (itself if it has no more), as one set.
@@ -106,7 +120,9 @@ class ImageSource:
         if n >= self.n_samples:
             return self
         keep = np.sort(self._stratified(np.arange(self.n_samples), n, seed))
-        return self._restricted(keep, f"{self.name}-sample{n}", ["sample", n, seed], {"sample": n, "sample_seed": seed})
+        return self._restricted(
+            keep, f"{self.name}-sample{n}", ["sample", n, seed], {"sample": n, "sample_seed": seed}
+        )
 
     def _stratified(self, pool: np.ndarray, n: int, seed: int) -> np.ndarray:
         """``n`` of the indices ``pool``, the same share of each class (at least 2 of each), drawn with ``seed``."""
@@ -114,15 +130,20 @@ class ImageSource:
         chosen = []
         for label in range(self.n_classes):
             members = pool[self.labels[pool] == label]
-            chosen.append(rng.permutation(members)[:max(2, round(n * members.size / pool.size))])
+            chosen.append(rng.permutation(members)[: max(2, round(n * members.size / pool.size))])
         return np.concatenate(chosen)
 
     def _restricted(self, keep: np.ndarray, name: str, fingerprint: list, spec: dict) -> "ImageSource":
         base_loader = self.loader
         return ImageSource(
-            name, self.class_names, self.labels[keep], self.partition[keep], self.partition_kind,
+            name,
+            self.class_names,
+            self.labels[keep],
+            self.partition[keep],
+            self.partition_kind,
             _fingerprint([self.fingerprint, *fingerprint]),
-            lambda indices, image_size: base_loader(keep[indices], image_size), {**self.spec, **spec},
+            lambda indices, image_size: base_loader(keep[indices], image_size),
+            {**self.spec, **spec},
         )
 
 
@@ -155,8 +176,10 @@ def _pixel_limit():
     if value is None:
         return Image.MAX_IMAGE_PIXELS
     if not value.strip().isdigit():
-        raise DatasetError(f"{MAX_PIXELS_VARIABLE}={value!r} is not a number of pixels; set e.g. "
-                           f"{MAX_PIXELS_VARIABLE}=200000000, or 0 for no limit.")
+        raise DatasetError(
+            f"{MAX_PIXELS_VARIABLE}={value!r} is not a number of pixels; set e.g. "
+            f"{MAX_PIXELS_VARIABLE}=200000000, or 0 for no limit."
+        )
     return int(value) or None
 
 
@@ -246,15 +269,16 @@ def elpv_source() -> ImageSource:
     with open(labels_csv, "rb") as stream:
         fingerprint = _fingerprint(["elpv", version, hashlib.sha256(stream.read()).hexdigest()])
     labels = np.asarray(labels, dtype=np.int64)
-    return ImageSource("elpv", ELPV_CLASS_NAMES, labels, np.zeros_like(labels), "none",
-                       fingerprint, _file_loader(paths))
+    return ImageSource(
+        "elpv", ELPV_CLASS_NAMES, labels, np.zeros_like(labels), "none", fingerprint, _file_loader(paths)
+    )
 
 
 def _read_idx(path: str) -> np.ndarray:
     with gzip.open(path, "rb") as stream:
         data = stream.read()
     n_dims = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(n_dims))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(n_dims))
     array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * n_dims)
     if array.size != int(np.prod(shape)):
         raise DatasetError(f"IDX file {path!r} is truncated; reinstall dataset-fashion-mnist.")
@@ -265,7 +289,8 @@ def fashion_mnist_source(root: str = FASHION_MNIST_DIR) -> ImageSource:
     """Fashion-MNIST from the Debian package ``dataset-fashion-mnist``: 60k/10k, 10 classes."""
     names = {
         (split, kind): os.path.join(root, f"{split}-{kind}-ubyte.gz")
-        for split in ("train", "t10k") for kind in ("images-idx3", "labels-idx1")
+        for split in ("train", "t10k")
+        for kind in ("images-idx3", "labels-idx1")
     }
     missing = [p for p in names.values() if not os.path.isfile(p)]
     if missing:
@@ -273,21 +298,34 @@ def fashion_mnist_source(root: str = FASHION_MNIST_DIR) -> ImageSource:
             f"Fashion-MNIST files are missing ({missing[0]!r}); install them with "
             "`apt-get install dataset-fashion-mnist`."
         )
-    images = np.concatenate([_read_idx(names["train", "images-idx3"]), _read_idx(names["t10k", "images-idx3"])])
+    images = np.concatenate(
+        [_read_idx(names["train", "images-idx3"]), _read_idx(names["t10k", "images-idx3"])]
+    )
     train_labels = _read_idx(names["train", "labels-idx1"])
     test_labels = _read_idx(names["t10k", "labels-idx1"])
     labels = np.concatenate([train_labels, test_labels]).astype(np.int64)
     partition = np.concatenate([np.full(len(train_labels), TRAIN), np.full(len(test_labels), TEST)])
-    fingerprint = _fingerprint(["fashion-mnist"] + [(os.path.basename(p), os.path.getsize(p)) for p in names.values()])
-    return ImageSource("fashion-mnist", FASHION_MNIST_CLASS_NAMES, labels, partition,
-                       "train_test", fingerprint, _array_loader(images))
+    fingerprint = _fingerprint(
+        ["fashion-mnist"] + [(os.path.basename(p), os.path.getsize(p)) for p in names.values()]
+    )
+    return ImageSource(
+        "fashion-mnist",
+        FASHION_MNIST_CLASS_NAMES,
+        labels,
+        partition,
+        "train_test",
+        fingerprint,
+        _array_loader(images),
+    )
 
 
 def _list_class_folders(directory: str) -> dict[str, list[str]]:
     """Map class name -> sorted image paths; errors name the bad folder."""
     if os.path.isfile(directory):
-        raise DatasetError(f"Image folder {directory!r} is a file, not a folder; pass the folder holding one "
-                           "subfolder of images per class (DIR/<class>/*.png), or a .zip of one.")
+        raise DatasetError(
+            f"Image folder {directory!r} is a file, not a folder; pass the folder holding one "
+            "subfolder of images per class (DIR/<class>/*.png), or a .zip of one."
+        )
     if not os.path.isdir(directory):
         raise DatasetError(
             f"Image folder {directory!r} does not exist; pass a folder holding one "
@@ -303,11 +341,15 @@ def _list_class_folders(directory: str) -> dict[str, list[str]]:
     for name in classes:
         folder = os.path.join(directory, name)
         files = sorted(
-            os.path.join(folder, f) for f in os.listdir(folder)
+            os.path.join(folder, f)
+            for f in os.listdir(folder)
             if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")
         )
-        nested = [e.path for e in os.scandir(folder) if e.is_dir() and not e.name.startswith(".")
-                  and _holds_images(e.path)]
+        nested = [
+            e.path
+            for e in os.scandir(folder)
+            if e.is_dir() and not e.name.startswith(".") and _holds_images(e.path)
+        ]
         if nested:
             raise DatasetError(
                 f"Class folder {folder!r} has a subfolder with images, {nested[0]!r}, which would be left out; "
@@ -323,8 +365,10 @@ def _list_class_folders(directory: str) -> dict[str, list[str]]:
 
 
 def _holds_images(folder: str) -> bool:
-    return any(e.is_file() and e.name.lower().endswith(IMAGE_EXTENSIONS) and not e.name.startswith(".")
-               for e in os.scandir(folder))
+    return any(
+        e.is_file() and e.name.lower().endswith(IMAGE_EXTENSIONS) and not e.name.startswith(".")
+        for e in os.scandir(folder)
+    )
 
 
 def _is_fold_layout(directory: str) -> bool:
@@ -337,8 +381,12 @@ def _is_fold_layout(directory: str) -> bool:
     subdirs = sorted(e.path for e in os.scandir(directory) if e.is_dir() and not e.name.startswith("."))
     if not subdirs or not all(os.path.basename(path).isdigit() for path in subdirs):
         return False
-    folds = [path for path in subdirs
-             if any(e.is_dir() and not e.name.startswith(".") for e in os.scandir(path)) and not _holds_images(path)]
+    folds = [
+        path
+        for path in subdirs
+        if any(e.is_dir() and not e.name.startswith(".") for e in os.scandir(path))
+        and not _holds_images(path)
+    ]
     if len(folds) == len(subdirs):
         return True
     if not folds:
@@ -347,7 +395,8 @@ def _is_fold_layout(directory: str) -> bool:
     raise DatasetError(
         f"Image folder {directory!r} mixes numbered fold folders ({folds[0]!r} holds class subfolders) and "
         f"numbered class folders ({classes[0]!r} holds images); use one layout: DIR/<fold>/<class>/*.png for "
-        "folds, or DIR/<class>/*.png for classes.")
+        "folds, or DIR/<class>/*.png for classes."
+    )
 
 
 def unpack_zip(path: str) -> str:
@@ -409,7 +458,9 @@ def folder_source(images: str, test_images: str | None = None) -> ImageSource:
             )
         fold_names = sorted((e.name for e in os.scandir(images) if e.is_dir() and e.name.isdigit()), key=int)
         if len(fold_names) < 2:
-            raise DatasetError(f"Fold folder {images!r} has only {len(fold_names)} fold; k-fold needs at least 2.")
+            raise DatasetError(
+                f"Fold folder {images!r} has only {len(fold_names)} fold; k-fold needs at least 2."
+            )
         groups = [(int(f), _list_class_folders(os.path.join(images, f))) for f in fold_names]
         kind = "folds"
     else:
@@ -437,14 +488,27 @@ def folder_source(images: str, test_images: str | None = None) -> ImageSource:
     entries = [(os.path.relpath(p, images), os.path.getsize(p), os.stat(p).st_mtime_ns) for p in paths]
     fingerprint = _fingerprint([kind, class_names, labels.tolist(), partition] + entries)
     name = folder_name(images)
-    return ImageSource(name, tuple(class_names), labels, np.asarray(partition, dtype=np.int64),
-                       kind, fingerprint, _file_loader(paths))
+    return ImageSource(
+        name,
+        tuple(class_names),
+        labels,
+        np.asarray(partition, dtype=np.int64),
+        kind,
+        fingerprint,
+        _file_loader(paths),
+    )
 
 
-def load_source(dataset: str | None = None, images: str | None = None,
-                test_images: str | None = None, train_subset: int | None = None,
-                subset_seed: int = 0, name: str | None = None, sample: int | None = None,
-                sample_seed: int = 0) -> ImageSource:
+def load_source(
+    dataset: str | None = None,
+    images: str | None = None,
+    test_images: str | None = None,
+    train_subset: int | None = None,
+    subset_seed: int = 0,
+    name: str | None = None,
+    sample: int | None = None,
+    sample_seed: int = 0,
+) -> ImageSource:
     """Return the image source named by ``dataset`` or found at ``images``.
 
     With ``train_subset``, a stratified draw of that many training images

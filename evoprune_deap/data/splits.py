@@ -33,8 +33,9 @@ class Split:
         return {"train": self.train, "val": self.val, "test": self.test}
 
 
-def stratified_carve(indices: np.ndarray, labels: np.ndarray, fraction: float,
-                     rng: np.random.Generator, what: str, class_names) -> tuple[np.ndarray, np.ndarray]:
+def stratified_carve(
+    indices: np.ndarray, labels: np.ndarray, fraction: float, rng: np.random.Generator, what: str, class_names
+) -> tuple[np.ndarray, np.ndarray]:
     """Carve ``fraction`` of ``indices`` per class, at least one sample per class.
 
     Parameters
@@ -73,9 +74,15 @@ def stratified_carve(indices: np.ndarray, labels: np.ndarray, fraction: float,
     return np.sort(np.concatenate(kept)), np.sort(np.concatenate(carved))
 
 
-def make_splits(labels: np.ndarray, partition: np.ndarray, partition_kind: str,
-                val_fraction: float, test_fraction: float, rng: np.random.Generator,
-                class_names) -> tuple[Split, ...]:
+def make_splits(
+    labels: np.ndarray,
+    partition: np.ndarray,
+    partition_kind: str,
+    val_fraction: float,
+    test_fraction: float,
+    rng: np.random.Generator,
+    class_names,
+) -> tuple[Split, ...]:
     """Build the splits of a source.
 
     ``"none"``: test carved from all samples, validation from the rest.
@@ -107,8 +114,9 @@ def make_splits(labels: np.ndarray, partition: np.ndarray, partition_kind: str,
     return tuple(splits)
 
 
-def carve_holdout(split: Split, labels: np.ndarray, fraction: float, rng: np.random.Generator,
-                  class_names) -> Split:
+def carve_holdout(
+    split: Split, labels: np.ndarray, fraction: float, rng: np.random.Generator, class_names
+) -> Split:
     """``split`` with ``fraction`` of its training part (per class) moved to ``holdout``."""
     train, holdout = stratified_carve(split.train, np.asarray(labels), fraction, rng, "hold-out", class_names)
     return Split(train=train, val=split.val, test=split.test, holdout=holdout)

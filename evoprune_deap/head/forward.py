@@ -45,8 +45,10 @@ def padded_width(n_active: int, n_total: int, steps_per_octave: int = FINE) -> i
 
 def padded_dims(masks: HeadMasks, n_classes: int, steps_per_octave: int = FINE) -> tuple:
     """Padded widths of a mask's head: inputs, hidden layers, then the classes."""
-    return (*(padded_width(n, total, steps_per_octave) for n, total in zip(masks.n_active, masks.n_total)),
-            n_classes)
+    return (
+        *(padded_width(n, total, steps_per_octave) for n, total in zip(masks.n_active, masks.n_total)),
+        n_classes,
+    )
 
 
 def pad_inputs(x: np.ndarray, masks: HeadMasks, width: int) -> np.ndarray:

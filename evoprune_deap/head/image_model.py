@@ -26,8 +26,6 @@ from .masks import HeadMasks
 from .stack import build_stack
 from .weights import HeadWeights
 
-
-
 PIL_PRECISION_BITS = 22
 """PIL resizes uint8 images with coefficients in fixed point with this many fractional bits."""
 
@@ -66,13 +64,16 @@ def _resize(x, image_size: int, input_size: tuple | None):
     import keras
 
     if input_size is None:
-        x = keras.layers.Resizing(image_size, image_size, interpolation="bilinear", antialias=True,
-                                  name="resize")(x)
+        x = keras.layers.Resizing(
+            image_size, image_size, interpolation="bilinear", antialias=True, name="resize"
+        )(x)
         return _grey_levels(x)
     height, width = input_size
     if (height, width) == (image_size, image_size):
         return x
-    rows = keras.ops.convert_to_tensor(resize_matrix(height, image_size, fixed_point=True).T.astype("float32"))
+    rows = keras.ops.convert_to_tensor(
+        resize_matrix(height, image_size, fixed_point=True).T.astype("float32")
+    )
     cols = keras.ops.convert_to_tensor(resize_matrix(width, image_size, fixed_point=True).T.astype("float32"))
     x = _grey_levels(keras.ops.matmul(keras.ops.transpose(x, (0, 1, 3, 2)), cols))  # (n, h, c, w) @ (w, s)
     x = _grey_levels(keras.ops.matmul(keras.ops.transpose(x, (0, 3, 2, 1)), rows))  # (n, s, c, h) @ (h, s)
@@ -125,8 +126,11 @@ def members_of(model) -> list[Member]:
         inputs[select[0].indices if select else slice(None)] = True
         stack = next(layer for layer in head.layers if isinstance(layer, keras.Model))
         n_hidden = sum(isinstance(layer, keras.layers.Dense) for layer in stack.layers) - 1
-        members.append(Member(HeadWeights.from_model(stack, n_hidden), inputs,
-                              "head" if len(heads) == 1 else f"member_{k}"))
+        members.append(
+            Member(
+                HeadWeights.from_model(stack, n_hidden), inputs, "head" if len(heads) == 1 else f"member_{k}"
+            )
+        )
     return members
 
 
@@ -153,8 +157,14 @@ class ImageModel:
     costs: dict
 
 
-def image_classifier(backbone, members: list[Member], widths: tuple, config: HeadConfig,
-                     fold: bool = True, input_size: tuple | None = None) -> ImageModel:
+def image_classifier(
+    backbone,
+    members: list[Member],
+    widths: tuple,
+    config: HeadConfig,
+    fold: bool = True,
+    input_size: tuple | None = None,
+) -> ImageModel:
     """Build the image-to-class model of ``members`` on ``backbone`` (see the module docstring).
 
     Parameters
@@ -221,4 +231,3 @@ def _costs(backbone, network, stacks, members, widths, config) -> dict:
         for what in ("parameters", "multiply_adds"):
             figures[f"{part}_{what}_removed"] = figures[f"unpruned_{part}_{what}"] - figures[f"{part}_{what}"]
     return figures
-

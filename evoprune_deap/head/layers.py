@@ -36,8 +36,9 @@ class UnitMask(keras.layers.Layer):
     def __init__(self, n_units, **kwargs):
         super().__init__(**kwargs)
         self.n_units = int(n_units)
-        self.unit_mask = self.add_weight(shape=(self.n_units,), initializer="ones", trainable=False,
-                                         name="unit_mask")
+        self.unit_mask = self.add_weight(
+            shape=(self.n_units,), initializer="ones", trainable=False, name="unit_mask"
+        )
 
     def set_mask(self, mask) -> None:
         """Switch units on (1) and off (0); shape (n_units,)."""
@@ -61,8 +62,9 @@ class MaskedDense(keras.layers.Dense):
 
     def build(self, input_shape):
         super().build(input_shape)
-        self.kernel_mask = self.add_weight(shape=tuple(self.kernel.shape), initializer="ones",
-                                           trainable=False, name="kernel_mask")
+        self.kernel_mask = self.add_weight(
+            shape=tuple(self.kernel.shape), initializer="ones", trainable=False, name="kernel_mask"
+        )
 
     def call(self, inputs):
         outputs = keras.ops.matmul(inputs, self.kernel * self.kernel_mask)
@@ -82,7 +84,9 @@ def majority_vote(probabilities: list):
     runtime has built in, so an exported ensemble needs no custom layer.
     """
     stacked = keras.ops.stack(probabilities, axis=0)
-    top = keras.ops.cast(keras.ops.equal(stacked, keras.ops.max(stacked, axis=-1, keepdims=True)), stacked.dtype)
+    top = keras.ops.cast(
+        keras.ops.equal(stacked, keras.ops.max(stacked, axis=-1, keepdims=True)), stacked.dtype
+    )
     first = top * keras.ops.cast(keras.ops.equal(keras.ops.cumsum(top, axis=-1), 1.0), stacked.dtype)
     votes = keras.ops.sum(first, axis=0)
     return (votes + 0.5 * keras.ops.mean(stacked, axis=0)) / (len(probabilities) + 0.5)

@@ -19,8 +19,17 @@ from ..seeding import derive_seed
 from .masks import HeadMasks
 
 
-def build_stack(n_inputs: int, widths: tuple, n_classes: int, config: HeadConfig, *, dense=None,
-                unit_masks: bool = False, input_mask: bool = False, name: str = "head"):
+def build_stack(
+    n_inputs: int,
+    widths: tuple,
+    n_classes: int,
+    config: HeadConfig,
+    *,
+    dense=None,
+    unit_masks: bool = False,
+    input_mask: bool = False,
+    name: str = "head",
+):
     """Build (uncompiled) ``n_inputs -> widths... -> n_classes`` as a Keras Sequential, its weights zeros.
 
     Every caller assigns the weights it built the stack for (a trained head,
@@ -53,11 +62,20 @@ def build_stack(n_inputs: int, widths: tuple, n_classes: int, config: HeadConfig
     if input_mask:
         layers.append(UnitMask(n_inputs, name="input_mask"))
     for i, width in enumerate(widths):
-        layers.append(dense(width, activation="relu", use_bias=config.use_bias, kernel_initializer="zeros",
-                            name=f"fc{i + 1}"))
+        layers.append(
+            dense(
+                width,
+                activation="relu",
+                use_bias=config.use_bias,
+                kernel_initializer="zeros",
+                name=f"fc{i + 1}",
+            )
+        )
         if unit_masks:
             layers.append(UnitMask(width, name=f"fc{i + 1}_mask"))
-    layers.append(keras.layers.Dense(n_classes, activation="softmax", kernel_initializer="zeros", name="output"))
+    layers.append(
+        keras.layers.Dense(n_classes, activation="softmax", kernel_initializer="zeros", name="output")
+    )
     return keras.Sequential(layers, name=name)
 
 
@@ -80,8 +98,9 @@ def compile_head(model, config: HeadConfig, steps_per_execution: int = 1):
 
     model.compile(
         steps_per_execution=steps_per_execution,
-        optimizer=keras.optimizers.SGD(learning_rate=config.learning_rate, momentum=config.momentum,
-                                       nesterov=config.nesterov),
+        optimizer=keras.optimizers.SGD(
+            learning_rate=config.learning_rate, momentum=config.momentum, nesterov=config.nesterov
+        ),
         loss="sparse_categorical_crossentropy",
     )
     return model
@@ -138,8 +157,9 @@ def reset_optimizer(model) -> None:
                 variable.assign(np.zeros(tuple(variable.shape), dtype=variable.dtype))
 
 
-def fit_head(model, x: np.ndarray, y: np.ndarray, config: HeadConfig, seed: int,
-             max_epochs: int | None = None) -> list[float]:
+def fit_head(
+    model, x: np.ndarray, y: np.ndarray, config: HeadConfig, seed: int, max_epochs: int | None = None
+) -> list[float]:
     """Train a compiled Keras head with ``fit`` and the paper's protocol; return each epoch's loss.
 
     SGD (from ``config``), batch ``config.batch_size``, at most ``max_epochs``
@@ -153,19 +173,35 @@ def fit_head(model, x: np.ndarray, y: np.ndarray, config: HeadConfig, seed: int,
     import keras
 
     keras.utils.set_random_seed(seed)
-    stop = keras.callbacks.EarlyStopping(monitor="loss", min_delta=config.min_delta,
-                                         patience=config.patience, restore_best_weights=True)
+    stop = keras.callbacks.EarlyStopping(
+        monitor="loss", min_delta=config.min_delta, patience=config.patience, restore_best_weights=True
+    )
     reseed = keras.callbacks.LambdaCallback(
-        on_epoch_begin=lambda epoch, logs: keras.utils.set_random_seed(derive_seed(seed, "epoch", epoch)))
-    history = model.fit(x, y, batch_size=config.batch_size, epochs=max_epochs or config.max_epochs,
-                        shuffle=True, verbose=0, callbacks=[reseed, stop])
+        on_epoch_begin=lambda epoch, logs: keras.utils.set_random_seed(derive_seed(seed, "epoch", epoch))
+    )
+    history = model.fit(
+        x,
+        y,
+        batch_size=config.batch_size,
+        epochs=max_epochs or config.max_epochs,
+        shuffle=True,
+        verbose=0,
+        callbacks=[reseed, stop],
+    )
     return [float(loss) for loss in history.history["loss"]]
 
 
 def masked_reference_head(masks: HeadMasks, n_classes: int, config: HeadConfig, weights):
     """The reference design: the full-width head with its inputs and units multiplied by 0/1 masks."""
-    model = build_stack(masks.inputs.shape[0], masks.n_total[1:], n_classes, config,
-                        unit_masks=True, input_mask=True, name="masked_head")
+    model = build_stack(
+        masks.inputs.shape[0],
+        masks.n_total[1:],
+        n_classes,
+        config,
+        unit_masks=True,
+        input_mask=True,
+        name="masked_head",
+    )
     weights.assign_to(model)
     set_unit_masks(model, masks)
     return compile_head(model, config)

@@ -71,9 +71,16 @@ def initial_state(weights: HeadWeights, n_epochs: int) -> TrainState:
     import jax.numpy as jnp
 
     weights = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), weights)
-    return TrainState(jnp.int32(0), weights, jax.tree_util.tree_map(jnp.zeros_like, weights),
-                      jnp.float32(jnp.inf), weights, jnp.int32(0), jnp.bool_(False),
-                      jnp.full(n_epochs, jnp.nan, jnp.float32))
+    return TrainState(
+        jnp.int32(0),
+        weights,
+        jax.tree_util.tree_map(jnp.zeros_like, weights),
+        jnp.float32(jnp.inf),
+        weights,
+        jnp.int32(0),
+        jnp.bool_(False),
+        jnp.full(n_epochs, jnp.nan, jnp.float32),
+    )
 
 
 def crossentropy(logits, labels):
@@ -97,7 +104,9 @@ def sgd(weights: HeadWeights, velocity: HeadWeights, grads: HeadWeights, config:
         return jax.tree_util.tree_map(lambda w, g: w - g * rate, weights, grads), velocity
     velocity = jax.tree_util.tree_map(lambda m, g: m * momentum - g * rate, velocity, grads)
     if config.nesterov:
-        weights = jax.tree_util.tree_map(lambda w, m, g: w + (m * momentum - g * rate), weights, velocity, grads)
+        weights = jax.tree_util.tree_map(
+            lambda w, m, g: w + (m * momentum - g * rate), weights, velocity, grads
+        )
     else:
         weights = jax.tree_util.tree_map(lambda w, m: w + m, weights, velocity)
     return weights, velocity
@@ -139,18 +148,26 @@ def protocol(config: HeadConfig):
 
         def epoch(state: TrainState) -> TrainState:
             (weights, velocity, total), _ = jax.lax.scan(
-                step, (state.weights, state.velocity, jnp.float32(0.0)), (orders[state.epoch - first], sample_weights))
+                step,
+                (state.weights, state.velocity, jnp.float32(0.0)),
+                (orders[state.epoch - first], sample_weights),
+            )
             loss = total / n_samples
             # keras.callbacks.EarlyStopping: the first epoch always counts as an improvement.
             improved = (state.epoch == 0) | (loss + min_delta < state.best_loss)
             wait = jnp.where(improved, 0, state.wait + 1)
             return TrainState(
-                epoch=state.epoch + 1, weights=weights, velocity=velocity,
+                epoch=state.epoch + 1,
+                weights=weights,
+                velocity=velocity,
                 best_loss=jnp.where(improved, loss, state.best_loss),
-                best_weights=jax.tree_util.tree_map(lambda new, old: jnp.where(improved, new, old),
-                                                    weights, state.best_weights),
-                wait=wait, stopped=~improved & (wait >= patience) & (state.epoch > 0),
-                losses=state.losses.at[state.epoch].set(loss))
+                best_weights=jax.tree_util.tree_map(
+                    lambda new, old: jnp.where(improved, new, old), weights, state.best_weights
+                ),
+                wait=wait,
+                stopped=~improved & (wait >= patience) & (state.epoch > 0),
+                losses=state.losses.at[state.epoch].set(loss),
+            )
 
         return jax.lax.while_loop(lambda s: (s.epoch < until) & ~s.stopped, epoch, state)
 
@@ -196,7 +213,9 @@ def batch_indices(orders: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.n
 def heads_per_program(engine: str) -> int:
     """How many heads train in one program: 1 (``single``; ``auto`` on a CPU) or up to :data:`MAX_HEADS`."""
     if engine not in ENGINES:
-        raise ConfigError(f"Invalid value for `engine`: expected one of {ENGINES}. Received: engine={engine!r}.")
+        raise ConfigError(
+            f"Invalid value for `engine`: expected one of {ENGINES}. Received: engine={engine!r}."
+        )
     if engine == "auto":
         import jax
 
@@ -282,7 +301,9 @@ class HeadTrainer:
             per_head = head_bytes(dims, x.shape[0], self.config.batch_size)
             for part in split_batches(len(members), per_head, budget, self.heads_per_program):
                 chosen = [members[k] for k in part]
-                trained = self._train_batch(dims, [masks[i] for i in chosen], x, y, [seeds[i] for i in chosen])
+                trained = self._train_batch(
+                    dims, [masks[i] for i in chosen], x, y, [seeds[i] for i in chosen]
+                )
                 for i, head in zip(chosen, trained):
                     heads[i] = head
         return heads
@@ -293,8 +314,9 @@ class HeadTrainer:
     def _finish(self, masks: HeadMasks, best: HeadWeights, epochs: int, losses) -> TrainedHead:
         physical = (*masks.n_active, self.n_classes)
         weights = best.numpy().resize(physical)
-        return TrainedHead(masks=masks, weights=weights, losses=tuple(float(v) for v in losses[:epochs]),
-                           config=self.config)
+        return TrainedHead(
+            masks=masks, weights=weights, losses=tuple(float(v) for v in losses[:epochs]), config=self.config
+        )
 
     def _train_one(self, masks: HeadMasks, x, y, seed: int) -> TrainedHead:
         import jax.numpy as jnp
@@ -303,9 +325,17 @@ class HeadTrainer:
         dims, n_epochs = padded_dims(masks, self.n_classes, self.steps_per_octave), self.config.max_epochs
         start = self.initial_weights(masks, seed).resize(dims)
         unit_masks = tuple(jnp.asarray(m, jnp.float32) for m in self._unit_masks(masks, dims))
-        orders, sample_weights = batch_indices(epoch_orders(seed, x.shape[0], n_epochs), self.config.batch_size)
-        data = (jnp.asarray(pad_inputs(x, masks, dims[0])), jnp.asarray(y, jnp.int32), None,
-                jnp.asarray(orders), jnp.asarray(sample_weights), jnp.int32(0))
+        orders, sample_weights = batch_indices(
+            epoch_orders(seed, x.shape[0], n_epochs), self.config.batch_size
+        )
+        data = (
+            jnp.asarray(pad_inputs(x, masks, dims[0])),
+            jnp.asarray(y, jnp.int32),
+            None,
+            jnp.asarray(orders),
+            jnp.asarray(sample_weights),
+            jnp.int32(0),
+        )
         state = initial_state(start, n_epochs)
         for until in range(SEGMENT_EPOCHS, n_epochs + SEGMENT_EPOCHS, SEGMENT_EPOCHS):
             state = single(state, unit_masks, *data, jnp.int32(min(until, n_epochs)))
@@ -322,15 +352,27 @@ class HeadTrainer:
         # differently (other rounding), which would make a head's weights depend on its batch.
         width = max(2, 1 << (n_heads - 1).bit_length())
         take = list(range(n_heads)) + [0] * (width - n_heads)
-        state = _stack([initial_state(self.initial_weights(masks[i], seeds[i]).resize(dims), n_epochs)
-                        for i in take])
-        unit_masks = _stack([tuple(jnp.asarray(m, jnp.float32) for m in self._unit_masks(masks[i], dims))
-                             for i in take])
+        state = _stack(
+            [initial_state(self.initial_weights(masks[i], seeds[i]).resize(dims), n_epochs) for i in take]
+        )
+        unit_masks = _stack(
+            [tuple(jnp.asarray(m, jnp.float32) for m in self._unit_masks(masks[i], dims)) for i in take]
+        )
         columns = None  # every head reads all of x: no gather
         if any(not masks[i].inputs.all() for i in take):
-            columns = jnp.asarray(np.stack([np.pad(np.flatnonzero(masks[i].inputs),
-                                                   (0, dims[0] - masks[i].n_active[0]), constant_values=x.shape[1])
-                                            for i in take]), jnp.int32)
+            columns = jnp.asarray(
+                np.stack(
+                    [
+                        np.pad(
+                            np.flatnonzero(masks[i].inputs),
+                            (0, dims[0] - masks[i].n_active[0]),
+                            constant_values=x.shape[1],
+                        )
+                        for i in take
+                    ]
+                ),
+                jnp.int32,
+            )
         data = (jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32), columns)
         for first in range(0, n_epochs, SEGMENT_EPOCHS):
             until = min(first + SEGMENT_EPOCHS, n_epochs)
@@ -340,13 +382,24 @@ class HeadTrainer:
                 orders[i] = epoch_orders(seeds[take[i]], n_samples, until - first, first)
             indices, sample_weights = batch_indices(orders.reshape(-1, n_samples), self.config.batch_size)
             indices = indices.reshape(width, until - first, *indices.shape[1:])
-            state = batched(state, unit_masks, *data, jnp.asarray(indices), jnp.asarray(sample_weights),
-                            jnp.int32(first), jnp.int32(until))
+            state = batched(
+                state,
+                unit_masks,
+                *data,
+                jnp.asarray(indices),
+                jnp.asarray(sample_weights),
+                jnp.int32(first),
+                jnp.int32(until),
+            )
             if bool(np.all(np.asarray(state.stopped))):
                 break
         import jax
 
         epochs, losses = np.asarray(state.epoch), np.asarray(state.losses)
         best = jax.tree_util.tree_map(np.asarray, state.best_weights)
-        return [self._finish(masks[i], jax.tree_util.tree_map(lambda a, i=i: a[i], best), int(epochs[i]), losses[i])
-                for i in range(n_heads)]
+        return [
+            self._finish(
+                masks[i], jax.tree_util.tree_map(lambda a, i=i: a[i], best), int(epochs[i]), losses[i]
+            )
+            for i in range(n_heads)
+        ]

@@ -60,7 +60,9 @@ class HeadWeights(NamedTuple):
             limit = np.sqrt(6.0 / (fan_in + fan_out))
             kernel = rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(np.float32)
             is_output = layer == len(dims) - 2
-            layers.append(Dense(kernel, np.zeros(fan_out, dtype=np.float32) if use_bias or is_output else None))
+            layers.append(
+                Dense(kernel, np.zeros(fan_out, dtype=np.float32) if use_bias or is_output else None)
+            )
         return cls(tuple(layers))
 
     @property
@@ -70,9 +72,15 @@ class HeadWeights(NamedTuple):
 
     def numpy(self) -> "HeadWeights":
         """The same weights as numpy float32 arrays (e.g. after a JAX program)."""
-        return HeadWeights(tuple(Dense(np.asarray(layer.kernel, dtype=np.float32),
-                                       None if layer.bias is None else np.asarray(layer.bias, dtype=np.float32))
-                                 for layer in self.layers))
+        return HeadWeights(
+            tuple(
+                Dense(
+                    np.asarray(layer.kernel, dtype=np.float32),
+                    None if layer.bias is None else np.asarray(layer.bias, dtype=np.float32),
+                )
+                for layer in self.layers
+            )
+        )
 
     def select(self, masks: HeadMasks) -> "HeadWeights":
         """Keep the rows and columns of the active inputs and units (the physical pruned head)."""
@@ -88,6 +96,7 @@ class HeadWeights(NamedTuple):
 
     def resize(self, dims: tuple) -> "HeadWeights":
         """Cut or zero-pad every layer to the widths ``dims`` (padding sits after the real units)."""
+
         def fit(array, shape):
             array = np.asarray(array)
             out = np.zeros(shape, dtype=np.float32)
@@ -95,9 +104,14 @@ class HeadWeights(NamedTuple):
             out[common] = array[common]
             return out
 
-        return HeadWeights(tuple(
-            Dense(fit(layer.kernel, (rows, cols)), None if layer.bias is None else fit(layer.bias, (cols,)))
-            for layer, rows, cols in zip(self.layers, dims[:-1], dims[1:])))
+        return HeadWeights(
+            tuple(
+                Dense(
+                    fit(layer.kernel, (rows, cols)), None if layer.bias is None else fit(layer.bias, (cols,))
+                )
+                for layer, rows, cols in zip(self.layers, dims[:-1], dims[1:])
+            )
+        )
 
     def to_list(self) -> list[np.ndarray]:
         """Keras' weight order: each layer's kernel, then its bias if it has one."""
@@ -116,9 +130,15 @@ class HeadWeights(NamedTuple):
     def from_model(cls, model, n_hidden: int) -> "HeadWeights":
         """Read the dense layers (``fc1``.., ``output``) of a Keras head."""
         layers = [model.get_layer(name) for name in layer_names(n_hidden)]
-        return cls(tuple(Dense(np.asarray(layer.kernel, dtype=np.float32),
-                               np.asarray(layer.bias, dtype=np.float32) if layer.use_bias else None)
-                         for layer in layers))
+        return cls(
+            tuple(
+                Dense(
+                    np.asarray(layer.kernel, dtype=np.float32),
+                    np.asarray(layer.bias, dtype=np.float32) if layer.use_bias else None,
+                )
+                for layer in layers
+            )
+        )
 
 
 def save_weights(stream, heads) -> None:

@@ -91,22 +91,28 @@ class RunDirectory:
                 stream.write("ok")
             os.unlink(probe)
         except OSError as exc:
-            raise RunDirectoryError(f"Cannot write to run directory {self.path!r} ({exc.strerror}); "
-                                    "choose a writable --out.") from exc
+            raise RunDirectoryError(
+                f"Cannot write to run directory {self.path!r} ({exc.strerror}); choose a writable --out."
+            ) from exc
         return self
 
     def check_new(self) -> None:
         """Raise RunDirectoryError unless a new run can start here (a missing or empty folder)."""
         if os.path.exists(self.path) and not os.path.isdir(self.path):
-            raise RunDirectoryError(f"Run directory {self.path!r} is a file; pass another --run-dir or --out.")
+            raise RunDirectoryError(
+                f"Run directory {self.path!r} is a file; pass another --run-dir or --out."
+            )
         if self.is_finished:
             raise RunDirectoryError(
                 f"Run directory {self.path!r} holds a finished run ({self.SUMMARY} exists); pass another "
                 "--run-dir or --out, or delete it to run again."
             )
         if os.path.isdir(self.path) and os.listdir(self.path):
-            hint = (f"continue it with `evoprune run --resume {shlex.quote(self.path)}`" if self.is_started
-                    else "it is not a run directory")
+            hint = (
+                f"continue it with `evoprune run --resume {shlex.quote(self.path)}`"
+                if self.is_started
+                else "it is not a run directory"
+            )
             raise RunDirectoryError(
                 f"Run directory {self.path!r} already holds files; {hint}, or pass another --run-dir or --out."
             )
@@ -121,17 +127,24 @@ class RunDirectory:
             return RunDirectoryError(f"Run directory {self.path!r} does not exist.")
         runs = sorted(root for root, _dirs, files in os.walk(self.path) if self.CONFIG in files)
         if runs:
-            shown = ", ".join(repr(run) for run in runs[:5]) + (f" and {len(runs) - 5} more" if len(runs) > 5 else "")
-            return RunDirectoryError(f"{self.path!r} is not a run directory but holds {len(runs)}: {shown}; "
-                                     "pass one of them.")
-        return RunDirectoryError(f"{self.path!r} is not a run directory (no {self.CONFIG}); nothing to resume.")
+            shown = ", ".join(repr(run) for run in runs[:5]) + (
+                f" and {len(runs) - 5} more" if len(runs) > 5 else ""
+            )
+            return RunDirectoryError(
+                f"{self.path!r} is not a run directory but holds {len(runs)}: {shown}; pass one of them."
+            )
+        return RunDirectoryError(
+            f"{self.path!r} is not a run directory (no {self.CONFIG}); nothing to resume."
+        )
 
     def check_resumable(self, features_key) -> None:
         """Refuse to resume a finished run, a non-run, or a run on other features (``features_key``; None: not checked)."""
         if not self.is_started:
             raise self.not_a_run()
         if self.is_finished:
-            raise RunDirectoryError(f"Run {self.path!r} already finished ({self.SUMMARY} exists); nothing to resume.")
+            raise RunDirectoryError(
+                f"Run {self.path!r} already finished ({self.SUMMARY} exists); nothing to resume."
+            )
         try:
             recorded = self.read_environment().get("features", {}).get("key")
         except (OSError, ValueError):
@@ -161,10 +174,16 @@ class RunDirectory:
         write_json(self.file(self.LOGBOOK), list(logbook))
 
     def write_best_mask(self, encoding: str, mask: np.ndarray) -> None:
-        write_json(self.file(self.BEST_MASK), {
-            "encoding": encoding, "n_bits": int(mask.shape[0]), "n_active": int(mask.sum()),
-            "hex": mask_to_hex(mask), "active_indices": np.flatnonzero(mask).tolist(),
-        })
+        write_json(
+            self.file(self.BEST_MASK),
+            {
+                "encoding": encoding,
+                "n_bits": int(mask.shape[0]),
+                "n_active": int(mask.sum()),
+                "hex": mask_to_hex(mask),
+                "active_indices": np.flatnonzero(mask).tolist(),
+            },
+        )
 
     def read_best_mask(self) -> np.ndarray:
         """The best mask, a bool ndarray of shape (n_bits,)."""
@@ -183,8 +202,10 @@ class RunDirectory:
         try:
             return load_weights(self.file(self.UNPRUNED))
         except (OSError, ValueError, KeyError) as exc:
-            raise RunDirectoryError(f"Cannot read {self.file(self.UNPRUNED)!r} ({exc}); the run's unpruned "
-                                    "reference is missing or damaged: rerun the run.") from exc
+            raise RunDirectoryError(
+                f"Cannot read {self.file(self.UNPRUNED)!r} ({exc}); the run's unpruned "
+                "reference is missing or damaged: rerun the run."
+            ) from exc
 
     def write_summary(self, summary: RunSummary) -> None:
         write_json(self.file(self.SUMMARY), summary.to_dict())
@@ -221,7 +242,8 @@ class RunDirectory:
             what = "not finished" if not self.is_finished else "not multi-objective"
             raise RunDirectoryError(
                 f"Run {self.path!r} has no {self.FRONT} ({what}); select and ensemble need a finished "
-                "multi-objective run (`evoprune run --objectives accuracy,active`).")
+                "multi-objective run (`evoprune run --objectives accuracy,active`)."
+            )
         import pandas as pd
 
         return pd.read_csv(self.file(self.FRONT))
@@ -282,8 +304,16 @@ def _installed() -> tuple[dict, str | None]:
         except importlib.metadata.PackageNotFoundError:
             versions[package] = None
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                                cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip() or None
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                cwd=os.path.dirname(os.path.abspath(__file__)),
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         commit = None
     return versions, commit

@@ -16,8 +16,17 @@ import shlex
 from ..errors import RunDirectoryError
 from ..search.bits import mask_from_hex, mask_hash, mask_key, mask_to_hex
 
-COLUMNS = ("evaluation", "mask_hash", "n_active", "active_percent", "fitness",
-           "val_accuracy", "epochs", "seconds", "mask")
+COLUMNS = (
+    "evaluation",
+    "mask_hash",
+    "n_active",
+    "active_percent",
+    "fitness",
+    "val_accuracy",
+    "epochs",
+    "seconds",
+    "mask",
+)
 OOD_COLUMNS = (*COLUMNS[:-1], "ood_auroc", "mask")
 """The columns of a run with out-of-distribution images: each head's validation AUROC too."""
 
@@ -39,8 +48,12 @@ def journal_columns(columns: tuple) -> tuple:
     return (*columns[:-1], *WHERE, "mask")
 
 
-LAYOUTS = tuple(layout(columns_for(ood, spread)) for ood in (False, True) for spread in (False, True)
-                for layout in (tuple, journal_columns))
+LAYOUTS = tuple(
+    layout(columns_for(ood, spread))
+    for ood in (False, True)
+    for spread in (False, True)
+    for layout in (tuple, journal_columns)
+)
 
 
 def log_row(number: int, mask, fitness: float, info: dict) -> dict:
@@ -137,7 +150,9 @@ def read_log(path: str) -> list[dict]:
         except (ValueError, StopIteration, UnicodeDecodeError) as exc:
             if number == len(complete):  # torn final row (newline written, fields not all there)
                 break
-            raise RunDirectoryError(f"{path!r} line {number} is damaged ({exc}); it was edited by hand?") from exc
+            raise RunDirectoryError(
+                f"{path!r} line {number} is damaged ({exc}); it was edited by hand?"
+            ) from exc
         rows.append(row)
         good_bytes += len(line) + 1
     if tail or good_bytes != len(data):

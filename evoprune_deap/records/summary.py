@@ -7,7 +7,16 @@ from dataclasses import dataclass
 
 from ..errors import RunDirectoryError
 
-METHODS = ("ga", "nsga2", "unpruned", "linear_probe", "random", "weight_magnitude", "neuron_l2", "polynomial_decay")
+METHODS = (
+    "ga",
+    "nsga2",
+    "unpruned",
+    "linear_probe",
+    "random",
+    "weight_magnitude",
+    "neuron_l2",
+    "polynomial_decay",
+)
 """Every method a run's tables name, in table order (the GA first); ``nsga2`` is a multi-objective
 run's most accurate front member, the others the baselines of :mod:`evoprune_deap.run.baselines`."""
 
@@ -52,7 +61,9 @@ class RunSummary:
     unpruned_holdout_accuracy: float | None = None
     test_ood_auroc: float | None = None  # where the run has out-of-distribution images (test vs OOD test)
     unpruned_test_ood_auroc: float | None = None
-    objectives: list | None = None  # a multi-objective run's objectives; its "best" is the front's most accurate
+    objectives: list | None = (
+        None  # a multi-objective run's objectives; its "best" is the front's most accurate
+    )
     front_size: int | None = None
     hypervolume: float | None = None
 
@@ -77,6 +88,8 @@ class RunSummary:
         required = [field.name for field in dataclasses.fields(cls) if field.default is dataclasses.MISSING]
         missing = [name for name in required if name not in data]
         if missing:
-            raise RunDirectoryError(f"{where} lacks {', '.join(missing)}; it was not written by this "
-                                    "version of evoprune-deap or was edited.")
+            raise RunDirectoryError(
+                f"{where} lacks {', '.join(missing)}; it was not written by this "
+                "version of evoprune-deap or was edited."
+            )
         return cls(**{name: data[name] for name in names if name in data})

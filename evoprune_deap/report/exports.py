@@ -14,9 +14,16 @@ import os
 
 import pandas as pd
 
-COSTS = ("backbone_parameters", "backbone_parameters_removed", "backbone_multiply_adds",
-         "backbone_multiply_adds_removed", "head_parameters", "head_parameters_removed", "head_multiply_adds",
-         "head_multiply_adds_removed")
+COSTS = (
+    "backbone_parameters",
+    "backbone_parameters_removed",
+    "backbone_multiply_adds",
+    "backbone_multiply_adds_removed",
+    "head_parameters",
+    "head_parameters_removed",
+    "head_multiply_adds",
+    "head_multiply_adds_removed",
+)
 
 
 def export_rows(run_dirs) -> pd.DataFrame:
@@ -28,10 +35,18 @@ def export_rows(run_dirs) -> pd.DataFrame:
                 record = json.load(stream)
             if "costs" not in record:
                 continue
-            rows.append({"run_dir": run_dir, "model": os.path.basename(record["model"]), "format": record["format"],
-                         "quantize": record["quantize"], "source": record["source"], "encoding": record["encoding"],
-                         "feature_selection": record["feature_selection"],
-                         "active_features": record["active_features"],
-                         **{name: record["costs"][name] for name in COSTS},
-                         "file_MiB": round(record["file_bytes"] / 2 ** 20, 2)})
+            rows.append(
+                {
+                    "run_dir": run_dir,
+                    "model": os.path.basename(record["model"]),
+                    "format": record["format"],
+                    "quantize": record["quantize"],
+                    "source": record["source"],
+                    "encoding": record["encoding"],
+                    "feature_selection": record["feature_selection"],
+                    "active_features": record["active_features"],
+                    **{name: record["costs"][name] for name in COSTS},
+                    "file_MiB": round(record["file_bytes"] / 2**20, 2),
+                }
+            )
     return pd.DataFrame(rows)

@@ -32,22 +32,42 @@ def pareto_rows(run_dirs) -> pd.DataFrame:
         summary, front = directory.read_summary(), directory.read_front()
         best = front.iloc[best_index(front["accuracy"].tolist(), front["n_active"].tolist())]
         knee = front.iloc[knee_index(front["active_percent"].to_numpy(), front["accuracy"].to_numpy())]
-        row = {"dataset": summary.source, "encoding": summary.encoding, "protocol": summary.protocol,
-               "seed": summary.seed, "objectives": ",".join(summary.objectives or ()),
-               "evaluations": summary.evaluations, "hypervolume": summary.hypervolume, "front_size": len(front)}
+        row = {
+            "dataset": summary.source,
+            "encoding": summary.encoding,
+            "protocol": summary.protocol,
+            "seed": summary.seed,
+            "objectives": ",".join(summary.objectives or ()),
+            "evaluations": summary.evaluations,
+            "hypervolume": summary.hypervolume,
+            "front_size": len(front),
+        }
         for name, member in (("most_accurate", best), ("knee", knee)):
-            row.update({f"{name}_active_percent": member["active_percent"], f"{name}_accuracy": member["accuracy"],
-                        f"{name}_test_accuracy": member["test_accuracy"],
-                        f"{name}_test_ood_auroc": member["test_ood_auroc"]})
+            row.update(
+                {
+                    f"{name}_active_percent": member["active_percent"],
+                    f"{name}_accuracy": member["accuracy"],
+                    f"{name}_test_accuracy": member["test_accuracy"],
+                    f"{name}_test_ood_auroc": member["test_ood_auroc"],
+                }
+            )
         for path in sorted(glob.glob(os.path.join(run_dir, "ensemble", "*.json"))):
             with open(path) as stream:
                 ensemble = json.load(stream)
             name = "ensemble_" + "-".join(f"{v:g}" for v in ensemble["window"])
-            row.update({f"{name}_members": len(ensemble["members"]),
-                        f"{name}_test_accuracy": ensemble["test_accuracy"],
-                        f"{name}_test_ood_auroc": ensemble["test_ood_auroc"]})
-        row.update({"unpruned_test_accuracy": summary.unpruned_test_accuracy,
-                    "unpruned_test_ood_auroc": summary.unpruned_test_ood_auroc})
+            row.update(
+                {
+                    f"{name}_members": len(ensemble["members"]),
+                    f"{name}_test_accuracy": ensemble["test_accuracy"],
+                    f"{name}_test_ood_auroc": ensemble["test_ood_auroc"],
+                }
+            )
+        row.update(
+            {
+                "unpruned_test_accuracy": summary.unpruned_test_accuracy,
+                "unpruned_test_ood_auroc": summary.unpruned_test_ood_auroc,
+            }
+        )
         if directory.has(directory.FRONT_BASELINES):
             baselines = pd.read_csv(directory.file(directory.FRONT_BASELINES))
             probe = baselines[baselines["method"] == "linear_probe"]
@@ -85,13 +105,33 @@ def front_runs(run_dirs) -> pd.DataFrame:
         baselines = pd.read_csv(directory.file(directory.FRONT_BASELINES))
         pruned = baselines[~baselines["method"].isin(["unpruned", "linear_probe"])]
         members = front.loc[pruned["front_member"].unique()]
-        base = {"run_dir": run_dir, "dataset": summary.source, "encoding": summary.encoding, "seed": summary.seed,
-                "protocol": summary.protocol}
+        base = {
+            "run_dir": run_dir,
+            "dataset": summary.source,
+            "encoding": summary.encoding,
+            "seed": summary.seed,
+            "protocol": summary.protocol,
+        }
         holdout = members["holdout_accuracy"].mean() if "holdout_accuracy" in members else np.nan
-        rows.append({**base, "method": "nsga2", "test_accuracy": members["test_accuracy"].mean(),
-                     "holdout_accuracy": holdout, "active_percent": members["active_percent"].mean()})
+        rows.append(
+            {
+                **base,
+                "method": "nsga2",
+                "test_accuracy": members["test_accuracy"].mean(),
+                "holdout_accuracy": holdout,
+                "active_percent": members["active_percent"].mean(),
+            }
+        )
         for method, group in pruned.groupby("method", sort=False):
-            rows.append({**base, "method": method, "test_accuracy": group["test_accuracy"].mean(),
-                         "holdout_accuracy": group["holdout_accuracy"].mean() if "holdout_accuracy" in group
-                         else np.nan, "active_percent": group["active_percent"].mean()})
+            rows.append(
+                {
+                    **base,
+                    "method": method,
+                    "test_accuracy": group["test_accuracy"].mean(),
+                    "holdout_accuracy": group["holdout_accuracy"].mean()
+                    if "holdout_accuracy" in group
+                    else np.nan,
+                    "active_percent": group["active_percent"].mean(),
+                }
+            )
     return pd.DataFrame(rows)

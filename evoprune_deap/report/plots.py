@@ -31,7 +31,9 @@ _PYPLOT_LOCK = threading.Lock()
 """pyplot is not thread-safe; a campaign finishes several multi-objective runs at once."""
 
 
-def plot_convergence(evaluations: pd.DataFrame, ax=None, label: str | None = None, unpruned: float | None = None):
+def plot_convergence(
+    evaluations: pd.DataFrame, ax=None, label: str | None = None, unpruned: float | None = None
+):
     """Best-so-far fitness vs evaluations (one line per run), as in the paper.
 
     ``unpruned``: the unpruned head's score on the fitness's data (validation,
@@ -53,7 +55,9 @@ def plot_convergence(evaluations: pd.DataFrame, ax=None, label: str | None = Non
     return ax
 
 
-def save_convergence(evaluations: pd.DataFrame, path: str, title: str = "", unpruned: float | None = None) -> None:
+def save_convergence(
+    evaluations: pd.DataFrame, path: str, title: str = "", unpruned: float | None = None
+) -> None:
     """Draw :func:`plot_convergence` of one run into the PNG file ``path`` (one figure at a time)."""
     with _PYPLOT_LOCK:
         plt = _pyplot()
@@ -73,8 +77,11 @@ def unpruned_fitness(summary) -> float:
 FRONT_PANELS = {  # objectives -> (x, y) column pairs of front.png
     ("accuracy", "active"): [("active_percent", "accuracy")],
     ("accuracy", "ood"): [("accuracy", "ood_auroc")],
-    ("accuracy", "active", "ood"): [("active_percent", "accuracy"), ("active_percent", "ood_auroc"),
-                                    ("accuracy", "ood_auroc")],
+    ("accuracy", "active", "ood"): [
+        ("active_percent", "accuracy"),
+        ("active_percent", "ood_auroc"),
+        ("accuracy", "ood_auroc"),
+    ],
 }
 AXIS_LABELS = {"active_percent": "active units (%)", "accuracy": "accuracy", "ood_auroc": "OOD AUROC"}
 
@@ -98,14 +105,31 @@ def plot_front(front: pd.DataFrame, baselines: pd.DataFrame | None, summary, obj
         test_y = {"accuracy": "test_accuracy", "ood_auroc": "test_ood_auroc"}[y]
         ax.scatter(test_x, ordered[test_y], facecolors="none", edgecolors="C0", label="front members on test")
         if (x, y) == ("active_percent", "accuracy"):
-            ax.scatter([100.0], [unpruned_fitness(summary)], marker="*", s=160, color="black", label=UNPRUNED_LABEL,
-                       zorder=4)
+            ax.scatter(
+                [100.0],
+                [unpruned_fitness(summary)],
+                marker="*",
+                s=160,
+                color="black",
+                label=UNPRUNED_LABEL,
+                zorder=4,
+            )
             column = "test_accuracy" if summary.protocol == "paper" else "val_accuracy"
-            pruning = baselines[~baselines["method"].isin(["unpruned", "linear_probe"])] if baselines is not None \
-                and len(baselines) else None
-            for k, (method, rows) in enumerate(() if pruning is None else pruning.groupby("method", sort=True)):
-                ax.scatter(rows["active_percent"], rows[column], marker="xv^s+"[k % 5], color=f"C{k + 1}",
-                           label=method.replace("_", " "))
+            pruning = (
+                baselines[~baselines["method"].isin(["unpruned", "linear_probe"])]
+                if baselines is not None and len(baselines)
+                else None
+            )
+            for k, (method, rows) in enumerate(
+                () if pruning is None else pruning.groupby("method", sort=True)
+            ):
+                ax.scatter(
+                    rows["active_percent"],
+                    rows[column],
+                    marker="xv^s+"[k % 5],
+                    color=f"C{k + 1}",
+                    label=method.replace("_", " "),
+                )
         ax.set_xlabel(AXIS_LABELS[x])
         ax.set_ylabel(AXIS_LABELS[y])
         ax.grid(alpha=0.3)
@@ -113,7 +137,9 @@ def plot_front(front: pd.DataFrame, baselines: pd.DataFrame | None, summary, obj
     return fig
 
 
-def save_front(front: pd.DataFrame, baselines, summary, objectives: tuple, path: str, title: str = "") -> None:
+def save_front(
+    front: pd.DataFrame, baselines, summary, objectives: tuple, path: str, title: str = ""
+) -> None:
     """Draw :func:`plot_front` into the PNG file ``path`` (one figure at a time: runs finish in threads)."""
     with _PYPLOT_LOCK:
         plt = _pyplot()
@@ -129,8 +155,12 @@ def plot_hypervolume(curves: dict):
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, logbook in curves.items():
-        ax.plot([row["evaluation"] for row in logbook], [row["hypervolume"] for row in logbook],
-                drawstyle="steps-post", label=label)
+        ax.plot(
+            [row["evaluation"] for row in logbook],
+            [row["hypervolume"] for row in logbook],
+            drawstyle="steps-post",
+            label=label,
+        )
     ax.set_xlabel("evaluations")
     ax.set_ylabel("hypervolume (reference: accuracy 0, active 100%, AUROC 0)", fontsize=8)
     ax.grid(alpha=0.3)
@@ -155,9 +185,14 @@ def _panels(runs: pd.DataFrame):
     "<encoding> (nsga2)" for multi-objective ones."""
     ga = runs[runs["method"].isin(["ga", "nsga2"])]
     panels = {}
-    for (dataset, protocol, encoding, method), group in ga.groupby(["dataset", "protocol", "encoding", "method"],
-                                                                   sort=True):
-        tags = [tag for tag in (protocol if protocol != "honest" else None, method if method != "ga" else None) if tag]
+    for (dataset, protocol, encoding, method), group in ga.groupby(
+        ["dataset", "protocol", "encoding", "method"], sort=True
+    ):
+        tags = [
+            tag
+            for tag in (protocol if protocol != "honest" else None, method if method != "ga" else None)
+            if tag
+        ]
         name = f"{encoding} ({', '.join(tags)})" if tags else encoding
         panels[dataset, name] = list(group["run_dir"])
     return panels
@@ -171,8 +206,9 @@ def plot_differences(differences: pd.DataFrame):
     """
     plt = _pyplot()
     groups = list(differences.groupby(["dataset", "protocol", "encoding"], sort=True))
-    fig, axes = plt.subplots(1, max(len(groups), 1), figsize=(3.6 * max(len(groups), 1), 3.2),
-                             squeeze=False, sharex=True)
+    fig, axes = plt.subplots(
+        1, max(len(groups), 1), figsize=(3.6 * max(len(groups), 1), 3.2), squeeze=False, sharex=True
+    )
     for ax, ((dataset, protocol, encoding), group) in zip(axes[0], groups):
         y = np.arange(len(group))
         mean = 100 * group["mean_difference"].to_numpy()
@@ -202,11 +238,18 @@ def plot_campaign_convergence(runs: pd.DataFrame, column: str = "fitness"):
             table = RunDirectory(run_dir).read_evaluations().sort_values("evaluation")
             best_index = best_so_far_index(table["fitness"], table["n_active"])
             values = best_so_far(table) if column == "fitness" else table[column].to_numpy()[best_index]
-            ax.plot(table["evaluation"], values, drawstyle="steps-post", label=run_dir.rstrip("/").split("/")[-1])
+            ax.plot(
+                table["evaluation"], values, drawstyle="steps-post", label=run_dir.rstrip("/").split("/")[-1]
+            )
         if column == "fitness":  # the unpruned head on the fitness's data, mean over the runs
             summaries = [RunDirectory(run_dir).read_summary() for run_dir in run_dirs]
-            ax.axhline(np.mean([unpruned_fitness(s) for s in summaries]), color="grey", linestyle="--",
-                       linewidth=1, label=UNPRUNED_LABEL)
+            ax.axhline(
+                np.mean([unpruned_fitness(s) for s in summaries]),
+                color="grey",
+                linestyle="--",
+                linewidth=1,
+                label=UNPRUNED_LABEL,
+            )
         ax.set_title(f"{dataset} {encoding}")
         ax.set_xlabel("evaluations")
         ax.set_ylabel("best-so-far fitness" if column == "fitness" else "active % of best")
@@ -224,7 +267,9 @@ def plot_kept_units(masks: dict, title: str = ""):
     fig, ax = plt.subplots(figsize=(10, 0.35 * len(names) + 1.4))
     ax.imshow(matrix, aspect="auto", cmap="Greys", interpolation="nearest", vmin=0, vmax=1)
     ax.set_yticks(range(len(names)), names, fontsize=7)
-    ax.set_xlabel(f"unit (kept by all runs: {int(matrix.all(0).sum())}, by none: {int((~matrix.astype(bool)).all(0).sum())})")
+    ax.set_xlabel(
+        f"unit (kept by all runs: {int(matrix.all(0).sum())}, by none: {int((~matrix.astype(bool)).all(0).sum())})"
+    )
     ax.set_title(title)
     fig.tight_layout()
     return fig
@@ -259,7 +304,9 @@ def write_plots(paths, out: str) -> list[str]:
         for run_dir in run_dirs:
             masks[os.path.basename(run_dir.rstrip("/"))] = RunDirectory(run_dir).read_best_mask()
         fig = plot_kept_units(masks, f"{dataset} {encoding}: units kept by the best masks")
-        path = os.path.join(out, f"kept_units_{dataset}_{re.sub('[^A-Za-z0-9]+', '_', encoding).strip('_')}.png")
+        path = os.path.join(
+            out, f"kept_units_{dataset}_{re.sub('[^A-Za-z0-9]+', '_', encoding).strip('_')}.png"
+        )
         fig.savefig(path, dpi=120)
         plt.close(fig)
         written.append(path)
@@ -279,11 +326,20 @@ def _write_front_plots(run_dirs, out: str) -> list[str]:
             continue
         summary = directory.read_summary()
         name = f"{summary.source}_{summary.encoding}_seed{summary.seed}"
-        baselines = pd.read_csv(directory.file(directory.FRONT_BASELINES)) \
-            if directory.has(directory.FRONT_BASELINES) else None
+        baselines = (
+            pd.read_csv(directory.file(directory.FRONT_BASELINES))
+            if directory.has(directory.FRONT_BASELINES)
+            else None
+        )
         path = os.path.join(out, f"front_{name}.png")
-        save_front(directory.read_front(), baselines, summary, tuple(summary.objectives),
-                   path, f"{summary.source} {summary.encoding} seed {summary.seed}")
+        save_front(
+            directory.read_front(),
+            baselines,
+            summary,
+            tuple(summary.objectives),
+            path,
+            f"{summary.source} {summary.encoding} seed {summary.seed}",
+        )
         written.append(path)
         with open(directory.file(directory.LOGBOOK)) as stream:
             curves[name] = json.load(stream)

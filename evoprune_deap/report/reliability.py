@@ -60,13 +60,19 @@ def components(scores: np.ndarray, common: bool) -> dict:
     """
     scores = np.asarray(scores, dtype=float)
     ms = mean_squares(scores)
-    found = {"n_masks": ms["n"], "n_seeds": ms["k"], "seed_sd": float(np.sqrt(ms["within"])),
-             "mask_sd": float(np.std(scores.mean(axis=1), ddof=1)),
-             "icc": icc_consistency(scores) if common else icc1(scores)}
+    found = {
+        "n_masks": ms["n"],
+        "n_seeds": ms["k"],
+        "seed_sd": float(np.sqrt(ms["within"])),
+        "mask_sd": float(np.std(scores.mean(axis=1), ddof=1)),
+        "icc": icc_consistency(scores) if common else icc1(scores),
+    }
     if common:
-        found.update(seed_effect_sd=float(np.std(scores.mean(axis=0), ddof=1)),
-                     residual_sd=float(np.sqrt(ms["residual"])),
-                     paired_sd=float(np.sqrt(2 * ms["residual"])))
+        found.update(
+            seed_effect_sd=float(np.std(scores.mean(axis=0), ddof=1)),
+            residual_sd=float(np.sqrt(ms["residual"])),
+            paired_sd=float(np.sqrt(2 * ms["residual"])),
+        )
     else:
         found["paired_sd"] = float(np.sqrt(2 * ms["within"]))
     return found

@@ -30,8 +30,9 @@ NO_DIFFERENCE = "no detectable difference"
 TOO_FEW = "too few seeds"
 
 
-def paired_differences(runs: pd.DataFrame, metric: str = "test_accuracy",
-                       reference=("ga", "nsga2")) -> pd.DataFrame:
+def paired_differences(
+    runs: pd.DataFrame, metric: str = "test_accuracy", reference=("ga", "nsga2")
+) -> pd.DataFrame:
     """GA minus each other method, paired by seed, per dataset x protocol x encoding.
 
     Parameters
@@ -62,7 +63,9 @@ def paired_differences(runs: pd.DataFrame, metric: str = "test_accuracy",
     rows = []
     for key, group in runs.groupby(GROUP, sort=False):
         wide = group.pivot_table(index="seed", columns="method", values=metric, aggfunc="mean")
-        ref = next((r for r in ([reference] if isinstance(reference, str) else reference) if r in wide.columns), None)
+        ref = next(
+            (r for r in ([reference] if isinstance(reference, str) else reference) if r in wide.columns), None
+        )
         if ref is None:
             continue
         for method in [m for m in METHODS if m != ref and m in wide.columns]:
@@ -75,7 +78,9 @@ def paired_differences(runs: pd.DataFrame, metric: str = "test_accuracy",
             low = high = p_t = p_w = float("nan")
             if n >= MIN_SEEDS:
                 spread = stats.sem(difference)
-                if spread < 1e-9:  # the same difference in every seed (to float noise): a point interval, no t-test
+                if (
+                    spread < 1e-9
+                ):  # the same difference in every seed (to float noise): a point interval, no t-test
                     low = high = mean
                 else:
                     low, high = stats.t.interval(CONFIDENCE, n - 1, loc=mean, scale=spread)
@@ -83,11 +88,37 @@ def paired_differences(runs: pd.DataFrame, metric: str = "test_accuracy",
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)  # scipy: exact p for small n
                     p_w = float(stats.wilcoxon(difference).pvalue) if np.any(difference != 0) else 1.0
-            rows.append({**dict(zip(GROUP, key)), "reference": ref, "method": method, "metric": metric, "n_seeds": n,
-                         "mean_difference": mean, "ci_low": float(low), "ci_high": float(high),
-                         "p_value": p_t, "p_wilcoxon": p_w, "verdict": verdict(low, high, ref)})
-    table = pd.DataFrame(rows, columns=[*GROUP, "reference", "method", "metric", "n_seeds", "mean_difference",
-                                        "ci_low", "ci_high", "p_value", "p_wilcoxon", "verdict"])
+            rows.append(
+                {
+                    **dict(zip(GROUP, key)),
+                    "reference": ref,
+                    "method": method,
+                    "metric": metric,
+                    "n_seeds": n,
+                    "mean_difference": mean,
+                    "ci_low": float(low),
+                    "ci_high": float(high),
+                    "p_value": p_t,
+                    "p_wilcoxon": p_w,
+                    "verdict": verdict(low, high, ref),
+                }
+            )
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            *GROUP,
+            "reference",
+            "method",
+            "metric",
+            "n_seeds",
+            "mean_difference",
+            "ci_low",
+            "ci_high",
+            "p_value",
+            "p_wilcoxon",
+            "verdict",
+        ],
+    )
     table["p_holm"] = holm(table["p_value"].to_numpy(dtype=float))
     return table
 
@@ -124,5 +155,7 @@ def difference_cell(row) -> str:
     p = "" if np.isnan(row["p_value"]) else f", p={row['p_value']:.2g}"
     if "p_holm" in row and not np.isnan(row["p_holm"]):
         p += f" (Holm {row['p_holm']:.2g})"
-    return (f"Δ {100 * row['mean_difference']:+.1f} pt "
-            f"[{100 * row['ci_low']:+.1f}, {100 * row['ci_high']:+.1f}]{p}")
+    return (
+        f"Δ {100 * row['mean_difference']:+.1f} pt "
+        f"[{100 * row['ci_low']:+.1f}, {100 * row['ci_high']:+.1f}]{p}"
+    )

@@ -15,13 +15,21 @@ import pandas as pd
 
 from ..config import ENCODINGS
 from ..errors import RunDirectoryError
-from ..records.summary import METHODS
 from ..records.directory import RunDirectory
+from ..records.summary import METHODS
 from ..search.ranking import best_index
 
 KEYS = ["dataset", "protocol", "encoding", "method"]
-METRICS = ["test_accuracy", "val_accuracy", "holdout_accuracy", "optimism", "fitness", "active_percent",
-           "evaluations", "wall_seconds"]
+METRICS = [
+    "test_accuracy",
+    "val_accuracy",
+    "holdout_accuracy",
+    "optimism",
+    "fitness",
+    "active_percent",
+    "evaluations",
+    "wall_seconds",
+]
 
 
 def find_run_dirs(paths) -> list[str]:
@@ -34,7 +42,9 @@ def find_run_dirs(paths) -> list[str]:
             if RunDirectory.SUMMARY in files:
                 found.add(root)
     if not found:
-        raise RunDirectoryError(f"No finished run ({RunDirectory.SUMMARY}) under {', '.join(map(str, paths))}.")
+        raise RunDirectoryError(
+            f"No finished run ({RunDirectory.SUMMARY}) under {', '.join(map(str, paths))}."
+        )
     return sorted(found)
 
 
@@ -56,25 +66,48 @@ def collect(paths) -> pd.DataFrame:
     for run_dir in find_run_dirs(paths):
         directory = RunDirectory(run_dir)
         summary = directory.read_summary()
-        base = {"run_dir": run_dir, "dataset": summary.source, "encoding": summary.encoding,
-                "seed": summary.seed, "protocol": summary.protocol}
+        base = {
+            "run_dir": run_dir,
+            "dataset": summary.source,
+            "encoding": summary.encoding,
+            "seed": summary.seed,
+            "protocol": summary.protocol,
+        }
         evaluations = directory.read_evaluations()
         best = best_evaluation(evaluations)
         holdout = np.nan if summary.holdout_accuracy is None else summary.holdout_accuracy
         method = "nsga2" if summary.objectives else "ga"  # NSGA-II: its front's most accurate member
-        rows.append({**base, "method": method, "test_accuracy": summary.test_accuracy,
-                     "val_accuracy": summary.val_accuracy, "holdout_accuracy": holdout,
-                     "fitness": best["fitness"], "active_percent": best["active_percent"],
-                     "evaluations": len(evaluations), "wall_seconds": summary.wall_seconds})
+        rows.append(
+            {
+                **base,
+                "method": method,
+                "test_accuracy": summary.test_accuracy,
+                "val_accuracy": summary.val_accuracy,
+                "holdout_accuracy": holdout,
+                "fitness": best["fitness"],
+                "active_percent": best["active_percent"],
+                "evaluations": len(evaluations),
+                "wall_seconds": summary.wall_seconds,
+            }
+        )
         baselines = directory.read_baselines()
         if baselines is not None:
             for method, group in baselines.groupby("method", sort=False):
-                rows.append({**base, "method": method, "test_accuracy": group["test_accuracy"].mean(),
-                             "val_accuracy": group["val_accuracy"].mean(),
-                             "holdout_accuracy": group["holdout_accuracy"].mean() if "holdout_accuracy" in group
-                             else np.nan,
-                             "fitness": np.nan, "active_percent": group["active_percent"].mean(),
-                             "evaluations": np.nan, "wall_seconds": np.nan})
+                rows.append(
+                    {
+                        **base,
+                        "method": method,
+                        "test_accuracy": group["test_accuracy"].mean(),
+                        "val_accuracy": group["val_accuracy"].mean(),
+                        "holdout_accuracy": group["holdout_accuracy"].mean()
+                        if "holdout_accuracy" in group
+                        else np.nan,
+                        "fitness": np.nan,
+                        "active_percent": group["active_percent"].mean(),
+                        "evaluations": np.nan,
+                        "wall_seconds": np.nan,
+                    }
+                )
     runs = pd.DataFrame(rows)
     runs["optimism"] = runs["test_accuracy"] - runs["holdout_accuracy"]
     return runs
@@ -101,9 +134,14 @@ def paper_table(summary: pd.DataFrame, method: str = "ga") -> pd.DataFrame:
     chosen = summary[summary["method"] == method]
     cells = {}
     for _, row in chosen.iterrows():
-        name = row["dataset"] if row["protocol"] == "honest" else f"{row['dataset']} ({row['protocol']} protocol)"
+        name = (
+            row["dataset"]
+            if row["protocol"] == "honest"
+            else f"{row['dataset']} ({row['protocol']} protocol)"
+        )
         cells.setdefault(name, {})[row["encoding"]] = (
-            f"{_mean_std(row['test_accuracy_mean'], row['test_accuracy_std'])} ({row['active_percent_mean']:.0f}%)")
+            f"{_mean_std(row['test_accuracy_mean'], row['test_accuracy_std'])} ({row['active_percent_mean']:.0f}%)"
+        )
     order = [e for e in ENCODINGS if e in set(chosen["encoding"])]
     return pd.DataFrame.from_dict(cells, orient="index")[order].rename_axis("dataset")
 
@@ -156,19 +194,29 @@ def optimism_table(runs: pd.DataFrame) -> pd.DataFrame:
     ga = audited[audited["method"] == "ga"].set_index(keys)
     unpruned = audited[audited["method"] == "unpruned"].set_index(keys)
     rows = []
-    for (dataset, encoding, protocol), group in ga.reset_index().groupby(["dataset", "encoding", "protocol"],
-                                                                          sort=True):
-        row = {"dataset": dataset, "encoding": encoding, "protocol": protocol, "seeds": len(group),
-               "reported test": _mean_std(group["test_accuracy"].mean(), group["test_accuracy"].std()),
-               "hold-out": _mean_std(group["holdout_accuracy"].mean(), group["holdout_accuracy"].std()),
-               "optimism": _signed(group["optimism"])}
-        paired = group.set_index(keys).join(unpruned[["test_accuracy", "holdout_accuracy", "optimism"]],
-                                            rsuffix="_unpruned", how="inner")
+    for (dataset, encoding, protocol), group in ga.reset_index().groupby(
+        ["dataset", "encoding", "protocol"], sort=True
+    ):
+        row = {
+            "dataset": dataset,
+            "encoding": encoding,
+            "protocol": protocol,
+            "seeds": len(group),
+            "reported test": _mean_std(group["test_accuracy"].mean(), group["test_accuracy"].std()),
+            "hold-out": _mean_std(group["holdout_accuracy"].mean(), group["holdout_accuracy"].std()),
+            "optimism": _signed(group["optimism"]),
+        }
+        paired = group.set_index(keys).join(
+            unpruned[["test_accuracy", "holdout_accuracy", "optimism"]], rsuffix="_unpruned", how="inner"
+        )
         if len(paired):
             row["unpruned optimism"] = _signed(paired["optimism_unpruned"])
-            row["gain over unpruned, test"] = _signed(paired["test_accuracy"] - paired["test_accuracy_unpruned"])
-            row["gain over unpruned, hold-out"] = _signed(paired["holdout_accuracy"]
-                                                          - paired["holdout_accuracy_unpruned"])
+            row["gain over unpruned, test"] = _signed(
+                paired["test_accuracy"] - paired["test_accuracy_unpruned"]
+            )
+            row["gain over unpruned, hold-out"] = _signed(
+                paired["holdout_accuracy"] - paired["holdout_accuracy_unpruned"]
+            )
         rows.append(row)
     return pd.DataFrame(rows).set_index(["dataset", "encoding", "protocol"]) if rows else pd.DataFrame()
 
@@ -178,14 +226,26 @@ def front_table(along: pd.DataFrame, differences: pd.DataFrame) -> pd.DataFrame:
     front minus each baseline at the same sparsity (mean [95% CI], Holm-adjusted p over the table)."""
     rows = []
     for key, group in differences.groupby(["dataset", "protocol", "encoding", "metric"], sort=False):
-        runs = along[(along["dataset"] == key[0]) & (along["protocol"] == key[1]) & (along["encoding"] == key[2])
-                     & (along["method"] == "nsga2")]
-        row = {"dataset": key[0], "protocol": key[1], "encoding": key[2], "metric": key[3],
-               "seeds": len(runs), "front_active_percent": round(float(runs["active_percent"].mean()), 2),
-               "front_accuracy": round(float(runs[key[3]].mean()), 4)}
+        runs = along[
+            (along["dataset"] == key[0])
+            & (along["protocol"] == key[1])
+            & (along["encoding"] == key[2])
+            & (along["method"] == "nsga2")
+        ]
+        row = {
+            "dataset": key[0],
+            "protocol": key[1],
+            "encoding": key[2],
+            "metric": key[3],
+            "seeds": len(runs),
+            "front_active_percent": round(float(runs["active_percent"].mean()), 2),
+            "front_accuracy": round(float(runs[key[3]].mean()), 4),
+        }
         for _, diff in group.iterrows():
-            row[f"minus_{diff['method']}"] = (f"{100 * diff['mean_difference']:+.1f} [{100 * diff['ci_low']:+.1f}, "
-                                              f"{100 * diff['ci_high']:+.1f}] p_holm {diff['p_holm']:.2f}")
+            row[f"minus_{diff['method']}"] = (
+                f"{100 * diff['mean_difference']:+.1f} [{100 * diff['ci_low']:+.1f}, "
+                f"{100 * diff['ci_high']:+.1f}] p_holm {diff['p_holm']:.2f}"
+            )
         rows.append(row)
     return pd.DataFrame(rows).set_index(["dataset", "protocol", "encoding", "metric"])
 
@@ -208,8 +268,14 @@ def to_latex(table: pd.DataFrame, caption: str = "") -> str:
     """A LaTeX tabular of a table (index included)."""
     frame = table.reset_index()
     escape = lambda text: str(text).replace("_", r"\_").replace("%", r"\%").replace("±", r"$\pm$")  # noqa: E731
-    lines = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{" + "l" * len(frame.columns) + "}",
-             r"\hline", " & ".join(escape(c) for c in frame.columns) + r" \\", r"\hline"]
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\begin{tabular}{" + "l" * len(frame.columns) + "}",
+        r"\hline",
+        " & ".join(escape(c) for c in frame.columns) + r" \\",
+        r"\hline",
+    ]
     lines += [" & ".join(escape(_cell(v)) for v in row) + r" \\" for row in frame.itertuples(index=False)]
     lines += [r"\hline", r"\end{tabular}"]
     if caption:
@@ -256,9 +322,12 @@ def write_report(paths, out: str, caption: str = "") -> dict:
         tables["export_table"] = exported.set_index(["run_dir", "model"])
     along = front_runs(runs["run_dir"].unique())
     if len(along):  # the front against one-shot pruning at the members' own sparsities, paired by seed
-        metrics = ["test_accuracy"] + (["holdout_accuracy"] if along["holdout_accuracy"].notna().any() else [])
-        front_differences = pd.concat([paired_differences(along, metric, reference="nsga2") for metric in metrics],
-                                      ignore_index=True)
+        metrics = ["test_accuracy"] + (
+            ["holdout_accuracy"] if along["holdout_accuracy"].notna().any() else []
+        )
+        front_differences = pd.concat(
+            [paired_differences(along, metric, reference="nsga2") for metric in metrics], ignore_index=True
+        )
         front_differences["p_holm"] = holm(front_differences["p_value"].to_numpy(dtype=float))
         front_differences.to_csv(os.path.join(out, "front_differences.csv"), index=False)
         tables["front_table"] = front_table(along, front_differences)

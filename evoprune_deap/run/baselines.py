@@ -41,9 +41,16 @@ POLY_FREQUENCY = 5
 POLY_EXTRA_EPOCHS = 26
 LINEAR_PROBE_C = tuple(float(c) for c in 10.0 ** np.arange(-3, 3))
 """Inverse regularisation strengths the linear probe chooses from on validation accuracy."""
-def polynomial_sparsity(epoch: int, final: float, initial: float = POLY_INITIAL_SPARSITY,
-                        end_epoch: int = POLY_END_EPOCH, frequency: int = POLY_FREQUENCY,
-                        power: int = POLY_POWER) -> float:
+
+
+def polynomial_sparsity(
+    epoch: int,
+    final: float,
+    initial: float = POLY_INITIAL_SPARSITY,
+    end_epoch: int = POLY_END_EPOCH,
+    frequency: int = POLY_FREQUENCY,
+    power: int = POLY_POWER,
+) -> float:
     """Target sparsity in effect during ``epoch`` (updated every ``frequency`` epochs)."""
     step = min(end_epoch, (epoch // frequency) * frequency)
     return final + (initial - final) * (1 - step / end_epoch) ** power
@@ -95,8 +102,15 @@ def random_masks(encoding: Encoding, mask: np.ndarray, n_draws: int, rng: np.ran
 class PrunableHead:
     """The run's trained unpruned head of one fold, in a Keras head with MaskedDense hidden layers, to prune."""
 
-    def __init__(self, feature_set: FeatureSet, encoding: Encoding, config: HeadConfig, seed: int, fold: int,
-                 trained: HeadWeights):
+    def __init__(
+        self,
+        feature_set: FeatureSet,
+        encoding: Encoding,
+        config: HeadConfig,
+        seed: int,
+        fold: int,
+        trained: HeadWeights,
+    ):
         from ..head.layers import MaskedDense
 
         self.config, self.seed = config, seed
@@ -105,7 +119,9 @@ class PrunableHead:
         dims = (feature_set.n_features, *encoding.hidden_units, feature_set.n_classes)
         if tuple(trained.dims) != dims:
             raise ValueError(f"The unpruned reference has widths {trained.dims}, the head {dims}.")
-        self.model = compile_head(build_stack(dims[0], dims[1:-1], dims[-1], config, dense=MaskedDense), config)
+        self.model = compile_head(
+            build_stack(dims[0], dims[1:-1], dims[-1], config, dense=MaskedDense), config
+        )
         self.trained = trained
         trained.assign_to(self.model)
         self.targets = {"fc1": [0], "fc2": [1], "both": [0, 1], "fs": [0]}[encoding.name]
@@ -128,8 +144,12 @@ class PrunableHead:
 
     def scores(self) -> tuple[float, float, float]:
         """Validation, test and hold-out accuracy (NaN for an empty part)."""
-        return tuple(_accuracy(lambda x: np.asarray(self.model.predict(x, batch_size=1024, verbose=0)),
-                               *self.arrays[part]) for part in SCORED_PARTS)
+        return tuple(
+            _accuracy(
+                lambda x: np.asarray(self.model.predict(x, batch_size=1024, verbose=0)), *self.arrays[part]
+            )
+            for part in SCORED_PARTS
+        )
 
     def fine_tune(self, epochs: int | None = None) -> None:
         fit_head(self.model, *self.arrays["train"], self.config, derive_seed(self.seed, "fine-tune"), epochs)
@@ -176,9 +196,19 @@ def _layer_sparsities(encoding: Encoding, mask: np.ndarray, targets: list) -> di
     return {layer: 1 - float(masks.hidden[layer].mean()) for layer in targets}
 
 
-def run_baselines(feature_set: FeatureSet, encoding: Encoding, config: HeadConfig, protocol: str,
-                  seed: int, best_mask: np.ndarray, n_random: int = 3, with_references: bool = True,
-                  reference=None, fitness_config=None, split_seed: int = 0) -> list[dict]:
+def run_baselines(
+    feature_set: FeatureSet,
+    encoding: Encoding,
+    config: HeadConfig,
+    protocol: str,
+    seed: int,
+    best_mask: np.ndarray,
+    n_random: int = 3,
+    with_references: bool = True,
+    reference=None,
+    fitness_config=None,
+    split_seed: int = 0,
+) -> list[dict]:
     """Score every baseline at the sparsity of ``best_mask``.
 
     ``with_references=False`` leaves out the two that do not depend on the
@@ -202,27 +232,46 @@ def run_baselines(feature_set: FeatureSet, encoding: Encoding, config: HeadConfi
     """
     best_mask = encoding.check_mask(best_mask)
     active_percent = 100.0 * float(best_mask.mean())
-    fitness = MaskFitness(feature_set, encoding, config, protocol, seed, fitness_config=fitness_config,
-                          split_seed=split_seed)
+    fitness = MaskFitness(
+        feature_set, encoding, config, protocol, seed, fitness_config=fitness_config, split_seed=split_seed
+    )
     if reference is None:
         reference = fitness.score(encoding.full_mask(), with_test=True)
     rows = []
     if with_references:
         rows.append({"method": "unpruned", "draw": 0, **_score_columns(reference), "active_percent": 100.0})
         probes = [linear_probe(feature_set, fold) for fold in range(len(feature_set.splits))]
-        rows.append({"method": "linear_probe", "draw": 0, "active_percent": 100.0,
-                     **{name: float(np.mean([p[name] for p in probes])) for name in probes[0]}})
+        rows.append(
+            {
+                "method": "linear_probe",
+                "draw": 0,
+                "active_percent": 100.0,
+                **{name: float(np.mean([p[name] for p in probes])) for name in probes[0]},
+            }
+        )
     rng = make_rng(derive_seed(seed, "random-baseline"))
     for draw, mask in enumerate(random_masks(encoding, best_mask, n_random, rng)):
         score = fitness.score(mask, with_test=True)
-        rows.append({"method": "random", "draw": draw, **_score_columns(score),
-                     "active_percent": 100.0 * float(mask.mean())})
+        rows.append(
+            {
+                "method": "random",
+                "draw": draw,
+                **_score_columns(score),
+                "active_percent": 100.0 * float(mask.mean()),
+            }
+        )
 
     per_fold = {m: [] for m in ("weight_magnitude", "neuron_l2", "polynomial_decay")}
     reached = {m: {} for m in per_fold}
     for fold in range(len(feature_set.splits)):
-        head = PrunableHead(feature_set, encoding, config, derive_seed(seed, "baseline-head", fold), fold,
-                            reference.fold_weights[fold])
+        head = PrunableHead(
+            feature_set,
+            encoding,
+            config,
+            derive_seed(seed, "baseline-head", fold),
+            fold,
+            reference.fold_weights[fold],
+        )
         sparsity = _layer_sparsities(encoding, best_mask, head.targets)
         masks = encoding.head_masks(best_mask)
         for method in per_fold:
@@ -235,7 +284,9 @@ def run_baselines(feature_set: FeatureSet, encoding: Encoding, config: HeadConfi
                     if encoding.name == "fs":
                         head.set_kernel_mask(layer, neuron_mask(kernel, int(masks.inputs.sum()), axis=1))
                     else:
-                        head.set_kernel_mask(layer, neuron_mask(kernel, int(masks.hidden[layer].sum()), axis=0))
+                        head.set_kernel_mask(
+                            layer, neuron_mask(kernel, int(masks.hidden[layer].sum()), axis=0)
+                        )
             if method == "polynomial_decay":
                 _polynomial_decay(head, sparsity)
             else:
@@ -243,15 +294,28 @@ def run_baselines(feature_set: FeatureSet, encoding: Encoding, config: HeadConfi
             per_fold[method].append(head.scores())
             reached[method] = {f"fc{layer + 1}": head.weight_sparsity(layer) for layer in sparsity}
     for method, scores in per_fold.items():
-        rows.append({"method": method, "draw": 0, "active_percent": active_percent,
-                     **{f"{part}_accuracy": float(value) for part, value in zip(SCORED_PARTS, np.mean(scores, axis=0))},
-                     **{f"weight_sparsity_{k}": v for k, v in reached[method].items()}})
+        rows.append(
+            {
+                "method": method,
+                "draw": 0,
+                "active_percent": active_percent,
+                **{
+                    f"{part}_accuracy": float(value)
+                    for part, value in zip(SCORED_PARTS, np.mean(scores, axis=0))
+                },
+                **{f"weight_sparsity_{k}": v for k, v in reached[method].items()},
+            }
+        )
     return rows
 
 
 def _score_columns(score) -> dict:
     holdout = float("nan") if score.holdout_accuracy is None else score.holdout_accuracy
-    return {"val_accuracy": score.val_accuracy, "test_accuracy": score.test_accuracy, "holdout_accuracy": holdout}
+    return {
+        "val_accuracy": score.val_accuracy,
+        "test_accuracy": score.test_accuracy,
+        "holdout_accuracy": holdout,
+    }
 
 
 def _polynomial_decay(head: PrunableHead, sparsity: dict) -> None:
@@ -268,6 +332,11 @@ def _polynomial_decay(head: PrunableHead, sparsity: dict) -> None:
     update(0)
     schedule = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: update(epoch))
     keras.utils.set_random_seed(head.seed)
-    head.model.fit(*head.arrays["train"], batch_size=head.config.batch_size,
-                   epochs=POLY_END_EPOCH + POLY_EXTRA_EPOCHS, shuffle=True, verbose=0,
-                   callbacks=[schedule])
+    head.model.fit(
+        *head.arrays["train"],
+        batch_size=head.config.batch_size,
+        epochs=POLY_END_EPOCH + POLY_EXTRA_EPOCHS,
+        shuffle=True,
+        verbose=0,
+        callbacks=[schedule],
+    )

@@ -16,11 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..config import ExperimentConfig
 from ..errors import DatasetError
-from .baselines import run_baselines
-from .fitness import HeadScore
 from ..records.directory import RunDirectory
-from .experiment import cluster_for, load_feature_set, run_experiment
 from ..search.encodings import Encoding
+from .baselines import run_baselines
+from .experiment import cluster_for, load_feature_set, run_experiment
+from .fitness import HeadScore
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +43,26 @@ def run_combination(config, feature_set, run_dir: str, n_random: int, client=Non
         reference = None  # a run made before unpruned_head.npz existed: trained again by the same rule
         if directory.has(RunDirectory.UNPRUNED):
             summary = directory.read_summary()
-            reference = HeadScore(summary.unpruned_val_accuracy, summary.unpruned_test_accuracy, 0, 0.0,
-                                  directory.read_unpruned(), summary.unpruned_holdout_accuracy)
-        args = (encoding, config.head, config.run.protocol, config.run.seed, directory.read_best_mask(), n_random,
-                True, reference, config.fitness, config.data.split_seed)
+            reference = HeadScore(
+                summary.unpruned_val_accuracy,
+                summary.unpruned_test_accuracy,
+                0,
+                0.0,
+                directory.read_unpruned(),
+                summary.unpruned_holdout_accuracy,
+            )
+        args = (
+            encoding,
+            config.head,
+            config.run.protocol,
+            config.run.seed,
+            directory.read_best_mask(),
+            n_random,
+            True,
+            reference,
+            config.fitness,
+            config.data.split_seed,
+        )
         if client is None:
             rows = run_baselines(feature_set, *args)
         else:
@@ -61,9 +77,17 @@ AUDIT_HOLDOUT_FRACTION = 0.15
 """Share of train held out when a campaign compares protocols and the config sets none."""
 
 
-def run_campaign(base: ExperimentConfig, seeds, encodings, out: str, n_random: int = 3,
-                 progress=print, name: str = "the dataset", parallel_runs: int = 0,
-                 protocols=None) -> list[str]:
+def run_campaign(
+    base: ExperimentConfig,
+    seeds,
+    encodings,
+    out: str,
+    n_random: int = 3,
+    progress=print,
+    name: str = "the dataset",
+    parallel_runs: int = 0,
+    protocols=None,
+) -> list[str]:
     """Run every (encoding, seed) of a dataset; return the run directories.
 
     Each combination is ``base`` with ``[ga] encoding`` and ``[run] seed``
@@ -93,7 +117,9 @@ def run_campaign(base: ExperimentConfig, seeds, encodings, out: str, n_random: i
         for encoding in encodings:
             for seed in seeds:
                 run_dir = os.path.join(out, *([protocol] if protocol else []), encoding, f"seed{seed}")
-                progress(f"{'skip' if RunDirectory(run_dir).has(RunDirectory.BASELINES) else 'run '} {run_dir}")
+                progress(
+                    f"{'skip' if RunDirectory(run_dir).has(RunDirectory.BASELINES) else 'run '} {run_dir}"
+                )
                 changes = {"seed": seed, **({"protocol": protocol} if protocol else {})}
                 plan.append((base.replace(ga={"encoding": encoding}, run=changes), run_dir))
     with cluster_for(base) as client:
@@ -102,8 +128,10 @@ def run_campaign(base: ExperimentConfig, seeds, encodings, out: str, n_random: i
         n_workers = len(client.scheduler_info()["workers"])
         at_once = parallel_runs or max(1, -(-n_workers // (2 * base.ga.in_flight)))
         with ThreadPoolExecutor(at_once) as threads:
-            futures = [threads.submit(run_combination, config, feature_set, run_dir, n_random, client)
-                       for config, run_dir in plan]
+            futures = [
+                threads.submit(run_combination, config, feature_set, run_dir, n_random, client)
+                for config, run_dir in plan
+            ]
             return [future.result() for future in futures]
 
 

@@ -69,9 +69,11 @@ def check_workers(n_workers: int) -> int:
         return n_workers
     most = max(1, int(0.8 * memory // WORKER_BYTES))
     if n_workers > most:
-        raise ConfigError(f"--workers {n_workers} would start {n_workers} processes of about "
-                          f"{WORKER_BYTES / 2**30:.1f} GB each on a machine with {memory / 2**30:.0f} GB; use at "
-                          f"most {most} (0: one per core, {default_workers()} here).")
+        raise ConfigError(
+            f"--workers {n_workers} would start {n_workers} processes of about "
+            f"{WORKER_BYTES / 2**30:.1f} GB each on a machine with {memory / 2**30:.0f} GB; use at "
+            f"most {most} (0: one per core, {default_workers()} here)."
+        )
     return n_workers
 
 
@@ -117,18 +119,32 @@ def open_client(scheduler: str | None = None, n_workers: int = 0):
         try:
             client = Client(scheduler, timeout=f"{CONNECT_SECONDS}s")
         except (OSError, TimeoutError, ValueError) as exc:
-            raise EvopruneError(f"Cannot reach the Dask scheduler at {scheduler!r} within {CONNECT_SECONDS} s "
-                                f"({type(exc).__name__}: {exc}); start it with `dask scheduler`, check the address, "
-                                "or leave out --scheduler for a local cluster.") from exc
+            raise EvopruneError(
+                f"Cannot reach the Dask scheduler at {scheduler!r} within {CONNECT_SECONDS} s "
+                f"({type(exc).__name__}: {exc}); start it with `dask scheduler`, check the address, "
+                "or leave out --scheduler for a local cluster."
+            ) from exc
         with client:
             yield client
         return
-    env = {"XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " " + SINGLE_THREAD_XLA).strip(),
-           "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "jax"), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    with dask.config.set(LOCAL_WORKER_CONFIG), \
-            LocalCluster(n_workers=n_workers or default_workers(), threads_per_worker=1, processes=True,
-                         memory_limit=0, host=LOCAL_HOST, dashboard_address=f"{LOCAL_HOST}:0",
-                         silence_logs=logging.ERROR, env=env) as cluster:
+    env = {
+        "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " " + SINGLE_THREAD_XLA).strip(),
+        "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "jax"),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    with (
+        dask.config.set(LOCAL_WORKER_CONFIG),
+        LocalCluster(
+            n_workers=n_workers or default_workers(),
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=0,
+            host=LOCAL_HOST,
+            dashboard_address=f"{LOCAL_HOST}:0",
+            silence_logs=logging.ERROR,
+            env=env,
+        ) as cluster,
+    ):
         with Client(cluster) as client:
             client.run(_prepare_worker)
             yield client
@@ -170,8 +186,9 @@ class ClusterFitness(Fitness):
         Most masks in one task (1: each mask is a task, journaled as it finishes).
     """
 
-    def __init__(self, client, feature_set, factory, encoding=None, protocol: str = "honest",
-                 heads_per_task: int = 1):
+    def __init__(
+        self, client, feature_set, factory, encoding=None, protocol: str = "honest", heads_per_task: int = 1
+    ):
         self.client, self.feature_set, self.factory, self.encoding = client, feature_set, factory, encoding
         self.protocol, self.heads_per_task = protocol, heads_per_task
         self._token, self._local = uuid.uuid4().hex, None
@@ -184,19 +201,25 @@ class ClusterFitness(Fitness):
         client.replicate([self._features])
 
     @classmethod
-    def for_masks(cls, client, feature_set, encoding, head_config, protocol: str, seed: int,
-                  **options) -> "ClusterFitness":
+    def for_masks(
+        cls, client, feature_set, encoding, head_config, protocol: str, seed: int, **options
+    ) -> "ClusterFitness":
         """The cluster form of ``MaskFitness(feature_set, encoding, head_config, protocol, seed, **options)``."""
-        factory = functools.partial(MaskFitness, encoding=encoding, head_config=head_config, protocol=protocol,
-                                    seed=seed, **options)
+        factory = functools.partial(
+            MaskFitness, encoding=encoding, head_config=head_config, protocol=protocol, seed=seed, **options
+        )
         return cls(client, feature_set, factory, encoding, protocol, heads_per_program(head_config.engine))
 
     def _submit(self, masks: list, with_test: bool) -> tuple[list, list]:
         """Split ``masks`` into tasks (at most ``heads_per_task`` each, at least one per worker) and start them."""
         n_workers = max(1, len(self.client.scheduler_info()["workers"]))
         groups = chunks(masks, min(self.heads_per_task, -(-len(masks) // n_workers)))
-        futures = [self.client.submit(_score_task, self._token, self.factory, self._features, group, with_test,
-                                      pure=False) for group in groups]
+        futures = [
+            self.client.submit(
+                _score_task, self._token, self.factory, self._features, group, with_test, pure=False
+            )
+            for group in groups
+        ]
         return groups, futures
 
     def evaluate_many(self, masks: list, on_result=None):
@@ -210,8 +233,14 @@ class ClusterFitness(Fitness):
         if on_result is not None:
             for group, future in zip(groups, futures):
                 future.add_done_callback(
-                    lambda done, group=group: done.status == "finished"
-                    and [on_result(mask, score.result(self.protocol)) for mask, score in zip(group, done.result())])
+                    lambda done, group=group: (
+                        done.status == "finished"
+                        and [
+                            on_result(mask, score.result(self.protocol))
+                            for mask, score in zip(group, done.result())
+                        ]
+                    )
+                )
         return self._in_order(groups, futures, on_result)
 
     def _in_order(self, groups, futures, on_result=None):

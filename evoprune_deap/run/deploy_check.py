@@ -46,12 +46,19 @@ def agreement(reference: np.ndarray, probabilities: np.ndarray, labels: np.ndarr
     differ = np.flatnonzero(ours != theirs)
     gap = np.abs(reference - probabilities)
     result = {
-        "n": int(len(reference)), "agree": float(np.mean(ours == theirs)),
+        "n": int(len(reference)),
+        "agree": float(np.mean(ours == theirs)),
         "max_abs_difference": float(gap.max()) if gap.size else 0.0,
-        "disagreements": [{"index": int(i), "reference_class": int(ours[i]), "class": int(theirs[i]),
-                           "max_abs_difference": float(gap[i].max()),
-                           "reference_margin": float(np.sort(reference[i])[-1] - np.sort(reference[i])[-2])}
-                          for i in differ],
+        "disagreements": [
+            {
+                "index": int(i),
+                "reference_class": int(ours[i]),
+                "class": int(theirs[i]),
+                "max_abs_difference": float(gap[i].max()),
+                "reference_margin": float(np.sort(reference[i])[-1] - np.sort(reference[i])[-2]),
+            }
+            for i in differ
+        ],
     }
     if labels is not None:
         result["reference_accuracy"] = float(np.mean(ours == labels))

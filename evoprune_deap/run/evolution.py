@@ -21,14 +21,21 @@ import threading
 
 from ..config import GAConfig
 from ..errors import RunInterrupted
+from ..records.directory import RunDirectory
+from ..records.evaluation_log import (
+    EvaluationLog,
+    columns_for,
+    failure_row,
+    journal_columns,
+    known_results,
+    log_row,
+    read_log,
+)
 from ..search.callbacks import Callback
 from ..search.evaluator import GAState, one_by_one, split_result
 from ..search.objectives import make_objectives
 from ..search.steady_state import run_ga
 from ..seeding import derive_seed, make_rng
-from ..records.directory import RunDirectory
-from ..records.evaluation_log import (EvaluationLog, columns_for, failure_row, journal_columns, known_results, log_row,
-                                      read_log)
 
 
 class EvaluationWriter(Callback):
@@ -43,7 +50,9 @@ class EvaluationWriter(Callback):
 
     def on_evaluation(self, evaluation, state):
         if evaluation.index >= self.n_logged:
-            self.log.append(log_row(evaluation.index + 1, evaluation.mask, evaluation.fitness, evaluation.info))
+            self.log.append(
+                log_row(evaluation.index + 1, evaluation.mask, evaluation.fitness, evaluation.info)
+            )
 
 
 class FinishedJournal:
@@ -109,8 +118,18 @@ def _read_if_resuming(run_dir: RunDirectory, name: str, resume: bool) -> list[di
     return read_log(run_dir.file(name)) if resume and run_dir.has(name) else []
 
 
-def evolve(fitness, n_bits: int, ga: GAConfig, seed: int, run_dir: RunDirectory, callbacks=(),
-           resume: bool = False, with_ood: bool = False, is_empty=None, with_spread: bool = False) -> GAState:
+def evolve(
+    fitness,
+    n_bits: int,
+    ga: GAConfig,
+    seed: int,
+    run_dir: RunDirectory,
+    callbacks=(),
+    resume: bool = False,
+    with_ood: bool = False,
+    is_empty=None,
+    with_spread: bool = False,
+) -> GAState:
     """Run the steady-state GA (NSGA-II with ``ga.objectives``), logging every evaluation to the run directory.
 
     Parameters
@@ -154,10 +173,15 @@ def evolve(fitness, n_bits: int, ga: GAConfig, seed: int, run_dir: RunDirectory,
     else:
         evaluate_many = one_by_one(fitness)
     try:
-        state = run_ga(evaluate_many, n_bits, ga, make_rng(derive_seed(seed, "ga")),
-                       callbacks=[EvaluationWriter(log, len(logged)), interrupt, *callbacks],
-                       known={**known_results(finished), **known_results(logged)},
-                       objectives=make_objectives(ga.objectives, is_empty))
+        state = run_ga(
+            evaluate_many,
+            n_bits,
+            ga,
+            make_rng(derive_seed(seed, "ga")),
+            callbacks=[EvaluationWriter(log, len(logged)), interrupt, *callbacks],
+            known={**known_results(finished), **known_results(logged)},
+            objectives=make_objectives(ga.objectives, is_empty),
+        )
     finally:
         journal.close()
         log.close()

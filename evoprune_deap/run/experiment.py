@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..version import __version__
 from ..config import ExperimentConfig
 from ..data.features import FeatureSet
 from ..errors import DatasetError, FeatureCacheError
@@ -20,6 +19,7 @@ from ..records.directory import RunDirectory
 from ..records.summary import RunSummary
 from ..search.encodings import Encoding
 from ..search.evaluator import GAState
+from ..version import __version__
 from .cluster import ClusterFitness, check_workers, default_workers, open_client
 from .evolution import evolve
 from .finish import BestWeights, finish_front, finish_run
@@ -38,8 +38,13 @@ class RunResult:
     model: object  # the best head as a Keras model taking the full feature vector
 
 
-def load_feature_set(config: ExperimentConfig, progress=None, out: str | None = None,
-                     reuse: bool = True, expect_key: dict | None = None) -> FeatureSet:
+def load_feature_set(
+    config: ExperimentConfig,
+    progress=None,
+    out: str | None = None,
+    reuse: bool = True,
+    expect_key: dict | None = None,
+) -> FeatureSet:
     """The FeatureSet a config names: a cache file, or extracted (and cached at ``out``).
 
     With a hold-out fraction, the hold-out is carved; with a source of
@@ -56,31 +61,54 @@ def load_feature_set(config: ExperimentConfig, progress=None, out: str | None = 
     if data.features is not None:
         feature_set = FeatureSet.load(data.features)
     else:
-        feature_set = _extract(config, dict(dataset=data.dataset, images=data.images, test_images=data.test_images,
-                                            train_subset=data.train_subset, name=data.name), progress, out, reuse,
-                               expect_key=expect_key)
+        feature_set = _extract(
+            config,
+            dict(
+                dataset=data.dataset,
+                images=data.images,
+                test_images=data.test_images,
+                train_subset=data.train_subset,
+                name=data.name,
+            ),
+            progress,
+            out,
+            reuse,
+            expect_key=expect_key,
+        )
     feature_set = feature_set.with_holdout(data.holdout_fraction, data.split_seed)
     if data.ood_features is not None:
         ood = FeatureSet.load(data.ood_features)
     elif data.ood_dataset is not None or data.ood_images is not None:
         # The OOD images are extracted as the features were: their cache's backbone, image size and weights.
         made = feature_set.metadata
-        like = dict(backbone=made.get("backbone") or data.backbone, image_size=made.get("image_size") or data.image_size,
-                    weights=data.weights if made.get("weights") in (None, "imagenet") else made["weights"])
+        like = dict(
+            backbone=made.get("backbone") or data.backbone,
+            image_size=made.get("image_size") or data.image_size,
+            weights=data.weights if made.get("weights") in (None, "imagenet") else made["weights"],
+        )
         try:
-            ood = _extract(config, dict(dataset=data.ood_dataset, images=data.ood_images,
-                                        sample=data.ood_max_images), progress, None, reuse,
-                           check=lambda source: _check_ood_classes(source, feature_set), **like)
+            ood = _extract(
+                config,
+                dict(dataset=data.ood_dataset, images=data.ood_images, sample=data.ood_max_images),
+                progress,
+                None,
+                reuse,
+                check=lambda source: _check_ood_classes(source, feature_set),
+                **like,
+            )
         except DatasetError as exc:
-            raise DatasetError(f"Out-of-distribution images: {exc} (OOD images are read like a dataset: two or "
-                               "more class subfolders, e.g. OOD/clothes/*.png, OOD/faces/*.png.)") from exc
+            raise DatasetError(
+                f"Out-of-distribution images: {exc} (OOD images are read like a dataset: two or "
+                "more class subfolders, e.g. OOD/clothes/*.png, OOD/faces/*.png.)"
+            ) from exc
     else:
         return feature_set
     return feature_set.with_ood(ood, data.split_seed)
 
 
-def _extract(config: ExperimentConfig, source_args: dict, progress, out, reuse, check=None, expect_key=None,
-             **like) -> FeatureSet:
+def _extract(
+    config: ExperimentConfig, source_args: dict, progress, out, reuse, check=None, expect_key=None, **like
+) -> FeatureSet:
     """Extract (or reuse) the features of a source; ``check(source)`` runs before any image is read,
     ``like`` overrides the backbone, image size and weights of ``[data]``."""
     from ..data.extraction import extract_features
@@ -91,9 +119,17 @@ def _extract(config: ExperimentConfig, source_args: dict, progress, out, reuse, 
     if check is not None:
         check(source)
     made = {"backbone": data.backbone, "image_size": data.image_size, "weights": data.weights, **like}
-    return extract_features(source, **made, split_seed=data.split_seed, val_fraction=data.val_fraction,
-                            test_fraction=data.test_fraction, out=out, reuse=reuse, progress=progress,
-                            expect_key=expect_key)
+    return extract_features(
+        source,
+        **made,
+        split_seed=data.split_seed,
+        val_fraction=data.val_fraction,
+        test_fraction=data.test_fraction,
+        out=out,
+        reuse=reuse,
+        progress=progress,
+        expect_key=expect_key,
+    )
 
 
 def config_source(config: ExperimentConfig):
@@ -101,18 +137,26 @@ def config_source(config: ExperimentConfig):
     from ..data.sources import load_source
 
     data = config.data
-    return load_source(dataset=data.dataset, images=data.images, test_images=data.test_images,
-                       train_subset=data.train_subset, name=data.name, subset_seed=data.split_seed,
-                       sample_seed=data.split_seed)
+    return load_source(
+        dataset=data.dataset,
+        images=data.images,
+        test_images=data.test_images,
+        train_subset=data.train_subset,
+        name=data.name,
+        subset_seed=data.split_seed,
+        sample_seed=data.split_seed,
+    )
 
 
 def _check_ood_classes(source, feature_set: FeatureSet) -> None:
     """OOD images must come from classes the head never learns: refuse shared class names before extracting."""
     shared = sorted({c.lower() for c in feature_set.class_names} & {c.lower() for c in source.class_names})
     if shared:
-        raise DatasetError(f"they share the classes {shared} with {feature_set.metadata.get('source')!r}; OOD "
-                           "images must come from classes the head never learns. Remove those classes from the "
-                           "OOD folder.")
+        raise DatasetError(
+            f"they share the classes {shared} with {feature_set.metadata.get('source')!r}; OOD "
+            "images must come from classes the head never learns. Remove those classes from the "
+            "OOD folder."
+        )
 
 
 def resolve_workers(workers: int) -> int:
@@ -133,9 +177,15 @@ def default_run_dir(config: ExperimentConfig, feature_set: FeatureSet) -> str:
     return os.path.join(config.run.out, f"{name}_{config.ga.encoding}_seed{config.run.seed}")
 
 
-def run_experiment(config: ExperimentConfig, feature_set: FeatureSet | None = None,
-                   run_dir: str | None = None, callbacks=(), resume: bool = False, client=None,
-                   artifacts: bool = True) -> RunResult:
+def run_experiment(
+    config: ExperimentConfig,
+    feature_set: FeatureSet | None = None,
+    run_dir: str | None = None,
+    callbacks=(),
+    resume: bool = False,
+    client=None,
+    artifacts: bool = True,
+) -> RunResult:
     """Run EvoPruneDeepTL and write the run directory.
 
     Parameters
@@ -176,27 +226,48 @@ def run_experiment(config: ExperimentConfig, feature_set: FeatureSet | None = No
         with cluster_for(config, client) as client:
             if not resume:
                 directory.write_config(config)
-                directory.write_environment(config.run.seed, features=feature_set.metadata,
-                                            **cluster_description(config, client))
+                directory.write_environment(
+                    config.run.seed, features=feature_set.metadata, **cluster_description(config, client)
+                )
             fitness = make_fitness(config, feature_set, client)
             encoding, kept = fitness.encoding, BestWeights()
-            state = evolve(fitness, encoding.n_bits, config.ga, config.run.seed, directory, [kept, *callbacks],
-                           resume=resume, with_ood=feature_set.ood is not None,
-                           with_spread=config.fitness.repeats > 1 or config.fitness.folds > 1,
-                           is_empty=lambda mask: encoding.head_masks(mask).is_empty())
+            state = evolve(
+                fitness,
+                encoding.n_bits,
+                config.ga,
+                config.run.seed,
+                directory,
+                [kept, *callbacks],
+                resume=resume,
+                with_ood=feature_set.ood is not None,
+                with_spread=config.fitness.repeats > 1 or config.fitness.folds > 1,
+                is_empty=lambda mask: encoding.head_masks(mask).is_empty(),
+            )
             search_seconds = time.perf_counter() - started
             finish = finish_front if config.ga.objectives else finish_run
-            summary, model = finish(config, fitness, state, directory, kept, started, search_seconds, artifacts)
-    return RunResult(directory.path, directory.read_best_mask(), summary, directory.read_evaluations(), state, model)
+            summary, model = finish(
+                config, fitness, state, directory, kept, started, search_seconds, artifacts
+            )
+    return RunResult(
+        directory.path, directory.read_best_mask(), summary, directory.read_evaluations(), state, model
+    )
 
 
 def make_fitness(config: ExperimentConfig, feature_set: FeatureSet, client=None):
     """The run's fitness: a :class:`MaskFitness` here, or its :class:`ClusterFitness` form on ``client``."""
     encoding = Encoding(config.ga.encoding, feature_set.n_features, config.hidden_units)
     args = (feature_set, encoding, config.head, config.run.protocol, config.run.seed)
-    options = dict(ood_score=config.ga.ood_score, ood_temperature=config.ga.ood_temperature,
-                   fitness_config=config.fitness, split_seed=config.data.split_seed)
-    return MaskFitness(*args, **options) if client is None else ClusterFitness.for_masks(client, *args, **options)
+    options = dict(
+        ood_score=config.ga.ood_score,
+        ood_temperature=config.ga.ood_temperature,
+        fitness_config=config.fitness,
+        split_seed=config.data.split_seed,
+    )
+    return (
+        MaskFitness(*args, **options)
+        if client is None
+        else ClusterFitness.for_masks(client, *args, **options)
+    )
 
 
 @contextlib.contextmanager
@@ -215,15 +286,20 @@ def cluster_description(config: ExperimentConfig, client) -> dict:
     """How heads were trained, for environment.json (never changes the results)."""
     if client is None:
         return {"workers": 1, "scheduler": None}
-    return {"workers": len(client.scheduler_info()["workers"]), "scheduler": config.run.scheduler,
-            "in_flight": config.ga.in_flight}
+    return {
+        "workers": len(client.scheduler_info()["workers"]),
+        "scheduler": config.run.scheduler,
+        "in_flight": config.ga.in_flight,
+    }
 
 
 def resume_run(run_dir: str, callbacks=(), client=None) -> RunResult:
     """Continue a run killed or interrupted at any point, from its own config.toml."""
     config = RunDirectory(run_dir).read_config()
     feature_set = load_feature_set(config, expect_key=recorded_features_key(run_dir))
-    return run_experiment(config, feature_set, run_dir=run_dir, callbacks=callbacks, resume=True, client=client)
+    return run_experiment(
+        config, feature_set, run_dir=run_dir, callbacks=callbacks, resume=True, client=client
+    )
 
 
 def recorded_features_key(run_dir: str) -> dict | None:

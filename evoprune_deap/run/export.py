@@ -40,13 +40,17 @@ def parse_input_size(text: str | None) -> tuple | None:
     try:
         height, width = (int(part) for part in str(text).lower().split("x"))
     except ValueError:
-        raise ConfigError(f"--input-size {text!r} is not HEIGHTxWIDTH in pixels; write e.g. 300x300.") from None
+        raise ConfigError(
+            f"--input-size {text!r} is not HEIGHTxWIDTH in pixels; write e.g. 300x300."
+        ) from None
     if min(height, width) < 1:
         raise ConfigError(f"--input-size {text!r} needs positive sizes; write e.g. 300x300.")
     return height, width
 
 
-def check_options(format: str, quantize: str, out: str | None, member: str | None, selected: str | None) -> None:
+def check_options(
+    format: str, quantize: str, out: str | None, member: str | None, selected: str | None
+) -> None:
     """Refuse a bad combination before any work (each message names the value and the fix)."""
     if format not in FORMATS:
         raise ConfigError(f"--format {format!r} is not one of {', '.join(FORMATS)}.")
@@ -55,19 +59,26 @@ def check_options(format: str, quantize: str, out: str | None, member: str | Non
     if quantize != "none" and format != "litert":
         raise ConfigError(f"--quantize {quantize} needs --format litert (a .keras model stays float32).")
     if out is not None and not out.endswith(FORMATS[format]):
-        raise ConfigError(f"--out {out!r} does not end with {FORMATS[format]}, the suffix of --format {format}; "
-                          f"pass e.g. --out model{FORMATS[format]}.")
+        raise ConfigError(
+            f"--out {out!r} does not end with {FORMATS[format]}, the suffix of --format {format}; "
+            f"pass e.g. --out model{FORMATS[format]}."
+        )
     if member is not None and selected is not None:
         raise ConfigError("Pass --member or --selected, not both.")
     if selected is not None and not (selected.endswith(".keras") and os.path.isfile(selected)):
-        raise ConfigError(f"--selected {selected!r} is not a .keras file written by `evoprune select` or "
-                          "`evoprune ensemble`; pass one of those (RUN_DIR/selected/*.keras, RUN_DIR/ensemble/*.keras).")
+        raise ConfigError(
+            f"--selected {selected!r} is not a .keras file written by `evoprune select` or "
+            "`evoprune ensemble`; pass one of those (RUN_DIR/selected/*.keras, RUN_DIR/ensemble/*.keras)."
+        )
 
 
 def _check_weights_file(weights: str | None, sha256: str | None = None) -> None:
     if weights not in (None, "imagenet", "none") and not os.path.isfile(weights):
-        raise BackboneError(f"The run's backbone weights file {weights!r} is gone; put it back"
-                            + (f" (sha256 {sha256})" if sha256 else "") + " to export this run.")
+        raise BackboneError(
+            f"The run's backbone weights file {weights!r} is gone; put it back"
+            + (f" (sha256 {sha256})" if sha256 else "")
+            + " to export this run."
+        )
 
 
 def _backbone(metadata: dict):
@@ -76,11 +87,14 @@ def _backbone(metadata: dict):
 
     weights = metadata.get("weights")
     _check_weights_file(weights, metadata.get("weights_sha256"))
-    backbone = build_backbone(metadata["backbone"], int(metadata["image_size"]),
-                              None if weights in (None, "imagenet") else weights)
+    backbone = build_backbone(
+        metadata["backbone"], int(metadata["image_size"]), None if weights in (None, "imagenet") else weights
+    )
     if metadata.get("weights_sha256") and backbone.weights_sha256 not in (None, metadata["weights_sha256"]):
-        raise BackboneError(f"The backbone weights have sha256 {backbone.weights_sha256}, not the "
-                            f"{metadata['weights_sha256']} the run's features were made with; restore those weights.")
+        raise BackboneError(
+            f"The backbone weights have sha256 {backbone.weights_sha256}, not the "
+            f"{metadata['weights_sha256']} the run's features were made with; restore those weights."
+        )
     return backbone
 
 
@@ -97,13 +111,17 @@ def _read_sidecar(path: str) -> dict:
 
 def _members(directory: RunDirectory, feature_set, config, member: str | None, selected: str | None):
     """The heads to export and where they came from: (members, mask hashes, source)."""
-    from ..head.stack import load_head
     from ..head.image_model import Member, members_of
+    from ..head.stack import load_head
 
     if selected is not None:
         members = members_of(load_head(selected))
         record = _read_sidecar(selected)
-        return members, record.get("members") or [record.get("mask_hash")], f"selected:{os.path.basename(selected)}"
+        return (
+            members,
+            record.get("members") or [record.get("mask_hash")],
+            f"selected:{os.path.basename(selected)}",
+        )
     if member == UNPRUNED:
         weights = directory.read_unpruned()[0]
         return [Member(weights, np.ones(feature_set.n_features, dtype=bool))], [UNPRUNED], UNPRUNED
@@ -111,28 +129,44 @@ def _members(directory: RunDirectory, feature_set, config, member: str | None, s
         from .shipping import FinishedFront
 
         if not directory.has(RunDirectory.FRONT):
-            raise RunDirectoryError(f"Run {directory.path!r} has no front.csv (a single-objective run); pass no "
-                                    f"--member to export its best head, or --member {UNPRUNED}.")
+            raise RunDirectoryError(
+                f"Run {directory.path!r} has no front.csv (a single-objective run); pass no "
+                f"--member to export its best head, or --member {UNPRUNED}."
+            )
         run = FinishedFront.open(directory.path)
         hashes = run.front["mask_hash"].tolist()
         if member not in hashes:
-            raise ConfigError(f"--member {member!r} is not in {directory.file(RunDirectory.FRONT)}; pass one of its "
-                              f"mask_hash values ({', '.join(hashes[:6])}{', ...' if len(hashes) > 6 else ''}) "
-                              f"or {UNPRUNED}.")
+            raise ConfigError(
+                f"--member {member!r} is not in {directory.file(RunDirectory.FRONT)}; pass one of its "
+                f"mask_hash values ({', '.join(hashes[:6])}{', ...' if len(hashes) > 6 else ''}) "
+                f"or {UNPRUNED}."
+            )
         mask = run.masks([hashes.index(member)])[0]
         score = run.fitness.score(mask, with_test=True)
         masks = run.fitness.encoding.head_masks(mask)
         return [Member(score.weights, masks.inputs)], [member], f"member:{member}"
     if not directory.has(RunDirectory.BEST_HEAD):
-        raise RunDirectoryError(f"Run {directory.path!r} has no {RunDirectory.BEST_HEAD}; rerun it, or pass "
-                                f"--member HASH (multi-objective runs) or --member {UNPRUNED}.")
-    return members_of(load_head(directory.file(RunDirectory.BEST_HEAD))), \
-        [mask_hash(directory.read_best_mask())], "best"
+        raise RunDirectoryError(
+            f"Run {directory.path!r} has no {RunDirectory.BEST_HEAD}; rerun it, or pass "
+            f"--member HASH (multi-objective runs) or --member {UNPRUNED}."
+        )
+    return (
+        members_of(load_head(directory.file(RunDirectory.BEST_HEAD))),
+        [mask_hash(directory.read_best_mask())],
+        "best",
+    )
 
 
-def export_model(run_dir: str, member: str | None = None, selected: str | None = None, format: str = "keras",
-                 quantize: str = "none", out: str | None = None, fold: bool = True,
-                 input_size: tuple | str | None = None) -> dict:
+def export_model(
+    run_dir: str,
+    member: str | None = None,
+    selected: str | None = None,
+    format: str = "keras",
+    quantize: str = "none",
+    out: str | None = None,
+    fold: bool = True,
+    input_size: tuple | str | None = None,
+) -> dict:
     """Export a finished run's pruned network as one image-to-class model; return its record.
 
     Parameters
@@ -169,15 +203,20 @@ def export_model(run_dir: str, member: str | None = None, selected: str | None =
     if not directory.is_started:
         raise directory.not_a_run()
     if not directory.is_finished:
-        raise RunDirectoryError(f"Run {run_dir!r} is not finished (no summary.json); finish it with "
-                                f"`evoprune run --resume {run_dir}` before exporting.")
+        raise RunDirectoryError(
+            f"Run {run_dir!r} is not finished (no summary.json); finish it with "
+            f"`evoprune run --resume {run_dir}` before exporting."
+        )
     if out is None:
-        name = (member or (os.path.splitext(os.path.basename(selected))[0] if selected else "best"))
-        out = os.path.join(directory.path, "export", name + {"none": "", "dynamic": "_int8", "float16": "_fp16"}[quantize]
-                           + FORMATS[format])
+        name = member or (os.path.splitext(os.path.basename(selected))[0] if selected else "best")
+        out = os.path.join(
+            directory.path,
+            "export",
+            name + {"none": "", "dynamic": "_int8", "float16": "_fp16"}[quantize] + FORMATS[format],
+        )
     check_file(out, "--out")
-    from .experiment import load_feature_set
     from ..head.image_model import image_classifier
+    from .experiment import load_feature_set
 
     config = directory.read_config()
     _check_weights_file(config.data.weights)  # before the features, which would be re-extracted without it
@@ -188,8 +227,9 @@ def export_model(run_dir: str, member: str | None = None, selected: str | None =
     encoding = directory.read_summary().encoding
     if input_size is None and format == "litert":
         input_size = (backbone.image_size, backbone.image_size)
-    built = image_classifier(backbone, members, config.head.widths(encoding), config.head, fold=fold,
-                             input_size=input_size)
+    built = image_classifier(
+        backbone, members, config.head.widths(encoding), config.head, fold=fold, input_size=input_size
+    )
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     if format == "keras":
         built.model.save(out)
@@ -201,18 +241,34 @@ def export_model(run_dir: str, member: str | None = None, selected: str | None =
             built.model.save(staged)
             convert(staged, out, quantize)
     record = {
-        "model": out, "format": format, "quantize": quantize,
-        "input": "uint8 RGB images, shape (n, height, width, 3), " + (
-            "any height and width" if input_size is None else f"height x width = {input_size[0]} x {input_size[1]}"),
-        "resize": "none (images must come at the backbone's size)" if input_size == (backbone.image_size,) * 2
+        "model": out,
+        "format": format,
+        "quantize": quantize,
+        "input": "uint8 RGB images, shape (n, height, width, 3), "
+        + (
+            "any height and width"
+            if input_size is None
+            else f"height x width = {input_size[0]} x {input_size[1]}"
+        ),
+        "resize": "none (images must come at the backbone's size)"
+        if input_size == (backbone.image_size,) * 2
         else "in the model, PIL's antialiasing bilinear (as the feature cache)",
-        "class_names": list(feature_set.class_names), "image_size": backbone.image_size,
-        "backbone": backbone.name, "weights": backbone.weights, "weights_sha256": backbone.weights_sha256,
-        "preprocessing": backbone.preprocessing, "encoding": encoding, "source": source,
-        "mask_hashes": hashes, "n_heads": len(members),
+        "class_names": list(feature_set.class_names),
+        "image_size": backbone.image_size,
+        "backbone": backbone.name,
+        "weights": backbone.weights,
+        "weights_sha256": backbone.weights_sha256,
+        "preprocessing": backbone.preprocessing,
+        "encoding": encoding,
+        "source": source,
+        "mask_hashes": hashes,
+        "n_heads": len(members),
         "active_features": int(np.logical_or.reduce([m.inputs for m in members]).sum()),
-        "feature_selection": built.feature_selection, "costs": built.costs,
-        "run_dir": directory.path, "seed": config.run.seed, "file_bytes": os.path.getsize(out),
+        "feature_selection": built.feature_selection,
+        "costs": built.costs,
+        "run_dir": directory.path,
+        "seed": config.run.seed,
+        "file_bytes": os.path.getsize(out),
         "evoprune_version": __version__,
     }
     write_json(out + ".json", record)

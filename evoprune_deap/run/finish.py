@@ -74,7 +74,9 @@ def train_reference(fitness, directory: RunDirectory) -> HeadScore:
     return reference
 
 
-def save_best_head(config: ExperimentConfig, directory: RunDirectory, best: HeadScore, masks, save: bool = True):
+def save_best_head(
+    config: ExperimentConfig, directory: RunDirectory, best: HeadScore, masks, save: bool = True
+):
     """The best head as a Keras model taking the full feature vector, saved as ``best_head.keras`` with ``save``."""
     if best.weights is None:  # an empty mask: nothing to save
         return None
@@ -85,8 +87,18 @@ def save_best_head(config: ExperimentConfig, directory: RunDirectory, best: Head
     return model
 
 
-def summarise(config: ExperimentConfig, fitness, state: GAState, best_mask: np.ndarray, best_fitness: float,
-              best: HeadScore, unpruned: HeadScore, started: float, search_seconds: float, **extra) -> RunSummary:
+def summarise(
+    config: ExperimentConfig,
+    fitness,
+    state: GAState,
+    best_mask: np.ndarray,
+    best_fitness: float,
+    best: HeadScore,
+    unpruned: HeadScore,
+    started: float,
+    search_seconds: float,
+    **extra,
+) -> RunSummary:
     """The run's :class:`RunSummary` (not yet written)."""
     import keras
 
@@ -96,31 +108,60 @@ def summarise(config: ExperimentConfig, fitness, state: GAState, best_mask: np.n
     params, params_full = count_parameters(masks, n_classes, bias), count_parameters(full, n_classes, bias)
     flops, flops_full = count_flops(masks, n_classes), count_flops(full, n_classes)
     return RunSummary(
-        encoding=encoding.name, protocol=config.run.protocol, seed=config.run.seed,
-        source=feature_set.metadata.get("source"), backbone=feature_set.metadata.get("backbone"),
-        n_classes=n_classes, n_folds=len(feature_set.splits), fitness=best_fitness,
-        val_accuracy=best.val_accuracy, test_accuracy=best.test_accuracy,
-        unpruned_val_accuracy=unpruned.val_accuracy, unpruned_test_accuracy=unpruned.test_accuracy,
-        n_bits=encoding.n_bits, n_active=int(best_mask.sum()), active_percent=100.0 * float(best_mask.mean()),
-        parameters=params, parameters_unpruned=params_full,
+        encoding=encoding.name,
+        protocol=config.run.protocol,
+        seed=config.run.seed,
+        source=feature_set.metadata.get("source"),
+        backbone=feature_set.metadata.get("backbone"),
+        n_classes=n_classes,
+        n_folds=len(feature_set.splits),
+        fitness=best_fitness,
+        val_accuracy=best.val_accuracy,
+        test_accuracy=best.test_accuracy,
+        unpruned_val_accuracy=unpruned.val_accuracy,
+        unpruned_test_accuracy=unpruned.test_accuracy,
+        n_bits=encoding.n_bits,
+        n_active=int(best_mask.sum()),
+        active_percent=100.0 * float(best_mask.mean()),
+        parameters=params,
+        parameters_unpruned=params_full,
         parameter_reduction_percent=100.0 * (1 - params / params_full),
-        flops=flops, flops_unpruned=flops_full, flop_reduction_percent=100.0 * (1 - flops / flops_full),
-        evaluations=state.n_evaluations, cache_hits=state.cache_hits, stop_reason=state.stop_reason,
-        search_seconds=search_seconds, wall_seconds=time.perf_counter() - started,
+        flops=flops,
+        flops_unpruned=flops_full,
+        flop_reduction_percent=100.0 * (1 - flops / flops_full),
+        evaluations=state.n_evaluations,
+        cache_hits=state.cache_hits,
+        stop_reason=state.stop_reason,
+        search_seconds=search_seconds,
+        wall_seconds=time.perf_counter() - started,
         keras_backend=keras.backend.backend(),
-        holdout_accuracy=best.holdout_accuracy, unpruned_holdout_accuracy=unpruned.holdout_accuracy,
-        test_ood_auroc=best.test_ood_auroc, unpruned_test_ood_auroc=unpruned.test_ood_auroc, **extra,
+        holdout_accuracy=best.holdout_accuracy,
+        unpruned_holdout_accuracy=unpruned.holdout_accuracy,
+        test_ood_auroc=best.test_ood_auroc,
+        unpruned_test_ood_auroc=unpruned.test_ood_auroc,
+        **extra,
     )
 
 
 def draw_convergence(directory: RunDirectory, summary: RunSummary) -> None:
     """``convergence.png``, drawn by the report layer from the run's evaluations log."""
-    save_convergence(directory.read_evaluations(), directory.file(RunDirectory.CONVERGENCE),
-                     f"{summary.source} {summary.encoding} seed {summary.seed}", unpruned_fitness(summary))
+    save_convergence(
+        directory.read_evaluations(),
+        directory.file(RunDirectory.CONVERGENCE),
+        f"{summary.source} {summary.encoding} seed {summary.seed}",
+        unpruned_fitness(summary),
+    )
 
 
-def finish_heads(config, fitness, state: GAState, directory: RunDirectory, kept: BestWeights, best_mask,
-                 artifacts: bool = True):
+def finish_heads(
+    config,
+    fitness,
+    state: GAState,
+    directory: RunDirectory,
+    kept: BestWeights,
+    best_mask,
+    artifacts: bool = True,
+):
     """The steps every run ends with: logbook and best mask, the best head's figures (from the search's
     weights), the unpruned reference, ``best_head.keras`` (with ``artifacts``); returns (best score,
     unpruned score, model)."""
@@ -132,22 +173,40 @@ def finish_heads(config, fitness, state: GAState, directory: RunDirectory, kept:
     return best, unpruned, model
 
 
-def finish_run(config, fitness, state: GAState, directory: RunDirectory, kept: BestWeights, started: float,
-               search_seconds: float, artifacts: bool = True):
+def finish_run(
+    config,
+    fitness,
+    state: GAState,
+    directory: RunDirectory,
+    kept: BestWeights,
+    started: float,
+    search_seconds: float,
+    artifacts: bool = True,
+):
     """A single-objective run's ending, in steps: logbook and best mask, the best head's figures (from
     the search's weights), the unpruned reference, ``best_head.keras``, the plot, then the summary
     (last: a run with a summary has all its files; until then it can resume)."""
     best_mask, best_fitness = state.best.mask, state.best.fitness.values[0]
     best, unpruned, model = finish_heads(config, fitness, state, directory, kept, best_mask, artifacts)
-    summary = summarise(config, fitness, state, best_mask, best_fitness, best, unpruned, started, search_seconds)
+    summary = summarise(
+        config, fitness, state, best_mask, best_fitness, best, unpruned, started, search_seconds
+    )
     if artifacts:
         draw_convergence(directory, summary)
     directory.write_summary(summary)
     return summary, model
 
 
-def finish_front(config, fitness, state: GAState, directory: RunDirectory, kept: BestWeights, started: float,
-                 search_seconds: float, artifacts: bool = True):
+def finish_front(
+    config,
+    fitness,
+    state: GAState,
+    directory: RunDirectory,
+    kept: BestWeights,
+    started: float,
+    search_seconds: float,
+    artifacts: bool = True,
+):
     """A multi-objective run's ending: as :func:`finish_run` with the front's most accurate member as the
     run's best head, then ``front.csv``, the baselines along the front and the front's plots, then the summary."""
     masks = front_masks(state.population)
@@ -157,9 +216,20 @@ def finish_front(config, fitness, state: GAState, directory: RunDirectory, kept:
     best_mask, best_fitness = masks[chosen], accuracies[chosen]
     last = state.logbook[-1] if len(state.logbook) else {}
     best, unpruned, model = finish_heads(config, fitness, state, directory, kept, best_mask, artifacts)
-    summary = summarise(config, fitness, state, best_mask, best_fitness, best, unpruned, started, search_seconds,
-                        objectives=list(config.ga.objectives), front_size=len(masks),
-                        hypervolume=last.get("hypervolume"))
+    summary = summarise(
+        config,
+        fitness,
+        state,
+        best_mask,
+        best_fitness,
+        best,
+        unpruned,
+        started,
+        search_seconds,
+        objectives=list(config.ga.objectives),
+        front_size=len(masks),
+        hypervolume=last.get("hypervolume"),
+    )
     if artifacts:
         draw_convergence(directory, summary)
     write_front(config, fitness, state, directory, masks, accuracies, summary, unpruned)

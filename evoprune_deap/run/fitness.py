@@ -17,8 +17,8 @@ finishes; many where heads train together).
 
 from __future__ import annotations
 
-import time
 import os
+import time
 from dataclasses import dataclass, field, replace
 from typing import Iterator, Protocol
 
@@ -87,7 +87,7 @@ def where_this_runs() -> dict:
 
 def chunks(masks: list, size: int) -> list[list]:
     """Consecutive groups of at most ``size`` masks."""
-    return [masks[i:i + size] for i in range(0, len(masks), max(1, size))]
+    return [masks[i : i + size] for i in range(0, len(masks), max(1, size))]
 
 
 class Fitness(Protocol):
@@ -176,9 +176,18 @@ class MaskFitness(Fitness):
         Draws the cross-validation parts.
     """
 
-    def __init__(self, feature_set: FeatureSet, encoding: Encoding, head_config: HeadConfig,
-                 protocol: str, seed: int, ood_score: str = "msp", ood_temperature: float = 1000.0,
-                 fitness_config: FitnessConfig | None = None, split_seed: int = 0):
+    def __init__(
+        self,
+        feature_set: FeatureSet,
+        encoding: Encoding,
+        head_config: HeadConfig,
+        protocol: str,
+        seed: int,
+        ood_score: str = "msp",
+        ood_temperature: float = 1000.0,
+        fitness_config: FitnessConfig | None = None,
+        split_seed: int = 0,
+    ):
         self.feature_set = feature_set
         self.encoding = encoding
         self.protocol = protocol
@@ -221,15 +230,21 @@ class MaskFitness(Fitness):
 
                 x = np.concatenate([arrays["train"][0], arrays["val"][0]])
                 y = np.concatenate([arrays["train"][1], arrays["val"][1]])
-                parts = StratifiedKFold(self.config.folds, shuffle=True,
-                                        random_state=derive_seed(self.split_seed, "cv", fold)).split(x, y)
-                found = [Training(fold, part, r, (x[fit], y[fit]), (x[held], y[held]), False)
-                         for part, (fit, held) in enumerate(parts) for r in repeats]
+                parts = StratifiedKFold(
+                    self.config.folds, shuffle=True, random_state=derive_seed(self.split_seed, "cv", fold)
+                ).split(x, y)
+                found = [
+                    Training(fold, part, r, (x[fit], y[fit]), (x[held], y[held]), False)
+                    for part, (fit, held) in enumerate(parts)
+                    for r in repeats
+                ]
                 found.append(Training(fold, -1, 0, (x, y), (x[:0], y[:0]), True))
             self._trainings[fold] = found
         return self._trainings[fold]
 
-    def score_many(self, masks: list, with_test: bool = False, fold_weights: list | None = None) -> list[HeadScore]:
+    def score_many(
+        self, masks: list, with_test: bool = False, fold_weights: list | None = None
+    ) -> list[HeadScore]:
         """:meth:`Fitness.score_many`; heads train as the trainer groups them (never changing a result).
 
         With the test score comes the hold-out score, where the features hold
@@ -254,25 +269,39 @@ class MaskFitness(Fitness):
                 trained = []
                 for jobs in _by_training_set(trainings, live):
                     x, y = jobs[0][1].train
-                    heads = self.trainer.train_many([head_masks[i] for i, _ in jobs], x, y,
-                                                    [self.training_seed(masks[i], fold, t.repeat) for i, t in jobs])
+                    heads = self.trainer.train_many(
+                        [head_masks[i] for i, _ in jobs],
+                        x,
+                        y,
+                        [self.training_seed(masks[i], fold, t.repeat) for i, t in jobs],
+                    )
                     trained += [(i, t, head.weights, head.epochs) for (i, t), head in zip(jobs, heads)]
             else:
-                trained = [(i, t, fold_weights[i][fold], 0) for t in self.trainings(fold) if t.deployed for i in live]
+                trained = [
+                    (i, t, fold_weights[i][fold], 0) for t in self.trainings(fold) if t.deployed for i in live
+                ]
             for i, training, head_weights, n_epochs in trained:
                 epochs[i] += n_epochs
                 logits = _Logits(head_weights, head_masks[i])
                 if training.val[1].size:  # with fold_weights: the deployed heads' validation split
                     scores[i]["val"].append(accuracy(logits(training.val[0], "val"), training.val[1]))
                     if ood is not None:
-                        scores[i]["ood_val"].append(ood_auroc(self._confidence(logits(training.val[0], "val")),
-                                                              self._confidence(logits(ood["val"], "ood_val"))))
+                        scores[i]["ood_val"].append(
+                            ood_auroc(
+                                self._confidence(logits(training.val[0], "val")),
+                                self._confidence(logits(ood["val"], "ood_val")),
+                            )
+                        )
                 if training.deployed:
                     weights[i].append(head_weights)
                     for part in test_parts:
                         if part == "ood_test":
-                            scores[i][part].append(ood_auroc(self._confidence(logits(arrays["test"][0], "test")),
-                                                             self._confidence(logits(ood["test"], part))))
+                            scores[i][part].append(
+                                ood_auroc(
+                                    self._confidence(logits(arrays["test"][0], "test")),
+                                    self._confidence(logits(ood["test"], part)),
+                                )
+                            )
                         elif arrays[part][0].shape[0]:
                             scores[i][part].append(accuracy(logits(arrays[part][0], part), arrays[part][1]))
         seconds = (time.perf_counter() - start) / max(len(masks), 1)
@@ -281,17 +310,38 @@ class MaskFitness(Fitness):
         for i in range(len(masks)):
             if i not in scores:  # an empty mask: no head to train (search.objectives.EMPTY_MASK)
                 worst, auroc = EMPTY_MASK["accuracy"], EMPTY_MASK["ood"] if ood is not None else None
-                results.append(HeadScore(worst, worst if with_test else None, 0, seconds,
-                                         holdout_accuracy=worst if held_out else None,
-                                         ood_auroc=auroc, test_ood_auroc=auroc if with_test else None,
-                                         spread=0.0 if self.has_spread else None))
+                results.append(
+                    HeadScore(
+                        worst,
+                        worst if with_test else None,
+                        0,
+                        seconds,
+                        holdout_accuracy=worst if held_out else None,
+                        ood_auroc=auroc,
+                        test_ood_auroc=auroc if with_test else None,
+                        spread=0.0 if self.has_spread else None,
+                    )
+                )
                 continue
             mean = {part: float(np.mean(values)) if values else None for part, values in scores[i].items()}
-            spread = float(np.std(scores[i]["val"], ddof=1)) if self.has_spread and len(scores[i]["val"]) > 1 \
+            spread = (
+                float(np.std(scores[i]["val"], ddof=1))
+                if self.has_spread and len(scores[i]["val"]) > 1
                 else (0.0 if self.has_spread else None)
-            results.append(HeadScore(float("nan") if mean["val"] is None else mean["val"], mean.get("test"),
-                                     epochs[i], seconds, tuple(weights[i]), mean.get("holdout"), mean.get("ood_val"),
-                                     mean.get("ood_test"), spread))
+            )
+            results.append(
+                HeadScore(
+                    float("nan") if mean["val"] is None else mean["val"],
+                    mean.get("test"),
+                    epochs[i],
+                    seconds,
+                    tuple(weights[i]),
+                    mean.get("holdout"),
+                    mean.get("ood_val"),
+                    mean.get("ood_test"),
+                    spread,
+                )
+            )
         where = {**where_this_runs(), "started": started, "ended": time.time()}
         return [replace(result, where=where) for result in results]
 

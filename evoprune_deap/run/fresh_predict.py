@@ -20,9 +20,11 @@ import numpy as np
 def interpreter(path):
     try:
         from ai_edge_litert.interpreter import Interpreter
+
         runtime = "ai_edge_litert"
     except ImportError:  # only TensorFlow installed
         from tensorflow.lite import Interpreter
+
         runtime = "tensorflow.lite"
     return Interpreter(model_path=path), runtime
 
@@ -32,7 +34,7 @@ def classify(model, images, batch_size=32):
     source, target = model.get_input_details()[0], model.get_output_details()[0]
     shape, rows = None, []
     for start in range(0, len(images), batch_size):
-        batch = np.ascontiguousarray(images[start:start + batch_size])
+        batch = np.ascontiguousarray(images[start : start + batch_size])
         if batch.shape != shape:
             model.resize_tensor_input(source["index"], batch.shape, strict=True)  # only the batch may vary
             model.allocate_tensors()
@@ -47,7 +49,9 @@ def keras_classify(path, images, batch_size=32):
     import keras
 
     model = keras.saving.load_model(path)
-    return np.asarray(model.predict(images, batch_size=batch_size, verbose=0)), f"keras ({keras.backend.backend()})"
+    return np.asarray(
+        model.predict(images, batch_size=batch_size, verbose=0)
+    ), f"keras ({keras.backend.backend()})"
 
 
 if __name__ == "__main__":
@@ -59,4 +63,6 @@ if __name__ == "__main__":
         model, runtime = interpreter(model_path)
         probabilities = classify(model, np.load(images_path), batch_size)
     imported = [name for name in ("keras", "tensorflow", "jax", "evoprune_deap") if name in sys.modules]
-    np.savez(out_path, probabilities=probabilities, info=json.dumps({"runtime": runtime, "modules": imported}))
+    np.savez(
+        out_path, probabilities=probabilities, info=json.dumps({"runtime": runtime, "modules": imported})
+    )

@@ -12,13 +12,24 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import EvopruneError
-from ..search.bits import mask_hash, mask_to_hex
 from ..report.plots import save_front, save_hypervolume
+from ..search.bits import mask_hash, mask_to_hex
 from ..search.ranking import knee_index
 from .baselines import run_baselines
 
-FRONT_COLUMNS = ("mask_hash", "n_active", "active_percent", "accuracy", "val_accuracy", "ood_auroc",
-                 "test_accuracy", "test_ood_auroc", "holdout_accuracy", "epochs", "mask")
+FRONT_COLUMNS = (
+    "mask_hash",
+    "n_active",
+    "active_percent",
+    "accuracy",
+    "val_accuracy",
+    "ood_auroc",
+    "test_accuracy",
+    "test_ood_auroc",
+    "holdout_accuracy",
+    "epochs",
+    "mask",
+)
 
 
 def front_masks(population: list) -> list[np.ndarray]:
@@ -33,13 +44,21 @@ def front_rows(fitness, masks: list, accuracies: list) -> list[dict]:
     """Score each front member on test (and hold-out, OOD test) with ``fitness``; ``accuracies``: the GA's values."""
     rows = []
     for mask, accuracy, score in zip(masks, accuracies, fitness.score_many(masks, with_test=True)):
-        rows.append({
-            "mask_hash": mask_hash(mask), "n_active": int(mask.sum()),
-            "active_percent": round(100.0 * float(mask.mean()), 4), "accuracy": accuracy,
-            "val_accuracy": score.val_accuracy, "ood_auroc": score.ood_auroc, "test_accuracy": score.test_accuracy,
-            "test_ood_auroc": score.test_ood_auroc, "holdout_accuracy": score.holdout_accuracy,
-            "epochs": score.epochs, "mask": mask_to_hex(mask),
-        })
+        rows.append(
+            {
+                "mask_hash": mask_hash(mask),
+                "n_active": int(mask.sum()),
+                "active_percent": round(100.0 * float(mask.mean()), 4),
+                "accuracy": accuracy,
+                "val_accuracy": score.val_accuracy,
+                "ood_auroc": score.ood_auroc,
+                "test_accuracy": score.test_accuracy,
+                "test_ood_auroc": score.test_ood_auroc,
+                "holdout_accuracy": score.holdout_accuracy,
+                "epochs": score.epochs,
+                "mask": mask_to_hex(mask),
+            }
+        )
     return rows
 
 
@@ -62,8 +81,9 @@ def parse_percent(text: str) -> float:
     return value
 
 
-def select_member(front, max_active: float | None = None, min_accuracy: float | None = None,
-                  knee: bool = False) -> int:
+def select_member(
+    front, max_active: float | None = None, min_accuracy: float | None = None, knee: bool = False
+) -> int:
     """Row position in ``front`` (a front.csv DataFrame) chosen by exactly one rule, on the GA's accuracy.
 
     ``max_active`` (percent): the most accurate member with at most that
@@ -80,8 +100,10 @@ def select_member(front, max_active: float | None = None, min_accuracy: float | 
     if len(rules) != 1:
         raise EvopruneError("Choose one rule: --max-active PERCENT, --min-accuracy A or --knee.")
     active, accuracy = front["active_percent"].to_numpy(float), front["accuracy"].to_numpy(float)
-    ranges = (f"the front spans {active.min():.1f}-{active.max():.1f}% active and accuracy "
-              f"{accuracy.min():.4f}-{accuracy.max():.4f}")
+    ranges = (
+        f"the front spans {active.min():.1f}-{active.max():.1f}% active and accuracy "
+        f"{accuracy.min():.4f}-{accuracy.max():.4f}"
+    )
     if knee:
         return knee_index(active, accuracy)
     if max_active is not None:
@@ -119,8 +141,17 @@ FRONT_BASELINES = 3
 """Sparsities along the front (ends and middle) at which the pruning baselines are scored."""
 
 
-def write_front(config, fitness, state, directory, masks: list, accuracies: list, summary, reference,
-                n_baselines: int = FRONT_BASELINES) -> None:
+def write_front(
+    config,
+    fitness,
+    state,
+    directory,
+    masks: list,
+    accuracies: list,
+    summary,
+    reference,
+    n_baselines: int = FRONT_BASELINES,
+) -> None:
     """Write ``front.csv``, ``front_baselines.csv``, ``front.png`` and ``hypervolume.png`` of a finished run.
 
     The pruning baselines (:func:`~evoprune_deap.run.baselines.run_baselines`)
@@ -133,13 +164,24 @@ def write_front(config, fitness, state, directory, masks: list, accuracies: list
     directory.write_table(directory.FRONT, front)
     rows = []
     for k, member in enumerate(spread(len(masks), n_baselines)):
-        for row in run_baselines(fitness.feature_set, fitness.encoding, config.head, config.run.protocol,
-                                 config.run.seed, masks[member], n_random=1, with_references=k == 0,
-                                 reference=reference, fitness_config=config.fitness,
-                                 split_seed=config.data.split_seed):
+        for row in run_baselines(
+            fitness.feature_set,
+            fitness.encoding,
+            config.head,
+            config.run.protocol,
+            config.run.seed,
+            masks[member],
+            n_random=1,
+            with_references=k == 0,
+            reference=reference,
+            fitness_config=config.fitness,
+            split_seed=config.data.split_seed,
+        ):
             rows.append({**row, "front_member": front["mask_hash"][member]})
     baselines = pd.DataFrame(rows)
     directory.write_table(directory.FRONT_BASELINES, baselines)
     title = f"{summary.source} {summary.encoding} seed {summary.seed}"
-    save_front(front, baselines, summary, tuple(config.ga.objectives), directory.file(directory.FRONT_PLOT), title)
+    save_front(
+        front, baselines, summary, tuple(config.ga.objectives), directory.file(directory.FRONT_PLOT), title
+    )
     save_hypervolume(list(state.logbook), directory.file(directory.HYPERVOLUME_PLOT), title)

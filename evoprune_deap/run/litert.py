@@ -56,9 +56,12 @@ def convert(keras_path: str, tflite_path: str, quantize: str = "none") -> None:
             failed = worker.submit(_convert_in_worker, keras_path, tflite_path, quantize).exception()
         except concurrent.futures.process.BrokenProcessPool as exc:
             failed = exc
-        if isinstance(failed, concurrent.futures.process.BrokenProcessPool):  # the converter aborted its process
-            raise ConversionError(f"LiteRT conversion of {keras_path!r} failed: the TensorFlow worker died "
-                                  f"({failed}).") from failed
+        if isinstance(
+            failed, concurrent.futures.process.BrokenProcessPool
+        ):  # the converter aborted its process
+            raise ConversionError(
+                f"LiteRT conversion of {keras_path!r} failed: the TensorFlow worker died ({failed})."
+            ) from failed
     if isinstance(failed, _ConverterFailed):  # the model's fault; the worker goes on
         raise ConversionError(f"LiteRT conversion of {keras_path!r} failed: {failed}") from None
     if failed is not None:
@@ -77,9 +80,13 @@ def predict(model_path: str, images: np.ndarray, batch_size: int = 32, env: dict
     with tempfile.TemporaryDirectory() as scratch:
         images_path, out_path = os.path.join(scratch, "images.npy"), os.path.join(scratch, "out.npz")
         np.save(images_path, np.asarray(images, dtype=np.uint8))
-        done = _child([sys.executable, PREDICT_SCRIPT, model_path, images_path, out_path, str(batch_size)], env)
+        done = _child(
+            [sys.executable, PREDICT_SCRIPT, model_path, images_path, out_path, str(batch_size)], env
+        )
         if done.returncode != 0:
-            raise ConversionError(f"Running {model_path!r} in a fresh process failed: {done.stderr.strip()[-800:]}")
+            raise ConversionError(
+                f"Running {model_path!r} in a fresh process failed: {done.stderr.strip()[-800:]}"
+            )
         with np.load(out_path) as saved:
             probabilities = saved["probabilities"]
             info = json.loads(str(saved["info"]))
@@ -94,14 +101,22 @@ def _convert_in_worker(keras_path: str, tflite_path: str, quantize: str) -> None
 
     from ..quiet import native_stderr_silenced
 
-    options = {"none": {}, "dynamic": {"optimizations": [tf.lite.Optimize.DEFAULT]},
-               "float16": {"optimizations": [tf.lite.Optimize.DEFAULT],
-                           "target_spec": {"supported_types": [tf.float16]}}}[quantize]
+    options = {
+        "none": {},
+        "dynamic": {"optimizations": [tf.lite.Optimize.DEFAULT]},
+        "float16": {
+            "optimizations": [tf.lite.Optimize.DEFAULT],
+            "target_spec": {"supported_types": [tf.float16]},
+        },
+    }[quantize]
     spec = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS], **options.pop("target_spec", {})}
     with native_stderr_silenced():
         try:
-            keras.saving.load_model(keras_path).export(tflite_path, format="litert", verbose=False,
-                                                         target_spec=spec, **options)
+            keras.saving.load_model(keras_path).export(
+                tflite_path, format="litert", verbose=False, target_spec=spec, **options
+            )
         except Exception as exc:  # its message can hold the whole MLIR module: its first line ends with why
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise _ConverterFailed(reason if len(reason) <= REASON_CHARS else "..." + reason[-REASON_CHARS:]) from None
+            raise _ConverterFailed(
+                reason if len(reason) <= REASON_CHARS else "..." + reason[-REASON_CHARS:]
+            ) from None

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import RunDirectoryError
-from ..head.ood import confidence, ood_auroc
 from ..head.forward import head_logits
+from ..head.ood import confidence, ood_auroc
+from ..records.directory import RunDirectory
 from ..search.bits import mask_from_hex
 from ..search.ranking import best_index
 from ..storage import write_json, write_text
-from ..records.directory import RunDirectory
 from .front import parse_percent, parse_window, select_member, window_members
 
 
@@ -43,8 +43,10 @@ class FinishedFront:
         feature_set = load_feature_set(config)
         recorded = directory.read_environment().get("features", {}).get("key")
         if recorded is not None and recorded != feature_set.metadata.get("key"):
-            raise RunDirectoryError(f"The features differ from those run {run_dir!r} was made with; its heads "
-                                    "can only be rebuilt on the same data (same dataset, cache and OOD images).")
+            raise RunDirectoryError(
+                f"The features differ from those run {run_dir!r} was made with; its heads "
+                "can only be rebuilt on the same data (same dataset, cache and OOD images)."
+            )
         return cls(directory, config, front, make_fitness(config, feature_set))
 
     def masks(self, rows: list) -> list[np.ndarray]:
@@ -67,8 +69,13 @@ def _checked_out(out: str | None) -> str | None:
     return out
 
 
-def export_member(run_dir: str, max_active: str | None = None, min_accuracy: float | None = None,
-                  knee: bool = False, out: str | None = None) -> dict:
+def export_member(
+    run_dir: str,
+    max_active: str | None = None,
+    min_accuracy: float | None = None,
+    knee: bool = False,
+    out: str | None = None,
+) -> dict:
     """Retrain the front member a rule chooses and save it as a ``.keras`` head with a JSON summary.
 
     Returns the summary (also written beside the model): rule, mask, the
@@ -82,18 +89,32 @@ def export_member(run_dir: str, max_active: str | None = None, min_accuracy: flo
     row = select_member(run.front, max_active=limit, min_accuracy=min_accuracy, knee=knee)
     mask = run.masks([row])[0]
     score = run.fitness.score(mask, with_test=True)
-    rule = "knee" if knee else f"max_active_{limit:g}" if limit is not None else f"min_accuracy_{min_accuracy:g}"
+    rule = (
+        "knee" if knee else f"max_active_{limit:g}" if limit is not None else f"min_accuracy_{min_accuracy:g}"
+    )
     member = run.front.iloc[row]
     path = out or run.default_path("selected", f"{rule}_{member['mask_hash']}.keras")
     model = deployable_head(score.weights, run.fitness.encoding.head_masks(mask), run.config.head)
-    return _save(model, path, {
-        "rule": rule, "run_dir": run.directory.path, "seed": run.config.run.seed, "model": path,
-        "mask_hash": member["mask_hash"], "n_active": int(member["n_active"]),
-        "active_percent": float(member["active_percent"]), "accuracy": float(member["accuracy"]),
-        "val_accuracy": score.val_accuracy, "test_accuracy": score.test_accuracy,
-        "holdout_accuracy": score.holdout_accuracy, "ood_auroc": score.ood_auroc,
-        "test_ood_auroc": score.test_ood_auroc, "mask": member["mask"],
-    })
+    return _save(
+        model,
+        path,
+        {
+            "rule": rule,
+            "run_dir": run.directory.path,
+            "seed": run.config.run.seed,
+            "model": path,
+            "mask_hash": member["mask_hash"],
+            "n_active": int(member["n_active"]),
+            "active_percent": float(member["active_percent"]),
+            "accuracy": float(member["accuracy"]),
+            "val_accuracy": score.val_accuracy,
+            "test_accuracy": score.test_accuracy,
+            "holdout_accuracy": score.holdout_accuracy,
+            "ood_auroc": score.ood_auroc,
+            "test_ood_auroc": score.test_ood_auroc,
+            "mask": member["mask"],
+        },
+    )
 
 
 def build_ensemble(run_dir: str, window: str = "85-95", out: str | None = None) -> dict:
@@ -119,11 +140,16 @@ def build_ensemble(run_dir: str, window: str = "85-95", out: str | None = None) 
     masks = run.masks(rows)
     encoding, config, fitness = run.fitness.encoding, run.config, run.fitness
     scores = fitness.score_many(masks, with_test=True)
-    heads = [deployable_head(score.weights, encoding.head_masks(mask), config.head, name=f"member_{k}")
-             for k, (mask, score) in enumerate(zip(masks, scores))]
+    heads = [
+        deployable_head(score.weights, encoding.head_masks(mask), config.head, name=f"member_{k}")
+        for k, (mask, score) in enumerate(zip(masks, scores))
+    ]
     inputs = keras.Input((fitness.feature_set.n_features,), name="features")
-    outputs = MajorityVote(name="majority_vote")([head(inputs) for head in heads]) if len(heads) > 1 \
+    outputs = (
+        MajorityVote(name="majority_vote")([head(inputs) for head in heads])
+        if len(heads) > 1
         else heads[0](inputs)
+    )
     model = keras.Model(inputs, outputs, name="evoprune_ensemble")
 
     x_test, y_test = fitness.feature_set.arrays(0)["test"]
@@ -131,30 +157,70 @@ def build_ensemble(run_dir: str, window: str = "85-95", out: str | None = None) 
     auroc = None
     ood = fitness.feature_set.ood
     if ood is not None:
+
         def mean_confidence(x):
-            return np.mean([confidence(head_logits(score.weights, encoding.head_masks(mask), x), config.ga.ood_score,
-                                       config.ga.ood_temperature) for mask, score in zip(masks, scores)], axis=0)
+            return np.mean(
+                [
+                    confidence(
+                        head_logits(score.weights, encoding.head_masks(mask), x),
+                        config.ga.ood_score,
+                        config.ga.ood_temperature,
+                    )
+                    for mask, score in zip(masks, scores)
+                ],
+                axis=0,
+            )
 
         auroc = ood_auroc(mean_confidence(x_test), mean_confidence(ood["test"]))
     front = run.front
     best = best_index(front["accuracy"].tolist(), front["n_active"].tolist())
     table = pd.DataFrame(
-        [{"member": front["mask_hash"].iloc[r], "active_percent": front["active_percent"].iloc[r],
-          "accuracy": front["accuracy"].iloc[r], "test_accuracy": s.test_accuracy,
-          "test_ood_auroc": s.test_ood_auroc} for r, s in zip(rows, scores)]
-        + [{"member": f"ensemble ({len(rows)} votes)", "active_percent": float(front["active_percent"].iloc[rows].sum()),
-            "accuracy": np.nan, "test_accuracy": accuracy, "test_ood_auroc": auroc},
-           {"member": f"best single member ({front['mask_hash'].iloc[best]})",
-            "active_percent": front["active_percent"].iloc[best], "accuracy": front["accuracy"].iloc[best],
-            "test_accuracy": front["test_accuracy"].iloc[best], "test_ood_auroc": front["test_ood_auroc"].iloc[best]}])
+        [
+            {
+                "member": front["mask_hash"].iloc[r],
+                "active_percent": front["active_percent"].iloc[r],
+                "accuracy": front["accuracy"].iloc[r],
+                "test_accuracy": s.test_accuracy,
+                "test_ood_auroc": s.test_ood_auroc,
+            }
+            for r, s in zip(rows, scores)
+        ]
+        + [
+            {
+                "member": f"ensemble ({len(rows)} votes)",
+                "active_percent": float(front["active_percent"].iloc[rows].sum()),
+                "accuracy": np.nan,
+                "test_accuracy": accuracy,
+                "test_ood_auroc": auroc,
+            },
+            {
+                "member": f"best single member ({front['mask_hash'].iloc[best]})",
+                "active_percent": front["active_percent"].iloc[best],
+                "accuracy": front["accuracy"].iloc[best],
+                "test_accuracy": front["test_accuracy"].iloc[best],
+                "test_ood_auroc": front["test_ood_auroc"].iloc[best],
+            },
+        ]
+    )
     name = f"ensemble_{low:g}-{high:g}"
     path = out or run.default_path("ensemble", f"{name}.keras")
-    record = _save(model, path, {
-        "window": [low, high], "run_dir": run.directory.path, "seed": config.run.seed, "model": path,
-        "members": [front["mask_hash"].iloc[r] for r in rows], "test_accuracy": accuracy, "test_ood_auroc": auroc,
-        "best_member": front["mask_hash"].iloc[best], "best_member_test_accuracy": float(front["test_accuracy"].iloc[best]),
-        "best_member_test_ood_auroc": None if pd.isna(front["test_ood_auroc"].iloc[best])
-        else float(front["test_ood_auroc"].iloc[best]),
-    })
+    record = _save(
+        model,
+        path,
+        {
+            "window": [low, high],
+            "run_dir": run.directory.path,
+            "seed": config.run.seed,
+            "model": path,
+            "members": [front["mask_hash"].iloc[r] for r in rows],
+            "test_accuracy": accuracy,
+            "test_ood_auroc": auroc,
+            "best_member": front["mask_hash"].iloc[best],
+            "best_member_test_accuracy": float(front["test_accuracy"].iloc[best]),
+            "best_member_test_ood_auroc": None
+            if pd.isna(front["test_ood_auroc"].iloc[best])
+            else float(front["test_ood_auroc"].iloc[best]),
+        },
+    )
     write_text(os.path.splitext(path)[0] + ".csv", table.to_csv(index=False))
     return {**record, "table": table}

@@ -53,8 +53,12 @@ class TensorBoardLogger(Callback):
         if "hypervolume" in record:  # multi-objective: the front's progress
             scalars.update({"front/hypervolume": record["hypervolume"], "front/size": record["front_size"]})
         else:
-            scalars.update({"best/fitness": record["best"],
-                            "best/active_percent": 100.0 * record["best_active"] / evaluation.mask.size})
+            scalars.update(
+                {
+                    "best/fitness": record["best"],
+                    "best/active_percent": 100.0 * record["best_active"] / evaluation.mask.size,
+                }
+            )
         for name in ("val_accuracy", "ood_auroc"):
             if evaluation.info.get(name) is not None:
                 scalars[f"evaluation/{name}"] = evaluation.info[name]
@@ -84,7 +88,9 @@ def read_scalars(logdir: str) -> dict:
         try:
             for event in tf.compat.v1.train.summary_iterator(path):
                 for value in event.summary.value:
-                    values.setdefault(value.tag, []).append((event.step, float(tf.make_ndarray(value.tensor))))
+                    values.setdefault(value.tag, []).append(
+                        (event.step, float(tf.make_ndarray(value.tensor)))
+                    )
         except tf.errors.DataLossError:  # the last record of a killed writer
             continue
     return values

@@ -70,7 +70,7 @@ class Encoding:
         elif self.name == "fc2":
             hidden[1] = mask
         else:
-            hidden[0], hidden[1] = mask[: self.hidden_units[0]], mask[self.hidden_units[0]:]
+            hidden[0], hidden[1] = mask[: self.hidden_units[0]], mask[self.hidden_units[0] :]
         return HeadMasks(inputs, tuple(hidden))
 
     def full_mask(self) -> np.ndarray:

@@ -91,8 +91,10 @@ def _next_result(pending: "Pending", key: bytes):
 def fitness_failure(mask, exc: Exception) -> EvopruneError:
     """The one error for a fitness that raised (here or on a worker): names the mask and the cause."""
     mask = np.asarray(mask, dtype=bool)
-    return EvopruneError(f"The fitness of mask {mask_hash(mask)} ({int(mask.sum())} active of {mask.shape[0]}) "
-                         f"failed: {type(exc).__name__}: {exc}")
+    return EvopruneError(
+        f"The fitness of mask {mask_hash(mask)} ({int(mask.sum())} active of {mask.shape[0]}) "
+        f"failed: {type(exc).__name__}: {exc}"
+    )
 
 
 @dataclass
@@ -149,8 +151,15 @@ class Evaluator:
         Logbook row; the memo keeps these values, every objective of a mask.
     """
 
-    def __init__(self, evaluate_many: Callable[[list], Iterable], max_evaluations: int, *,
-                 known: dict | None = None, callbacks: Sequence[Callback] = (), objectives=None):
+    def __init__(
+        self,
+        evaluate_many: Callable[[list], Iterable],
+        max_evaluations: int,
+        *,
+        known: dict | None = None,
+        callbacks: Sequence[Callback] = (),
+        objectives=None,
+    ):
         self.evaluate_many = evaluate_many
         self.known = dict(known or {})
         self.callbacks = list(callbacks)
@@ -188,9 +197,11 @@ class Evaluator:
         again: they get their fitness from the memo when this ticket is collected.
         """
         keys = [mask_key(individual.mask) for individual in individuals]
-        new_keys = list(dict.fromkeys(key for key in keys if key not in self.memo and key not in self.in_flight))
+        new_keys = list(
+            dict.fromkeys(key for key in keys if key not in self.memo and key not in self.in_flight)
+        )
         room = self.state.max_evaluations - self.state.n_evaluations - self.reserved
-        run_keys = new_keys[:max(0, room)]
+        run_keys = new_keys[: max(0, room)]
         first = {key: individual for key, individual in zip(reversed(keys), reversed(individuals))}
         fresh = [first[key].mask for key in run_keys if key not in self.known]
         self.reserved += len(run_keys)
@@ -209,13 +220,17 @@ class Evaluator:
         pending.collected = True
         for key in pending.run_keys:
             replayed = key in self.known
-            fitness, info, payload = split_result(self.known.pop(key) if replayed else _next_result(pending, key))
+            fitness, info, payload = split_result(
+                self.known.pop(key) if replayed else _next_result(pending, key)
+            )
             self.reserved -= 1
             self.in_flight.discard(key)
             individual = pending.first[key]
             values = self.memo[key] = self.objectives.values(fitness, info, individual.mask)
             individual.fitness.values = values
-            evaluation = Evaluation(state.n_evaluations, individual.mask, fitness, info, replayed, values, payload)
+            evaluation = Evaluation(
+                state.n_evaluations, individual.mask, fitness, info, replayed, values, payload
+            )
             state.history.append(dataclasses.replace(evaluation, payload=None))
             self._record(evaluation, individual)
             if any(callback.on_evaluation(evaluation, state) for callback in self.callbacks):
@@ -239,7 +254,9 @@ class Evaluator:
 
     def _record(self, evaluation: Evaluation, individual: Individual) -> None:
         state = self.state
-        scored = [ind for ind in state.population if ind.fitness.valid and ind is not individual] + [individual]
+        scored = [ind for ind in state.population if ind.fitness.valid and ind is not individual] + [
+            individual
+        ]
         state.logbook.record(**self.objectives.record(evaluation, scored, state.cache_hits))
 
     def finish(self) -> GAState:
@@ -247,8 +264,12 @@ class Evaluator:
         state = self.state
         state.stop_reason = state.stop_reason or "budget"
         state.population[:] = [individual for individual in state.population if individual.fitness.valid]
-        logger.info("GA stopped (%s) after %d evaluations, %d cache hits", state.stop_reason,
-                    state.n_evaluations, state.cache_hits)
+        logger.info(
+            "GA stopped (%s) after %d evaluations, %d cache hits",
+            state.stop_reason,
+            state.n_evaluations,
+            state.cache_hits,
+        )
         for callback in self.callbacks:
             callback.on_end(state)
         return state

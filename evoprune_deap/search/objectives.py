@@ -57,9 +57,15 @@ class SingleObjective:
     def record(self, evaluation, scored: list, cache_hits: int) -> dict:
         """The Logbook row after ``evaluation``; ``scored`` are the population's scored members, its own last."""
         best = max(scored, key=sort_key)
-        return dict(evaluation=evaluation.index + 1, fitness=evaluation.fitness, n_active=evaluation.n_active,
-                    best=best.fitness.values[0], best_active=int(sum(best)),
-                    mean=float(np.mean([ind.fitness.values[0] for ind in scored])), cache_hits=cache_hits)
+        return dict(
+            evaluation=evaluation.index + 1,
+            fitness=evaluation.fitness,
+            n_active=evaluation.n_active,
+            best=best.fitness.values[0],
+            best_active=int(sum(best)),
+            mean=float(np.mean([ind.fitness.values[0] for ind in scored])),
+            cache_hits=cache_hits,
+        )
 
 
 class ParetoObjectives:
@@ -86,8 +92,10 @@ class ParetoObjectives:
             return tuple(WORST[name] for name in self.names)
         found = {"accuracy": fitness, "active": float(np.mean(mask)), "ood": info.get("ood_auroc")}
         if found.get("ood") is None and "ood" in self.names:
-            raise ConfigError("The objective 'ood' needs out-of-distribution images: pass --ood-images DIR, "
-                              "--ood-dataset NAME or --ood-features FILE.npz.")
+            raise ConfigError(
+                "The objective 'ood' needs out-of-distribution images: pass --ood-images DIR, "
+                "--ood-dataset NAME or --ood-features FILE.npz."
+            )
         return tuple(float(found[name]) for name in self.names)
 
     def front(self, individuals: list) -> list:
@@ -106,10 +114,14 @@ class ParetoObjectives:
         shows the search's progress whatever NSGA-II's survival drops.
         """
         self.archive = first_front(self.archive + [scored[-1]])
-        return dict(evaluation=evaluation.index + 1, **dict(zip(self.names, evaluation.values)),
-                    n_active=evaluation.n_active,
-                    hypervolume=hypervolume(self.archive, self.reference, self.weights),
-                    front_size=len(self.archive), cache_hits=cache_hits)
+        return dict(
+            evaluation=evaluation.index + 1,
+            **dict(zip(self.names, evaluation.values)),
+            n_active=evaluation.n_active,
+            hypervolume=hypervolume(self.archive, self.reference, self.weights),
+            front_size=len(self.archive),
+            cache_hits=cache_hits,
+        )
 
 
 def make_objectives(names, is_empty=None) -> SingleObjective | ParetoObjectives:
@@ -123,7 +135,9 @@ def first_front(individuals: list) -> list:
 
     if not individuals:
         return []
-    front = {id(ind) for ind in tools.sortNondominated(individuals, len(individuals), first_front_only=True)[0]}
+    front = {
+        id(ind) for ind in tools.sortNondominated(individuals, len(individuals), first_front_only=True)[0]
+    }
     return [ind for ind in individuals if id(ind) in front]
 
 

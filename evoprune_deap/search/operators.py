@@ -13,8 +13,9 @@ import numpy as np
 from .individual import Individual, sort_key
 
 
-def init_density(n_bits: int, rng: np.random.Generator, density: float | None = None,
-                 cls: type = Individual) -> Individual:
+def init_density(
+    n_bits: int, rng: np.random.Generator, density: float | None = None, cls: type = Individual
+) -> Individual:
     """Draw an individual (of class ``cls``) with round(p * n_bits) random active bits.
 
     ``p`` is ``density`` if given, else drawn from U(0, 1) (the paper's
@@ -32,8 +33,9 @@ def hamming(a: Sequence[int], b: Sequence[int]) -> int:
     return int(np.count_nonzero(np.asarray(a) != np.asarray(b)))
 
 
-def select_assortative(population: Sequence[Individual], rng: np.random.Generator,
-                       n_candidates: int = 3) -> tuple[Individual, Individual]:
+def select_assortative(
+    population: Sequence[Individual], rng: np.random.Generator, n_candidates: int = 3
+) -> tuple[Individual, Individual]:
     """Negative assortative mating: a random parent and its most different mate.
 
     Parent 1 is uniform at random. ``n_candidates`` distinct other members are
@@ -47,8 +49,9 @@ def select_assortative(population: Sequence[Individual], rng: np.random.Generato
     return population[first], population[int(candidates[int(np.argmax(distances))])]
 
 
-def crossover_uniform(parent1: Sequence[int], parent2: Sequence[int], rng: np.random.Generator,
-                      swap_prob: float = 0.5) -> tuple[Individual, Individual]:
+def crossover_uniform(
+    parent1: Sequence[int], parent2: Sequence[int], rng: np.random.Generator, swap_prob: float = 0.5
+) -> tuple[Individual, Individual]:
     """Uniform crossover: each gene swaps between the children with ``swap_prob``.
 
     Returns two new individuals of the first parent's class; the parents are not modified.
@@ -98,7 +101,9 @@ def replace_worst_each(population: list, children: Sequence[Individual]) -> None
         replace_worst(population, child)
 
 
-def select_tournament_dcd(population: Sequence[Individual], rng: np.random.Generator) -> tuple[Individual, Individual]:
+def select_tournament_dcd(
+    population: Sequence[Individual], rng: np.random.Generator
+) -> tuple[Individual, Individual]:
     """NSGA-II's parents: two binary tournaments on (non-domination rank, crowding distance).
 
     Ranks and crowding distances come from DEAP (``sortNondominated``,

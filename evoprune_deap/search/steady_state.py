@@ -35,22 +35,35 @@ def build_toolbox(n_bits: int, rng: np.random.Generator, ga: GAConfig, objective
     """
     objectives = objectives or make_objectives(None)
     toolbox = base.Toolbox()
-    toolbox.register("individual", operators.init_density, n_bits, rng, ga.init_density, cls=objectives.individual)
+    toolbox.register(
+        "individual", operators.init_density, n_bits, rng, ga.init_density, cls=objectives.individual
+    )
     toolbox.register("population", tools.initRepeat, list, toolbox.individual)
     toolbox.register("mate", operators.crossover_uniform, rng=rng)
     if objectives.multi:
         toolbox.register("select", operators.select_tournament_dcd, rng=rng)
-        toolbox.register("mutate", operators.mutate_pair, rng=rng, pair_prob=None,
-                         flip=partial(operators.flip_bits, bit_prob=1.0 / n_bits))
+        toolbox.register(
+            "mutate",
+            operators.mutate_pair,
+            rng=rng,
+            pair_prob=None,
+            flip=partial(operators.flip_bits, bit_prob=1.0 / n_bits),
+        )
         toolbox.register("replace", operators.replace_nsga2)
         return toolbox
     toolbox.register("select", operators.select_assortative, rng=rng, n_candidates=ga.candidates)
     if ga.mutation == "one_bit":
-        toolbox.register("mutate", operators.mutate_pair, rng=rng, pair_prob=ga.mutation_prob,
-                         flip=operators.flip_one_bit)
+        toolbox.register(
+            "mutate", operators.mutate_pair, rng=rng, pair_prob=ga.mutation_prob, flip=operators.flip_one_bit
+        )
     else:
-        toolbox.register("mutate", operators.mutate_pair, rng=rng, pair_prob=None,
-                         flip=partial(operators.flip_bits, bit_prob=ga.per_bit_prob))
+        toolbox.register(
+            "mutate",
+            operators.mutate_pair,
+            rng=rng,
+            pair_prob=None,
+            flip=partial(operators.flip_bits, bit_prob=ga.per_bit_prob),
+        )
     toolbox.register("replace", operators.replace_worst_each)
     return toolbox
 
@@ -94,15 +107,25 @@ def steady_state_ga(toolbox: base.Toolbox, ga: GAConfig, evaluator: Evaluator) -
     return evaluator.finish()
 
 
-def _breed(toolbox: base.Toolbox, population: list, pairs: deque, in_flight: int, evaluator: Evaluator) -> None:
+def _breed(
+    toolbox: base.Toolbox, population: list, pairs: deque, in_flight: int, evaluator: Evaluator
+) -> None:
     """Breed and submit pairs until ``in_flight`` are in flight or the budget is spoken for."""
     while len(pairs) < in_flight and evaluator.can_submit:
         children = toolbox.mutate(toolbox.mate(*toolbox.select(population)))
         pairs.append((children, evaluator.submit(children)))
 
 
-def run_ga(evaluate_many, n_bits: int, ga: GAConfig, rng: np.random.Generator, *, callbacks=(),
-           known: dict | None = None, objectives=None) -> GAState:
+def run_ga(
+    evaluate_many,
+    n_bits: int,
+    ga: GAConfig,
+    rng: np.random.Generator,
+    *,
+    callbacks=(),
+    known: dict | None = None,
+    objectives=None,
+) -> GAState:
     """Build the toolbox and evaluator for one run and run :func:`steady_state_ga`.
 
     Parameters
@@ -122,5 +145,7 @@ def run_ga(evaluate_many, n_bits: int, ga: GAConfig, rng: np.random.Generator, *
         Default: the single-objective GA (see :mod:`evoprune_deap.search.objectives`).
     """
     objectives = objectives or make_objectives(None)
-    evaluator = Evaluator(evaluate_many, ga.evaluations, known=known, callbacks=callbacks, objectives=objectives)
+    evaluator = Evaluator(
+        evaluate_many, ga.evaluations, known=known, callbacks=callbacks, objectives=objectives
+    )
     return steady_state_ga(build_toolbox(n_bits, rng, ga, objectives), ga, evaluator)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from ...config import BACKBONES, MIN_IMAGE_SIZE
 from ...errors import BackboneError, ConfigError
+from ...quiet import import_tensorflow_quietly
 from . import efficientnet_lite0, keras_applications
 from .base import Backbone
-from ...quiet import import_tensorflow_quietly
 
 
 def build_backbone(name: str, image_size: int = 224, weights: str | None = None) -> Backbone:
@@ -32,9 +32,7 @@ def build_backbone(name: str, image_size: int = 224, weights: str | None = None)
     if name not in BACKBONES:
         raise ConfigError(f"Unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}.")
     if not isinstance(image_size, int) or image_size < MIN_IMAGE_SIZE:
-        raise ConfigError(
-            f"image_size must be an integer >= {MIN_IMAGE_SIZE}; got {image_size!r}."
-        )
+        raise ConfigError(f"image_size must be an integer >= {MIN_IMAGE_SIZE}; got {image_size!r}.")
     import_tensorflow_quietly()  # the backbones may run on it; without its start-up lines
     if name == "efficientnet_lite0":
         return efficientnet_lite0.build(image_size, weights)

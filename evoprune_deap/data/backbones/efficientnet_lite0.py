@@ -104,8 +104,15 @@ def _bn_weights(state: dict, prefix: str) -> list[np.ndarray]:
 
 
 def _conv_bn(keras, x, state, conv_key, bn_key, filters, kernel, stride, name, activate=True):
-    conv = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
-                               kernel_initializer="zeros", name=f"{name}_conv")
+    conv = keras.layers.Conv2D(
+        filters,
+        kernel,
+        strides=stride,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="zeros",
+        name=f"{name}_conv",
+    )
     bn = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")
     x = bn(conv(x))
     conv.set_weights([_conv_kernel(state[f"{conv_key}.weight"])])
@@ -119,19 +126,34 @@ def _mbconv(keras, x, state, index, kernel, stride, expand, filters_in, filters_
     inputs = x
     hidden = filters_in * expand
     if expand != 1:
-        x = _conv_bn(keras, x, state, f"{prefix}._expand_conv", f"{prefix}._bn0",
-                     hidden, 1, 1, f"{name}_expand")
+        x = _conv_bn(
+            keras, x, state, f"{prefix}._expand_conv", f"{prefix}._bn0", hidden, 1, 1, f"{name}_expand"
+        )
     depthwise = keras.layers.DepthwiseConv2D(
-        kernel, strides=stride, padding="same", use_bias=False, depthwise_initializer="zeros",
-        name=f"{name}_dwconv"
+        kernel,
+        strides=stride,
+        padding="same",
+        use_bias=False,
+        depthwise_initializer="zeros",
+        name=f"{name}_dwconv",
     )
     bn = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_dw_bn")
     x = bn(depthwise(x))
     depthwise.set_weights([_depthwise_kernel(state[f"{prefix}._depthwise_conv.weight"])])
     bn.set_weights(_bn_weights(state, f"{prefix}._bn1"))
     x = keras.layers.ReLU(max_value=6.0, name=f"{name}_dw_relu6")(x)
-    x = _conv_bn(keras, x, state, f"{prefix}._project_conv", f"{prefix}._bn2",
-                 filters_out, 1, 1, f"{name}_project", activate=False)
+    x = _conv_bn(
+        keras,
+        x,
+        state,
+        f"{prefix}._project_conv",
+        f"{prefix}._bn2",
+        filters_out,
+        1,
+        1,
+        f"{name}_project",
+        activate=False,
+    )
     if stride == 1 and filters_in == filters_out:
         x = keras.layers.Add(name=f"{name}_add")([x, inputs])
     return x
@@ -159,14 +181,16 @@ def build_network(state: dict, image_size: int, include_top: bool = False):
     index, filters_in = 0, STEM_FILTERS
     for repeats, kernel, stride, expand, filters_out in STAGES:
         for repeat in range(repeats):
-            x = _mbconv(keras, x, state, index, kernel, stride if repeat == 0 else 1,
-                        expand, filters_in, filters_out)
+            x = _mbconv(
+                keras, x, state, index, kernel, stride if repeat == 0 else 1, expand, filters_in, filters_out
+            )
             index, filters_in = index + 1, filters_out
     x = _conv_bn(keras, x, state, "_conv_head", "_bn1", HEAD_FILTERS, 1, 1, "head")
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if include_top:
-        dense = keras.layers.Dense(N_IMAGENET_CLASSES, activation="softmax", kernel_initializer="zeros",
-                                   name="imagenet")
+        dense = keras.layers.Dense(
+            N_IMAGENET_CLASSES, activation="softmax", kernel_initializer="zeros", name="imagenet"
+        )
         x = dense(x)
         dense.set_weights([state["_fc.weight"].T, state["_fc.bias"]])
     return keras.Model(inputs, x, name="efficientnet_lite0")
