@@ -27,9 +27,9 @@ import numpy as np
 
 import evoprune_deap  # noqa: F401  (sets the Keras backend)
 from evoprune_deap.config import HeadConfig, from_dict
+from evoprune_deap.data.loading import load_feature_set
+from evoprune_deap.head.encodings import Encoding
 from evoprune_deap.head.trainer import HeadTrainer
-from evoprune_deap.run.experiment import load_feature_set
-from evoprune_deap.search.encodings import Encoding
 
 
 def population_masks(encoding: Encoding, n: int, seed: int) -> list:

@@ -24,9 +24,9 @@ import numpy as np
 
 import evoprune_deap  # noqa: F401  (sets the Keras backend)
 from evoprune_deap.config import GAConfig, HeadConfig
-from evoprune_deap.run.cluster import SINGLE_THREAD_XLA, ClusterFitness, available_cores, open_client
-from evoprune_deap.run.fitness import MaskFitness
-from evoprune_deap.search.encodings import Encoding
+from evoprune_deap.evaluation.cluster import SINGLE_THREAD_XLA, ClusterFitness, available_cores, open_client
+from evoprune_deap.evaluation.fitness import MaskFitness
+from evoprune_deap.head.encodings import Encoding
 
 _pool_fitness = None
 

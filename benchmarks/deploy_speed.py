@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from evoprune_deap.report.tables import to_markdown
-from evoprune_deap.run.deploy_check import split_images
-from evoprune_deap.run.export import export_model
+from evoprune_deap.shipping.deploy_check import split_images
+from evoprune_deap.shipping.export import export_model
 from evoprune_deap.storage import write_text
 
 FORMATS = [("keras", "none", ".keras"), ("litert", "none", ".tflite"), ("litert", "dynamic", "_int8.tflite")]

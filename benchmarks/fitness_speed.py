@@ -36,8 +36,8 @@ import evoprune_deap  # noqa: F401  (sets the Keras backend)
 from evoprune_deap.config import HeadConfig
 from evoprune_deap.data.features import FeatureSet
 from evoprune_deap.data.splits import Split
+from evoprune_deap.head.encodings import Encoding
 from evoprune_deap.head.weights import HeadWeights
-from evoprune_deap.search.encodings import Encoding
 
 ACTIVE_FC1 = (512, 384, 256, 128)
 HIDDEN = (512, 512)
@@ -185,7 +185,7 @@ def _train_on_worker(path, name, epochs, mask):
 
 
 def compare(feature_set: FeatureSet, label: str, epochs: int, peak: float, workdir: str) -> None:
-    from evoprune_deap.run.cluster import open_client
+    from evoprune_deap.evaluation.cluster import open_client
 
     path = os.path.join(workdir, f"{label}.npz")
     feature_set.save(path)

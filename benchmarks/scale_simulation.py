@@ -28,7 +28,7 @@ import numpy as np
 
 import evoprune_deap  # noqa: F401  (sets the Keras backend; nothing here trains a head)
 from evoprune_deap.config import GAConfig
-from evoprune_deap.run.cluster import ClusterFitness
+from evoprune_deap.evaluation.cluster import ClusterFitness
 from evoprune_deap.search.evaluator import one_by_one
 from evoprune_deap.search.steady_state import run_ga
 

@@ -266,7 +266,7 @@ def _check_cache(config) -> None:
 
 
 def _load_features(config, out: str | None = None, force: bool = False, expect_key: dict | None = None):
-    from .run.experiment import load_feature_set
+    from .data.loading import load_feature_set
 
     if out is not None:
         check_file(out, "--out")
@@ -300,14 +300,9 @@ def _extract(args) -> int:
 
 
 def _run(args) -> int:
+    from .evaluation.setup import cluster_for, resolve_workers
     from .records.directory import RunDirectory
-    from .run.experiment import (
-        cluster_for,
-        default_run_dir,
-        recorded_features_key,
-        resolve_workers,
-        run_experiment,
-    )
+    from .run.experiment import default_run_dir, recorded_features_key, run_experiment
 
     if args.resume is not None:
         config, run_dir = _resumed_config(args), args.resume
@@ -473,7 +468,7 @@ def _plot(args) -> int:
 
 
 def _select(args) -> int:
-    from .run.shipping import export_member
+    from .shipping.members import export_member
 
     if args.out is not None:
         check_file(args.out, "--out")
@@ -492,7 +487,7 @@ def _select(args) -> int:
 
 def _ensemble(args) -> int:
     from .report.tables import to_markdown
-    from .run.shipping import build_ensemble
+    from .shipping.members import build_ensemble
 
     if args.out is not None:
         check_file(args.out, "--out")
@@ -503,7 +498,7 @@ def _ensemble(args) -> int:
 
 
 def _export(args) -> int:
-    from .run.export import export_model
+    from .shipping.export import export_model
 
     record = export_model(
         args.run_dir,

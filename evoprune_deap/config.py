@@ -314,7 +314,7 @@ FITNESS_SEEDS = ("per-mask", "common")
 
 @dataclass(frozen=True, kw_only=True)
 class FitnessConfig:
-    """What a mask's fitness measures (see :mod:`evoprune_deap.run.fitness`)."""
+    """What a mask's fitness measures (see :mod:`evoprune_deap.evaluation.fitness`)."""
 
     seeds: str = "per-mask"
     repeats: int = 1  # trainings per mask (derived seeds); the fitness is their mean

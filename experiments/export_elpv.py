@@ -24,9 +24,9 @@ import pandas as pd
 
 from evoprune_deap.cli import main
 from evoprune_deap.report.tables import to_markdown
-from evoprune_deap.run.deploy_check import agreement, split_images, two_stage
-from evoprune_deap.run.export import export_model
-from evoprune_deap.run.litert import predict
+from evoprune_deap.shipping.deploy_check import agreement, split_images, two_stage
+from evoprune_deap.shipping.export import export_model
+from evoprune_deap.shipping.litert import predict
 from evoprune_deap.storage import write_text
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -14,7 +14,7 @@ import pandas as pd
 
 from evoprune_deap.head.forward import head_logits
 from evoprune_deap.head.ood import confidence, ood_auroc
-from evoprune_deap.run.shipping import FinishedFront
+from evoprune_deap.shipping.members import FinishedFront
 
 SCORES = {"msp_T1000": ("msp", 1000.0), "msp_T1": ("msp", 1.0), "energy_T1": ("energy", 1.0)}
 

@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 
-from evoprune_deap.config import HeadConfig
-from evoprune_deap.run.baselines import (
+from evoprune_deap.compare.baselines import (
     POLY_END_EPOCH,
     magnitude_mask,
     neuron_mask,
@@ -10,7 +9,8 @@ from evoprune_deap.run.baselines import (
     random_masks,
     run_baselines,
 )
-from evoprune_deap.search.encodings import Encoding
+from evoprune_deap.config import HeadConfig
+from evoprune_deap.head.encodings import Encoding
 
 
 @pytest.mark.parametrize("sparsity", [0.0, 0.25, 0.63, 0.9])

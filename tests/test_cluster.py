@@ -15,8 +15,8 @@ import toy_run  # noqa: E402
 
 from evoprune_deap.config import GAConfig  # noqa: E402
 from evoprune_deap.errors import EvopruneError  # noqa: E402
+from evoprune_deap.evaluation.cluster import ClusterFitness  # noqa: E402
 from evoprune_deap.records.directory import RunDirectory  # noqa: E402
-from evoprune_deap.run.cluster import ClusterFitness  # noqa: E402
 from evoprune_deap.run.evolution import evolve  # noqa: E402
 from evoprune_deap.search.bits import mask_key  # noqa: E402
 from evoprune_deap.search.callbacks import Callback  # noqa: E402
@@ -211,7 +211,7 @@ def test_scores_on_a_cluster_come_back_in_order(cluster):
 
 
 def test_the_local_cluster_listens_on_loopback_only():
-    from evoprune_deap.run.cluster import open_client
+    from evoprune_deap.evaluation.cluster import open_client
 
     with open_client(None, 1) as client:
         info = client.scheduler_info()

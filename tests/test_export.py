@@ -13,8 +13,8 @@ import pytest
 
 from evoprune_deap.cli import main
 from evoprune_deap.data.backbones.efficientnet_lite0 import HEAD_FILTERS, default_weights_path
-from evoprune_deap.run.deploy_check import agreement, split_images, two_stage
-from evoprune_deap.run.litert import predict
+from evoprune_deap.shipping.deploy_check import agreement, split_images, two_stage
+from evoprune_deap.shipping.litert import predict
 
 pytestmark = pytest.mark.slow  # real runs, real conversions, fresh processes
 
@@ -110,7 +110,7 @@ def test_fs_export_computes_only_the_selected_features_and_classifies_as_the_two
 def test_channels_removed_give_the_probabilities_of_the_whole_backbone_with_sliced_features(
     fs_run, fs_exports, tmp_path
 ):
-    from evoprune_deap.run.export import export_model
+    from evoprune_deap.shipping.export import export_model
 
     whole = export_model(fs_run, out=str(tmp_path / "whole.keras"), fold=False)
     assert whole["feature_selection"] == "sliced" and whole["costs"]["backbone_parameters_removed"] == 0
@@ -152,7 +152,7 @@ def test_raw_images_are_resized_in_the_model_as_the_cache_resized_them(fs_run, f
 
 CONVERT_TWICE = """
 import os, sys
-from evoprune_deap.run.litert import ConversionError, convert
+from evoprune_deap.shipping.litert import ConversionError, convert
 from evoprune_deap.tensorflow_worker import shared_tensorflow_worker, tensorflow_worker
 
 bad, good = sys.argv[1:3]
@@ -196,7 +196,7 @@ def test_a_model_litert_cannot_run_is_one_clear_error_and_the_next_conversion_wo
 
 
 def test_unpruned_member_exports_the_whole_network(fs_run, tmp_path):
-    from evoprune_deap.run.export import export_model
+    from evoprune_deap.shipping.export import export_model
 
     record = export_model(fs_run, member="unpruned", out=str(tmp_path / "unpruned.keras"))
     assert record["feature_selection"] == "none" and record["active_features"] == HEAD_FILTERS

@@ -6,12 +6,12 @@ import pytest
 
 from evoprune_deap.config import FitnessConfig, HeadConfig, from_dict, load_config
 from evoprune_deap.errors import ConfigError
+from evoprune_deap.evaluation.fitness import MaskFitness
+from evoprune_deap.head.encodings import Encoding
 from evoprune_deap.head.trainer import HeadTrainer
 from evoprune_deap.head.weights import HeadWeights
 from evoprune_deap.run.experiment import run_experiment
-from evoprune_deap.run.fitness import MaskFitness
 from evoprune_deap.search.bits import mask_key
-from evoprune_deap.search.encodings import Encoding
 from evoprune_deap.seeding import derive_seed
 
 HEAD = HeadConfig(hidden_units=(24, 12), max_epochs=4)

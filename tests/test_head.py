@@ -2,13 +2,13 @@ import numpy as np
 import pytest
 
 from evoprune_deap.config import HeadConfig
+from evoprune_deap.evaluation.fitness import MaskFitness
 from evoprune_deap.head.costs import count_parameters
+from evoprune_deap.head.encodings import Encoding
 from evoprune_deap.head.forward import COARSE, padded_dims, padded_width
 from evoprune_deap.head.stack import fit_head, masked_reference_head
 from evoprune_deap.head.trainer import HeadTrainer
 from evoprune_deap.head.weights import HeadWeights, load_weights, save_weights
-from evoprune_deap.run.fitness import MaskFitness
-from evoprune_deap.search.encodings import Encoding
 from evoprune_deap.search.objectives import EMPTY_MASK
 
 CONFIG = HeadConfig(hidden_units=(32, 16), max_epochs=3, patience=10)

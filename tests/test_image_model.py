@@ -6,7 +6,7 @@ from PIL import Image
 
 from evoprune_deap.errors import ConfigError
 from evoprune_deap.head.image_model import resize_matrix
-from evoprune_deap.run.export import check_options, parse_input_size
+from evoprune_deap.shipping.export import check_options, parse_input_size
 
 
 @pytest.mark.parametrize(

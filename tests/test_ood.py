@@ -94,8 +94,8 @@ def test_ood_images_are_extracted_like_the_feature_cache_and_overlaps_are_refuse
     from conftest import write_digits_folder
 
     from evoprune_deap.config import from_dict
+    from evoprune_deap.data.loading import load_feature_set
     from evoprune_deap.errors import DatasetError
-    from evoprune_deap.run.experiment import load_feature_set
 
     digits = write_digits_folder(tmp_path / "ood", n_per_class=8)
     config = from_dict({"data": {"features": faces_cache, "ood_images": digits}})

@@ -16,8 +16,8 @@ import pytest
 from conftest import write_digits_folder
 
 from evoprune_deap.cli import main
+from evoprune_deap.data.loading import load_feature_set
 from evoprune_deap.records.directory import RunDirectory
-from evoprune_deap.run.experiment import load_feature_set
 
 pytestmark = pytest.mark.slow  # real multi-objective runs, select and ensemble in fresh processes
 
@@ -177,8 +177,8 @@ def test_majority_vote_counts_votes_and_breaks_a_tie_by_the_mean_probability():
 
 
 def test_exported_ensemble_classifies_images_as_the_vote_over_cached_features(pareto_run, tmp_path, refused):
-    from evoprune_deap.run.deploy_check import agreement, split_images, two_stage
-    from evoprune_deap.run.litert import predict
+    from evoprune_deap.shipping.deploy_check import agreement, split_images, two_stage
+    from evoprune_deap.shipping.litert import predict
 
     vote = tmp_path / "vote.keras"
     assert main(["-q", "ensemble", str(pareto_run), "--window", "0-100", "--out", str(vote)]) == 0

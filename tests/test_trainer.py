@@ -8,7 +8,9 @@ import pytest
 
 from evoprune_deap.config import HeadConfig, from_dict
 from evoprune_deap.errors import ConfigError
+from evoprune_deap.evaluation.fitness import MaskFitness
 from evoprune_deap.head import trainer as trainer_module
+from evoprune_deap.head.encodings import Encoding
 from evoprune_deap.head.forward import padded_dims
 from evoprune_deap.head.stack import fit_head, masked_reference_head
 from evoprune_deap.head.trainer import (
@@ -23,8 +25,6 @@ from evoprune_deap.head.trainer import (
 )
 from evoprune_deap.head.weights import HeadWeights
 from evoprune_deap.run.experiment import run_experiment
-from evoprune_deap.run.fitness import MaskFitness
-from evoprune_deap.search.encodings import Encoding
 from evoprune_deap.seeding import derive_seed
 
 HIDDEN = {"fc1": (24, 12), "fc2": (24, 12), "both": (24, 12), "fs": (24,)}
@@ -259,8 +259,8 @@ def test_a_ga_run_with_batched_training_equals_the_single_run(faces_features, tm
 def test_on_a_gpu_the_default_is_one_process_not_a_worker_per_core(monkeypatch):
     import jax
 
-    from evoprune_deap.run.cluster import default_workers
-    from evoprune_deap.run.experiment import resolve_workers
+    from evoprune_deap.evaluation.cluster import default_workers
+    from evoprune_deap.evaluation.setup import resolve_workers
 
     assert resolve_workers(0) == default_workers() and resolve_workers(3) == 3
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")

@@ -74,8 +74,8 @@ def test_rejected_features_leave_no_run_directory(tmp_path):
 def test_mask_length_must_match_the_head():
     from evoprune_deap.config import HeadConfig
     from evoprune_deap.errors import EncodingError
-    from evoprune_deap.run.fitness import MaskFitness
-    from evoprune_deap.search.encodings import Encoding
+    from evoprune_deap.evaluation.fitness import MaskFitness
+    from evoprune_deap.head.encodings import Encoding
 
     fitness = MaskFitness(_features(), Encoding("fs", 6, (4,)), HeadConfig(hidden_units=(4,)), "honest", 0)
     with pytest.raises(EncodingError, match="needs 6 bits"):

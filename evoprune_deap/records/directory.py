@@ -11,7 +11,7 @@
   ``summary.json`` (:class:`~evoprune_deap.records.summary.RunSummary`),
   ``unpruned_head.npz`` (the weights of the run's one unpruned reference, one head per fold),
   ``convergence.png``; after a campaign, ``baselines.csv``;
-- multi-objective runs also: ``front.csv`` (see :mod:`evoprune_deap.run.front`),
+- multi-objective runs also: ``front.csv`` (see :mod:`evoprune_deap.compare.front`),
   ``front_baselines.csv``, ``front.png`` and ``hypervolume.png``.
 """
 

@@ -18,7 +18,7 @@ METHODS = (
     "polynomial_decay",
 )
 """Every method a run's tables name, in table order (the GA first); ``nsga2`` is a multi-objective
-run's most accurate front member, the others the baselines of :mod:`evoprune_deap.run.baselines`."""
+run's most accurate front member, the others the baselines of :mod:`evoprune_deap.compare.baselines`."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,13 +14,15 @@ import shutil
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
+from ..compare.baselines import run_baselines
 from ..config import ExperimentConfig
+from ..data.loading import load_feature_set
 from ..errors import DatasetError
+from ..evaluation.fitness import HeadScore
+from ..evaluation.setup import cluster_for
+from ..head.encodings import Encoding
 from ..records.directory import RunDirectory
-from ..search.encodings import Encoding
-from .baselines import run_baselines
-from .experiment import cluster_for, load_feature_set, run_experiment
-from .fitness import HeadScore
+from .experiment import run_experiment
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,6 @@ See :mod:`evoprune_deap.records.directory` for the files a run writes.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -14,16 +13,15 @@ import numpy as np
 
 from ..config import ExperimentConfig
 from ..data.features import FeatureSet
-from ..errors import DatasetError, FeatureCacheError
+from ..data.loading import load_feature_set
+from ..errors import FeatureCacheError
+from ..evaluation.setup import cluster_description, cluster_for, make_fitness
 from ..records.directory import RunDirectory
 from ..records.summary import RunSummary
-from ..search.encodings import Encoding
 from ..search.evaluator import GAState
 from ..version import __version__
-from .cluster import ClusterFitness, check_workers, default_workers, open_client
 from .evolution import evolve
 from .finish import BestWeights, finish_front, finish_run
-from .fitness import MaskFitness
 
 
 @dataclass
@@ -36,140 +34,6 @@ class RunResult:
     evaluations: object  # pandas DataFrame of evaluations.csv
     state: GAState
     model: object  # the best head as a Keras model taking the full feature vector
-
-
-def load_feature_set(
-    config: ExperimentConfig,
-    progress=None,
-    out: str | None = None,
-    reuse: bool = True,
-    expect_key: dict | None = None,
-) -> FeatureSet:
-    """The FeatureSet a config names: a cache file, or extracted (and cached at ``out``).
-
-    With a hold-out fraction, the hold-out is carved; with a source of
-    out-of-distribution images (``ood_features``, or ``ood_dataset`` /
-    ``ood_images``, extracted with the same backbone, image size and weights
-    and cached beside the others), they are attached
-    (:meth:`~evoprune_deap.data.features.FeatureSet.with_ood`). ``progress``
-    and ``reuse`` are passed to
-    :func:`~evoprune_deap.data.extraction.extract_features`, and so is
-    ``expect_key`` (a resumed run's recorded key: other data are refused
-    before anything is extracted or cached).
-    """
-    data = config.data
-    if data.features is not None:
-        feature_set = FeatureSet.load(data.features)
-    else:
-        feature_set = _extract(
-            config,
-            dict(
-                dataset=data.dataset,
-                images=data.images,
-                test_images=data.test_images,
-                train_subset=data.train_subset,
-                name=data.name,
-            ),
-            progress,
-            out,
-            reuse,
-            expect_key=expect_key,
-        )
-    feature_set = feature_set.with_holdout(data.holdout_fraction, data.split_seed)
-    if data.ood_features is not None:
-        ood = FeatureSet.load(data.ood_features)
-    elif data.ood_dataset is not None or data.ood_images is not None:
-        # The OOD images are extracted as the features were: their cache's backbone, image size and weights.
-        made = feature_set.metadata
-        like = dict(
-            backbone=made.get("backbone") or data.backbone,
-            image_size=made.get("image_size") or data.image_size,
-            weights=data.weights if made.get("weights") in (None, "imagenet") else made["weights"],
-        )
-        try:
-            ood = _extract(
-                config,
-                dict(dataset=data.ood_dataset, images=data.ood_images, sample=data.ood_max_images),
-                progress,
-                None,
-                reuse,
-                check=lambda source: _check_ood_classes(source, feature_set),
-                **like,
-            )
-        except DatasetError as exc:
-            raise DatasetError(
-                f"Out-of-distribution images: {exc} (OOD images are read like a dataset: two or "
-                "more class subfolders, e.g. OOD/clothes/*.png, OOD/faces/*.png.)"
-            ) from exc
-    else:
-        return feature_set
-    return feature_set.with_ood(ood, data.split_seed)
-
-
-def _extract(
-    config: ExperimentConfig, source_args: dict, progress, out, reuse, check=None, expect_key=None, **like
-) -> FeatureSet:
-    """Extract (or reuse) the features of a source; ``check(source)`` runs before any image is read,
-    ``like`` overrides the backbone, image size and weights of ``[data]``."""
-    from ..data.extraction import extract_features
-    from ..data.sources import load_source
-
-    data = config.data
-    source = load_source(**source_args, subset_seed=data.split_seed, sample_seed=data.split_seed)
-    if check is not None:
-        check(source)
-    made = {"backbone": data.backbone, "image_size": data.image_size, "weights": data.weights, **like}
-    return extract_features(
-        source,
-        **made,
-        split_seed=data.split_seed,
-        val_fraction=data.val_fraction,
-        test_fraction=data.test_fraction,
-        out=out,
-        reuse=reuse,
-        progress=progress,
-        expect_key=expect_key,
-    )
-
-
-def config_source(config: ExperimentConfig):
-    """The image source of a config's data (its images, not the cached features): what the run was made from."""
-    from ..data.sources import load_source
-
-    data = config.data
-    return load_source(
-        dataset=data.dataset,
-        images=data.images,
-        test_images=data.test_images,
-        train_subset=data.train_subset,
-        name=data.name,
-        subset_seed=data.split_seed,
-        sample_seed=data.split_seed,
-    )
-
-
-def _check_ood_classes(source, feature_set: FeatureSet) -> None:
-    """OOD images must come from classes the head never learns: refuse shared class names before extracting."""
-    shared = sorted({c.lower() for c in feature_set.class_names} & {c.lower() for c in source.class_names})
-    if shared:
-        raise DatasetError(
-            f"they share the classes {shared} with {feature_set.metadata.get('source')!r}; OOD "
-            "images must come from classes the head never learns. Remove those classes from the "
-            "OOD folder."
-        )
-
-
-def resolve_workers(workers: int) -> int:
-    """0 means one worker per available core, or this process alone when JAX sees a GPU.
-
-    On a GPU one process trains many heads at once (the ``batched`` engine),
-    and worker processes would each claim the device's memory.
-    """
-    if workers > 0:
-        return check_workers(workers)
-    import jax
-
-    return 1 if jax.default_backend() == "gpu" else default_workers()
 
 
 def default_run_dir(config: ExperimentConfig, feature_set: FeatureSet) -> str:
@@ -251,46 +115,6 @@ def run_experiment(
     return RunResult(
         directory.path, directory.read_best_mask(), summary, directory.read_evaluations(), state, model
     )
-
-
-def make_fitness(config: ExperimentConfig, feature_set: FeatureSet, client=None):
-    """The run's fitness: a :class:`MaskFitness` here, or its :class:`ClusterFitness` form on ``client``."""
-    encoding = Encoding(config.ga.encoding, feature_set.n_features, config.hidden_units)
-    args = (feature_set, encoding, config.head, config.run.protocol, config.run.seed)
-    options = dict(
-        ood_score=config.ga.ood_score,
-        ood_temperature=config.ga.ood_temperature,
-        fitness_config=config.fitness,
-        split_seed=config.data.split_seed,
-    )
-    return (
-        MaskFitness(*args, **options)
-        if client is None
-        else ClusterFitness.for_masks(client, *args, **options)
-    )
-
-
-@contextlib.contextmanager
-def cluster_for(config: ExperimentConfig, client=None):
-    """The given client; else a new one (local cluster or ``[run] scheduler``); None to train here."""
-    if client is not None:
-        yield client
-    elif config.run.scheduler is None and resolve_workers(config.run.workers) == 1:
-        yield None
-    else:
-        with open_client(config.run.scheduler, resolve_workers(config.run.workers)) as opened:
-            yield opened
-
-
-def cluster_description(config: ExperimentConfig, client) -> dict:
-    """How heads were trained, for environment.json (never changes the results)."""
-    if client is None:
-        return {"workers": 1, "scheduler": None}
-    return {
-        "workers": len(client.scheduler_info()["workers"]),
-        "scheduler": config.run.scheduler,
-        "in_flight": config.ga.in_flight,
-    }
 
 
 def resume_run(run_dir: str, callbacks=(), client=None) -> RunResult:

@@ -8,7 +8,9 @@ import time
 
 import numpy as np
 
+from ..compare.front import front_masks, write_front
 from ..config import ExperimentConfig
+from ..evaluation.fitness import HeadScore
 from ..head.costs import count_flops, count_parameters
 from ..head.stack import deployable_head
 from ..records.directory import RunDirectory
@@ -18,8 +20,6 @@ from ..search.bits import mask_key
 from ..search.callbacks import Callback
 from ..search.evaluator import GAState
 from ..search.ranking import best_index, rank_key
-from .fitness import HeadScore
-from .front import front_masks, write_front
 
 _CLIENT_SIDE_LOCK = threading.Lock()
 

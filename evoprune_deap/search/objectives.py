@@ -38,7 +38,7 @@ REFERENCE = WORST
 EMPTY_MASK = WORST
 """The one empty-mask rule: a mask with no active unit in some layer disconnects the head, so it is
 not trained and scores the worst value of every objective (accuracy 0, AUROC 0; active 1 in NSGA-II).
-The fitness (:mod:`evoprune_deap.run.fitness`) and the objectives both read it from here."""
+The fitness (:mod:`evoprune_deap.evaluation.fitness`) and the objectives both read it from here."""
 
 SINGLE_HEADER = ["evaluation", "fitness", "n_active", "best", "best_active", "mean", "cache_hits"]
 

@@ -1,8 +1,8 @@
 """Training heads on Dask distributed: a LocalCluster on 127.0.0.1 by default, or any scheduler.
 
 :func:`open_client` starts (or connects to) the cluster. :class:`ClusterFitness`
-meets the :class:`~evoprune_deap.run.fitness.Fitness` protocol, as
-:class:`~evoprune_deap.run.fitness.MaskFitness` does, but trains on the workers: the features are put on
+meets the :class:`~evoprune_deap.evaluation.fitness.Fitness` protocol, as
+:class:`~evoprune_deap.evaluation.fitness.MaskFitness` does, but trains on the workers: the features are put on
 the cluster once per run as the result of a task (so Dask can recompute them
 for a worker that joins or restarts, which data placed with ``scatter`` would
 not survive), and each worker builds the run's fitness once and keeps it.
@@ -169,7 +169,7 @@ def _score_task(token: str, factory, feature_set, masks: list, with_test: bool) 
 
 
 class ClusterFitness(Fitness):
-    """A run's fitness, computed on a Dask cluster: :class:`~evoprune_deap.run.fitness.Fitness`
+    """A run's fitness, computed on a Dask cluster: :class:`~evoprune_deap.evaluation.fitness.Fitness`
     (``score_many``, ``evaluate_many``) over tasks that each score a batch on a worker.
 
     Parameters

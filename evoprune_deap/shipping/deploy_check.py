@@ -18,7 +18,7 @@ from ..records.directory import RunDirectory
 
 def split_images(run_dir: str, size: int | None = None):
     """The run's test images (uint8 RGB at ``size``, default the cache's) and their cached features and labels."""
-    from .experiment import config_source, load_feature_set
+    from ..data.loading import config_source, load_feature_set
 
     config = RunDirectory(run_dir).read_config()
     feature_set = load_feature_set(config)

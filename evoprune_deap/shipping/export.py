@@ -11,7 +11,7 @@ hashes, the run seed, and the parameters and multiply-adds removed.
 
 LiteRT conversion runs TensorFlow's converter (through Keras' public
 ``model.export(format="litert")``, built-in ops only) in a child process
-with the TensorFlow backend (:mod:`evoprune_deap.run.litert`), since the
+with the TensorFlow backend (:mod:`evoprune_deap.shipping.litert`), since the
 toolkit itself runs Keras on JAX.
 """
 
@@ -126,7 +126,7 @@ def _members(directory: RunDirectory, feature_set, config, member: str | None, s
         weights = directory.read_unpruned()[0]
         return [Member(weights, np.ones(feature_set.n_features, dtype=bool))], [UNPRUNED], UNPRUNED
     if member is not None:
-        from .shipping import FinishedFront
+        from .members import FinishedFront
 
         if not directory.has(RunDirectory.FRONT):
             raise RunDirectoryError(
@@ -215,8 +215,8 @@ def export_model(
             name + {"none": "", "dynamic": "_int8", "float16": "_fp16"}[quantize] + FORMATS[format],
         )
     check_file(out, "--out")
+    from ..data.loading import load_feature_set
     from ..head.image_model import image_classifier
-    from .experiment import load_feature_set
 
     config = directory.read_config()
     _check_weights_file(config.data.weights)  # before the features, which would be re-extracted without it

@@ -154,7 +154,7 @@ def write_front(
 ) -> None:
     """Write ``front.csv``, ``front_baselines.csv``, ``front.png`` and ``hypervolume.png`` of a finished run.
 
-    The pruning baselines (:func:`~evoprune_deap.run.baselines.run_baselines`)
+    The pruning baselines (:func:`~evoprune_deap.compare.baselines.run_baselines`)
     are scored at the sparsities of ``n_baselines`` members spread along the
     front, pruning the run's unpruned ``reference``; that head and the linear probe once.
     """

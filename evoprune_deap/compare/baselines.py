@@ -28,11 +28,11 @@ import numpy as np
 
 from ..config import HeadConfig
 from ..data.features import FeatureSet
+from ..evaluation.fitness import MaskFitness
+from ..head.encodings import Encoding
 from ..head.stack import build_stack, compile_head, fit_head, reset_optimizer
 from ..head.weights import HeadWeights, layer_names
-from ..search.encodings import Encoding
 from ..seeding import derive_seed, make_rng
-from .fitness import MaskFitness
 
 POLY_INITIAL_SPARSITY = 0.1
 POLY_POWER = 3
@@ -214,7 +214,7 @@ def run_baselines(
     ``with_references=False`` leaves out the two that do not depend on the
     sparsity (the unpruned head and the linear probe), for callers scoring
     several sparsities. ``reference`` is the run's unpruned head (a
-    :class:`~evoprune_deap.run.fitness.HeadScore` with its fold weights, see
+    :class:`~evoprune_deap.evaluation.fitness.HeadScore` with its fold weights, see
     :func:`~evoprune_deap.run.experiment.train_reference`): its row is the
     ``unpruned`` one, and the one-shot and gradual methods prune it. Without
     it, it is trained here by the run's rule (the same head: the run seed and

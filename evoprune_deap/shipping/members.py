@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..compare.front import parse_percent, parse_window, select_member, window_members
 from ..errors import RunDirectoryError
 from ..head.forward import head_logits
 from ..head.ood import confidence, ood_auroc
@@ -21,7 +22,6 @@ from ..records.directory import RunDirectory
 from ..search.bits import mask_from_hex
 from ..search.ranking import best_index
 from ..storage import write_json, write_text
-from .front import parse_percent, parse_window, select_member, window_members
 
 
 @dataclass
@@ -35,7 +35,8 @@ class FinishedFront:
 
     @classmethod
     def open(cls, run_dir: str) -> "FinishedFront":
-        from .experiment import load_feature_set, make_fitness
+        from ..data.loading import load_feature_set
+        from ..evaluation.setup import make_fitness
 
         directory = RunDirectory(run_dir)
         front = directory.read_front()

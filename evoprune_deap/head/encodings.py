@@ -16,7 +16,7 @@ import numpy as np
 
 from ..config import ENCODINGS, check_encoding_depth
 from ..errors import EncodingError
-from ..head.masks import HeadMasks
+from .masks import HeadMasks
 
 
 @dataclass(frozen=True)

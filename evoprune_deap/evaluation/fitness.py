@@ -1,7 +1,7 @@
 """Mask -> fitness: retrain the pruned head from scratch and score it.
 
 A mask enters as bits, becomes :class:`~evoprune_deap.head.masks.HeadMasks`
-once (checked by its :class:`~evoprune_deap.search.encodings.Encoding`), and
+once (checked by its :class:`~evoprune_deap.head.encodings.Encoding`), and
 leaves as a :class:`HeadScore`, with the trained weights. Fitness is
 deterministic: the training seed of a mask derives from (run seed, mask bits,
 fold) (:meth:`MaskFitness.training_seed`), so the same mask scores the same
@@ -9,7 +9,7 @@ in any order or worker, and memoising by bitstring is sound.
 
 :class:`Fitness` is the one evaluation seam: ``score_many(masks)`` and
 ``evaluate_many(masks, on_result)``, met by :class:`MaskFitness` (here) and
-:class:`~evoprune_deap.run.cluster.ClusterFitness` (Dask workers). The
+:class:`~evoprune_deap.evaluation.cluster.ClusterFitness` (Dask workers). The
 Evaluator's batch is the unit of work; it is split into tasks of
 ``heads_per_task`` masks (one on a CPU, so each result is journaled as it
 finishes; many where heads train together).
@@ -26,11 +26,11 @@ import numpy as np
 
 from ..config import FitnessConfig, HeadConfig
 from ..data.features import FeatureSet
+from ..head.encodings import Encoding
 from ..head.forward import accuracy, head_logits
 from ..head.ood import confidence, ood_auroc
 from ..head.trainer import HeadTrainer
 from ..search.bits import mask_key
-from ..search.encodings import Encoding
 from ..search.objectives import EMPTY_MASK
 from ..seeding import derive_seed
 
