@@ -46,3 +46,15 @@ def test_every_floor_is_installed_by_the_floors_run_at_its_lowest_minor_release(
 def test_the_floors_run_pins_nothing_the_requirements_do_not_ask_for():
     asked = set(floors()) | {"jaxlib", "dask"}  # jax[cpu] brings jaxlib; distributed brings dask
     assert set(pins()) <= asked, set(pins()) - asked
+
+
+def test_the_package_metadata_asks_for_the_requirements():
+    """pyproject.toml's dependencies plus its [test] extra are requirements.txt's lines, no more, no fewer."""
+    import tomllib
+
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as stream:
+        project = tomllib.load(stream)["project"]
+    declared = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    assert sorted(map(str, map(Requirement, declared))) == sorted(
+        map(str, map(Requirement, _lines("requirements.txt")))
+    )
