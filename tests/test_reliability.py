@@ -44,3 +44,25 @@ def test_holm_adjusts_the_whole_table_and_keeps_missing_p_values_missing():
     np.testing.assert_allclose(got[[0, 2, 3]], [0.03, 0.06, 0.06])  # 3 x 0.01; max(2 x 0.03, 0.04) twice
     assert np.isnan(got[1])
     assert np.isnan(holm(np.array([np.nan])))[0]
+
+
+def test_band_reliability_gives_the_committed_noise_tables_icc():
+    """The figure's ICCs are the table's: each band of results/noise/*/summary.csv, from its scores.csv."""
+    import os
+
+    import pandas as pd
+
+    from evoprune_deap.report.reliability import band_reliability, plot_reliability
+
+    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results", "noise")
+    studies = {}
+    for study in ("elpv_fc1", "elpv_fs", "fashion_mnist_fc1"):
+        scores = pd.read_csv(os.path.join(root, study, "scores.csv"))
+        summary = pd.read_csv(os.path.join(root, study, "summary.csv"))
+        table = summary[(summary["part"] == "val") & (summary["masks"] != "all")]
+        found = band_reliability(scores)
+        assert [(b["seeds"], b["n_masks"]) for b in found] == list(zip(table["seeds"], table["n_masks"]))
+        np.testing.assert_allclose([b["icc"] for b in found], table["icc"], atol=1e-9)
+        studies[study] = scores
+    figure = plot_reliability(studies)
+    assert len(figure.axes) == 6 and figure.axes[0].get_xscale() == "log"

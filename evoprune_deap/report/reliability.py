@@ -76,3 +76,67 @@ def components(scores: np.ndarray, common: bool) -> dict:
     else:
         found["paired_sd"] = float(np.sqrt(2 * ms["within"]))
     return found
+
+
+DENSITY_BANDS = ((0.0, 0.02), (0.02, 0.1), (0.1, 1.0))
+"""The density bands of ``benchmarks/fitness_noise.py`` (share of active bits, upper bound included)."""
+
+
+def band_reliability(scores, part: str = "val") -> list[dict]:
+    """ICC of each density band and seed rule, from a ``scores.csv`` of ``benchmarks/fitness_noise.py``.
+
+    ``scores``: a DataFrame with ``kind``, ``mask_hash``, ``density``, ``seeds`` (``per-mask`` or ``common``),
+    ``seed`` and ``<part>_accuracy``; one row per (mask, seed rule, seed). Returns one dict per band and
+    rule: ``seeds``, ``low``, ``high``, ``n_masks`` and the :func:`components` of its (masks x seeds) table.
+    """
+    found = []
+    for rule, rows in scores.groupby("seeds", sort=False):
+        masks = [
+            "kind",
+            "mask_hash",
+        ]  # the unpruned head and a random full mask are two rows, as in the benchmark
+        table = rows.pivot_table(index=masks, columns="seed", values=f"{part}_accuracy")
+        density = rows.groupby(masks)["density"].first().reindex(table.index)
+        for low, high in DENSITY_BANDS:
+            band = table[(density > low) & (density <= high)].dropna()
+            if len(band) >= 2:
+                found.append({"seeds": rule, "low": low, "high": high, **components(band, rule == "common")})
+    return found
+
+
+def plot_reliability(studies: dict, part: str = "val"):
+    """Fitness reliability against density, one column per study (``{title: scores DataFrame}``).
+
+    Top: every mask's scores (one dot per per-mask seed) and their mean, against its share of active
+    bits; the spread of a column of dots is seed noise, the spread of the means is the mask's part.
+    Bottom: ICC per density band, per-mask seeds (ICC(1)) and common seeds (ICC(3,1)).
+    """
+    from .plots import _pyplot
+
+    plt = _pyplot()
+    figure, axes = plt.subplots(
+        2, len(studies), figsize=(4.2 * len(studies), 6.4), squeeze=False, sharex="col"
+    )
+    for column, (title, scores) in enumerate(studies.items()):
+        top, bottom = axes[0, column], axes[1, column]
+        own = scores[scores["seeds"] == "per-mask"]
+        accuracy = 100 * own[f"{part}_accuracy"]
+        top.scatter(own["density"], accuracy, s=8, alpha=0.35, color="grey", label="one seed")
+        means = own.groupby(["kind", "mask_hash"]).agg(
+            density=("density", "first"), score=(f"{part}_accuracy", "mean")
+        )
+        top.scatter(means["density"], 100 * means["score"], s=22, color="C0", label="mask mean")
+        top.set(xscale="log", title=title, ylabel=f"{part} accuracy (%)")
+        for rule, color in (("per-mask", "C0"), ("common", "C1")):
+            for band in (b for b in band_reliability(scores, part) if b["seeds"] == rule):
+                low = max(band["low"], means["density"].min() * 0.8)
+                bottom.plot([low, band["high"]], [band["icc"]] * 2, color=color, linewidth=3)
+            bottom.plot([], [], color=color, linewidth=3, label=f"{rule} seeds")
+        bottom.axhline(0, color="black", linewidth=0.6)
+        bottom.set(xscale="log", ylim=(-0.4, 1.05), xlabel="density (share of active bits)", ylabel="ICC")
+        for ax in (top, bottom):
+            ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
+    axes[1, 0].legend(fontsize=8, loc="upper right")
+    figure.tight_layout()
+    return figure
