@@ -91,10 +91,8 @@ def band_reliability(scores, part: str = "val") -> list[dict]:
     """
     found = []
     for rule, rows in scores.groupby("seeds", sort=False):
-        masks = [
-            "kind",
-            "mask_hash",
-        ]  # the unpruned head and a random full mask are two rows, as in the benchmark
+        # the unpruned head and a random full mask are two rows, as in the benchmark
+        masks = ["kind", "mask_hash"]
         table = rows.pivot_table(index=masks, columns="seed", values=f"{part}_accuracy")
         density = rows.groupby(masks)["density"].first().reindex(table.index)
         for low, high in DENSITY_BANDS:
