@@ -1,4 +1,4 @@
-"""benchmarks/gpu_check.sh refuses what it cannot do before any work (its --dry-run is run by hand: minutes)."""
+"""benchmarks/gpu_check.sh refuses what it cannot do before any work (its --dry-run is run by hand)."""
 
 import os
 import shutil
