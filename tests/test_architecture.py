@@ -1,5 +1,7 @@
 """The architecture's promises: imports flow down the layers, one list of each kind of name."""
 
+import pathlib
+import re
 import subprocess
 import sys
 
@@ -38,24 +40,20 @@ def test_summary_with_a_missing_field_is_a_clear_error(tmp_path):
         RunDirectory(tmp_path).read_summary()
 
 
-LAYERS = (
-    ("errors", "version"),
-    ("config", "seeding", "storage", "quiet", "tensorflow_worker"),
-    ("data",),
-    ("head",),
-    ("search",),
-    ("evaluation",),
-    ("records",),
-    ("report",),
-    ("compare",),
-    ("shipping",),
-    ("run",),
-    ("estimators",),
-    ("cli",),
-    ("__main__", "__init__"),
-)
-"""The layer order the README's Architecture section states, lowest first: a module imports its own
-layer's package or lower layers only."""
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+
+
+def documented_layers(text: str) -> tuple:
+    """The layer order of the Architecture page, lowest first: its one line of `a -> b, c -> ...`."""
+    lines = [line.strip().strip("`") for line in text.splitlines() if line.startswith("`") and " -> " in line]
+    assert len(lines) == 1, f"{ARCHITECTURE} must state the layer order on one line; found {len(lines)}"
+    return tuple(tuple(name.strip() for name in layer.split(",")) for layer in reversed(lines[0].split("->")))
+
+
+LAYERS = documented_layers(ARCHITECTURE.read_text())
+"""The layer order docs/architecture.md states, lowest first: a module imports its own layer's package or
+lower layers only."""
 
 
 def _layer(module: str) -> int:
@@ -67,7 +65,7 @@ def _layer(module: str) -> int:
 
 
 def _package_imports(root=None, name="evoprune_deap"):
-    """(importing module, imported module, line) for every import of the package's own modules, at any depth."""
+    """(importing module, imported module, line) of every import of the package's own modules, any depth."""
     import ast
     import pathlib
 
@@ -132,3 +130,49 @@ def test_the_import_check_sees_upward_imports_hidden_in_functions(tmp_path):
         "evoprune_deap.data.thing:2 imports evoprune_deap.search.bits",
         "evoprune_deap.head.thing:2 imports evoprune_deap.report.plots",
     ]
+
+
+def test_the_documented_layers_are_the_package():
+    """Each top-level module or folder of the package is in one layer of the page, and nothing else is."""
+    package = ROOT / "evoprune_deap"
+    tops = {path.stem for path in package.glob("*.py")} | {
+        path.name for path in package.iterdir() if (path / "__init__.py").exists()
+    }
+    named = [name for layer in LAYERS for name in layer]
+    assert sorted(named) == sorted(tops)
+    assert documented_layers("`cli -> run, report -> errors`\n") == (("errors",), ("run", "report"), ("cli",))
+
+
+MODULE_PATH = re.compile(r"(?<![\w./-])((?:[a-z_0-9]+/)+[a-z_0-9]+\.py)\b")
+
+
+def named_module_paths(text: str) -> set:
+    """Paths like ``run/finish.py`` or ``benchmarks/fitness_noise.py`` named in a text."""
+    return set(MODULE_PATH.findall(text))
+
+
+def _exists(path: str) -> bool:
+    return (ROOT / path).is_file() or (ROOT / "evoprune_deap" / path).is_file()
+
+
+def test_every_module_path_the_docs_name_exists():
+    """A stale pointer (a module moved or renamed) fails: README.md and every page of docs/."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    named = {(page.name, path) for page in pages for path in named_module_paths(page.read_text())}
+    assert len({path for _, path in named}) > 20  # the pages do name modules: the pattern finds them
+    assert sorted(f"{page}: {path}" for page, path in named if not _exists(path)) == []
+    assert named_module_paths("see `run/fitness.py` and evoprune_deap/head/trainer.py") == {
+        "run/fitness.py",
+        "evoprune_deap/head/trainer.py",
+    }
+    assert not _exists("run/fitness.py")
+
+
+def test_the_architecture_page_lists_every_module():
+    """The module tree of docs/architecture.md names every file of the package, and only files that exist."""
+    text = ARCHITECTURE.read_text()
+    tree = text[text.index("evoprune_deap/\n") :]
+    tree = tree[: tree.index("```")]
+    listed = set(re.findall(r"\b([a-z_0-9]+)\.py\b", tree))
+    modules = {path.stem for path in (ROOT / "evoprune_deap").rglob("*.py")}
+    assert listed == modules, (sorted(modules - listed), sorted(listed - modules))
