@@ -3,7 +3,8 @@
 - ``reference/cli.md``: the help of ``evoprune`` and of each subcommand, from the real parser
   (``evoprune_deap.cli.build_parser``), exactly as ``evoprune NAME --help`` prints it;
 - ``results/**/plots/*.png`` and ``results/noise/*.png``: the committed figures, served beside the pages
-  that show them (MkDocs serves only files under ``docs_dir``), and ``results/README.md`` as a page.
+  that show them (MkDocs serves only files under ``docs_dir``), and ``results/README.md`` as a page;
+- on the API page, docstrings' Sphinx roles (``:meth:`X```) read as plain code.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ RESULTS = "results/README.md"  # the record of every committed result, served as
 
 
 def command_help(parser, argv: list[str]) -> str:
-    """What ``evoprune ARGV --help`` prints, 100 columns wide (the page does not depend on the terminal)."""
+    """What ``evoprune ARGV --help`` prints, 80 columns wide (the page does not depend on the terminal)."""
     out, columns = io.StringIO(), os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = "100"  # argparse wraps at the terminal's width
+    os.environ["COLUMNS"] = "80"  # argparse wraps at the terminal's width
     try:
         with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
             parser.parse_args([*argv, "--help"])
@@ -58,6 +59,15 @@ def cli_reference() -> str:
     for name in subcommands(parser):
         lines += ["", f"## evoprune {name}", "", "```text", command_help(parser, [name]), "```"]
     return "\n".join(lines) + "\n"
+
+
+SPHINX_ROLE = re.compile(r":(?:func|meth|class|attr|data|mod|exc|obj):(<code>)~?")
+"""A Sphinx cross-reference role left in a docstring (``:meth:`~X```), which mkdocstrings prints as is."""
+
+
+def on_page_content(html, page, config, files):
+    """The API page without the Sphinx roles of docstrings: ``:meth:`~a.X``` reads as ``a.X``."""
+    return SPHINX_ROLE.sub(r"\1", html) if page.file.src_uri == "reference/api.md" else html
 
 
 def on_files(files, config):
