@@ -68,7 +68,8 @@ def main(argv=None) -> None:
     }
     print(
         f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}); ELPV {args.image_size} px, "
-        f"{x.shape[0]} training rows x {x.shape[1]} features; fc1 heads 1280-512-512-4, {args.epochs} epochs each"
+        f"{x.shape[0]} training rows x {x.shape[1]} features; fc1 heads 1280-512-512-4, "
+        f"{args.epochs} epochs each"
     )
     print(
         f"{'P':>5} {'single heads/s':>17} {'batched heads/s':>16} {'batched/single':>17} "

@@ -9,7 +9,8 @@
    evaluations of at most ``--max-epochs`` epochs, for K = 1, 2, 4 pairs in
    flight: wall seconds and worker idle share (from Dask's task stream).
 
-    python benchmarks/cluster_speed.py [--epochs 30] [--masks 16] [--repeats 4] [--evaluations 50] [--max-epochs 200]
+    python benchmarks/cluster_speed.py [--epochs 30] [--masks 16] [--repeats 4] [--evaluations 50] \\
+        [--max-epochs 200]
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ def compare_pools(features, n_masks: int, epochs: int, repeats: int) -> None:
     fitness = {tuple(f) for runs in times.values() for _, _, f in runs}
     assert len(fitness) == 1, "the two paths disagree"
     print(
-        f"{n_masks} fc1 masks (mean {np.mean([m.sum() for m in masks]):.0f} of 512 active), {epochs} epochs each, "
+        f"{n_masks} fc1 masks (mean {np.mean([m.sum() for m in masks]):.0f} of 512 active), "
+        f"{epochs} epochs each, "
         f"{len(available_cores())} workers, same fitness on both paths; {repeats} alternating repeats, "
         "training seconds of each repeat and the best"
     )
@@ -109,7 +111,8 @@ def compare_pools(features, n_masks: int, epochs: int, repeats: int) -> None:
         best[name] = min(seconds for _, seconds, _ in runs)
         each = " ".join(f"{seconds:.1f}" for _, seconds, _ in runs)
         print(
-            f"{name:<26}{min(s for s, _, _ in runs):>11.1f}{each:>22}{best[name]:>7.1f}{n_masks / best[name]:>9.3f}"
+            f"{name:<26}{min(s for s, _, _ in runs):>11.1f}{each:>22}{best[name]:>7.1f}"
+            f"{n_masks / best[name]:>9.3f}"
         )
     print(
         f"ratio LocalCluster / pool, heads per second (best of each): "

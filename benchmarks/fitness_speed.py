@@ -147,7 +147,7 @@ class _Trainer:
         self.epochs = epochs
 
     def masked_reference(self, mask) -> tuple[float, float]:
-        """(seconds per epoch, fitness) of the masked full-width head with Keras fit on this backend, same seed."""
+        """(seconds per epoch, fitness) of the masked full-width head: Keras fit here, same seed."""
         from evoprune_deap.head.stack import fit_head
 
         masks = self.encoding.head_masks(mask)
@@ -220,8 +220,9 @@ def compare(feature_set: FeatureSet, label: str, epochs: int, peak: float, workd
         f"{feature_set.n_classes} classes, {epochs} epochs, batch 32"
     )
     print(
-        f"{'mask':<14}{'ref s/ep':>10}{'fit-ref':>9}{'ours s/ep':>11}{'x ref':>7}{'2 workers':>11}{'x ref':>7}"
-        f"{'ref %pk':>9}{'ours %pk':>9}{'2w %pk':>8}{'fit ref':>9}{'fit mskd':>9}{'fit ours':>9}{'fit 2w':>8}"
+        f"{'mask':<14}{'ref s/ep':>10}{'fit-ref':>9}{'ours s/ep':>11}{'x ref':>7}{'2 workers':>11}"
+        f"{'x ref':>7}{'ref %pk':>9}{'ours %pk':>9}{'2w %pk':>8}{'fit ref':>9}{'fit mskd':>9}"
+        f"{'fit ours':>9}{'fit 2w':>8}"
     )
     for (name, mask), ref, (ours_s, ours_fit), (pool_s, pool_fit), (fit_s, masked_fit) in zip(
         cases, ref_rows, ours, pooled, masked
@@ -232,10 +233,11 @@ def compare(feature_set: FeatureSet, label: str, epochs: int, peak: float, workd
             else (feature_set.n_features, int(mask.sum()), 512, feature_set.n_classes)
         )
         useful = head_flops_per_epoch(n_train, active) / 1e9
-        share = lambda seconds: 100 * useful / seconds / peak  # noqa: E731
+        share = lambda seconds, useful=useful: 100 * useful / seconds / peak  # noqa: E731
         tag = f"{name} {int(mask.sum())}/{mask.size}"
         print(
-            f"{tag:<14}{ref['seconds_per_epoch']:>10.4f}{fit_s:>9.4f}{ours_s:>11.4f}{ref['seconds_per_epoch'] / ours_s:>7.1f}"
+            f"{tag:<14}{ref['seconds_per_epoch']:>10.4f}{fit_s:>9.4f}{ours_s:>11.4f}"
+            f"{ref['seconds_per_epoch'] / ours_s:>7.1f}"
             f"{pool_s:>11.4f}{ref['seconds_per_epoch'] / pool_s:>7.1f}{share(ref['seconds_per_epoch']):>9.1f}"
             f"{share(ours_s):>9.1f}{share(pool_s):>8.1f}{ref['fitness']:>9.4f}{masked_fit:>9.4f}"
             f"{ours_fit:>9.4f}{pool_fit:>8.4f}"
@@ -268,7 +270,8 @@ def report_run(run_dir: str, peak: float, wall: float | None = None) -> None:
     )
     print(
         f"FLOP floor of these evaluations' training at the measured peak ({peak:.0f} GFLOP/s, both cores "
-        f"busy all the time): {floor:.0f} s ({floor / 60:.1f} min), {100 * floor / wall:.0f}% of the wall time"
+        f"busy all the time): {floor:.0f} s ({floor / 60:.1f} min), "
+        f"{100 * floor / wall:.0f}% of the wall time"
     )
 
 
@@ -311,7 +314,8 @@ def main():
         for label in args.data:
             compare(elpv() if label == "elpv" else rps_like(), label, args.epochs, peak, workdir)
     print(
-        "\ns/ep: seconds per individual-epoch; fit-ref: Keras fit of the masked full-width head (JAX backend); %pk: useful head FLOPs (forward+backward of the active "
+        "\ns/ep: seconds per individual-epoch; fit-ref: Keras fit of the masked full-width head (JAX "
+        "backend); %pk: useful head FLOPs (forward+backward of the active "
         "units) per second over the matmul peak; fit: validation accuracy after the fixed epochs"
     )
 

@@ -61,7 +61,8 @@ def main(argv=None) -> None:
     print(f"ELPV quick preset, population {args.population}, seed 0; run directories in {folder}")
     print(
         f"{'encoding':<9} {'same masks':>10} {'max |d fitness|':>16} {'max |d epochs|':>15} "
-        f"{'d best test':>12} {'unpruned test old/new':>22} {'wall old s':>11} {'wall new s':>11} {'old/new':>8}"
+        f"{'d best test':>12} {'unpruned test old/new':>22} {'wall old s':>11} {'wall new s':>11} "
+        f"{'old/new':>8}"
     )
     for encoding in args.encodings:
         walls, logs, summaries = {}, {}, {}
@@ -76,7 +77,7 @@ def main(argv=None) -> None:
         fitness = (old["fitness"] - new["fitness"]).abs().max() if same else float("nan")
         epochs = (old["epochs"] - new["epochs"]).abs().max() if same else float("nan")
         best = summaries["new"]["test_accuracy"] - summaries["old"]["test_accuracy"]
-        unpruned = f"{summaries['old']['unpruned_test_accuracy']:.4f}/{summaries['new']['unpruned_test_accuracy']:.4f}"
+        unpruned = "/".join(f"{summaries[tree]['unpruned_test_accuracy']:.4f}" for tree in ("old", "new"))
         print(
             f"{encoding:<9} {str(same):>10} {fitness:>16.6f} {epochs:>15} {best:>12.4f} {unpruned:>22} "
             f"{walls['old']:>11.1f} {walls['new']:>11.1f} {walls['old'] / walls['new']:>8.2f}",

@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def measure(heads: int, epochs: int, image_size: int) -> dict:
-    """In a worker process: train ``heads`` heads twice (warm-up, then timed) with whichever tree is imported."""
+    """In a worker process: train ``heads`` heads twice (warm-up, then timed) with the tree imported."""
     import dataclasses
 
     import evoprune_deap  # noqa: F401  (sets the Keras backend)
@@ -124,7 +124,8 @@ def main(argv=None) -> None:
         }
         accuracy = {name: np.array(runs[0]["val_accuracy"]) for name, runs in per_tree.items()}
         print(
-            f"{heads:>4} {per_tree['old'][0]['engine']:>10} {rate['old']:>17.4f} {per_tree['new'][0]['engine']:>10} "
+            f"{heads:>4} {per_tree['old'][0]['engine']:>10} {rate['old']:>17.4f} "
+            f"{per_tree['new'][0]['engine']:>10} "
             f"{rate['new']:>17.4f} {rate['old'] / rate['new']:>8.2f} "
             f"{np.abs(accuracy['old'] - accuracy['new']).max():>16.4f}",
             flush=True,
