@@ -34,7 +34,7 @@ def check_folder(path: str, what: str) -> None:
 
 
 def check_file(path: str, what: str) -> None:
-    """Raise OutputError unless the file ``path`` can be written (its folder writable, the path not a folder)."""
+    """Raise OutputError unless the file ``path`` can be written (its folder writable, it is not a folder)."""
     path = os.path.abspath(os.path.expanduser(path))
     if os.path.isdir(path):
         raise OutputError(f"{what} {path!r} is a folder; pass a file name.")

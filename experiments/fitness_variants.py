@@ -1,7 +1,7 @@
 """Issue 22's evidence: the GA under three fitness variants, dense and sparse, on ELPV, with baselines.
 
-    python experiments/fitness_variants.py [--seeds 0 1 2] [--variants per_mask common ...] [--encodings fc1 fs]
-        [--out results/fitness]
+    python experiments/fitness_variants.py [--seeds 0 1 2] [--variants per_mask common ...] \\
+        [--encodings fc1 fs] [--out results/fitness]
 
 Each variant is a TOML in experiments/fitness/ (per-mask seeds; common seeds; common seeds with 3
 repeats; for ELPV also the first and last at a 2% initial density, where masks matter), per

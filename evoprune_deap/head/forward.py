@@ -90,7 +90,8 @@ def _compiled_forward():
 
 
 def head_logits(weights: HeadWeights, masks: HeadMasks, x: np.ndarray) -> np.ndarray:
-    """Pre-softmax outputs (n_samples, n_classes), float32, of a physically pruned head on x (n_samples, n_features).
+    """Pre-softmax outputs (n_samples, n_classes), float32, of a physically pruned head on x
+    (n_samples, n_features).
 
     ``weights`` are the physical head's (active inputs and units only); it
     runs at the padded widths of ``masks``.

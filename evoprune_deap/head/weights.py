@@ -142,7 +142,7 @@ class HeadWeights(NamedTuple):
 
 
 def save_weights(stream, heads) -> None:
-    """Write several heads' weights (e.g. one per fold) to an open binary stream as ``.npz`` (plain arrays)."""
+    """Write several heads' weights (e.g. one per fold) to a binary stream as ``.npz`` (plain arrays)."""
     arrays = {}
     for head, weights in enumerate(heads):
         for index, layer in enumerate(weights.numpy().layers):

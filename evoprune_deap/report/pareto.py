@@ -1,4 +1,5 @@
-"""The table of multi-objective runs: hypervolume, front, chosen members and ensembles against the unpruned head.
+"""The table of multi-objective runs: hypervolume, front, chosen members and ensembles against the unpruned
+head.
 
 One row per run with a ``front.csv`` (and a mean row per dataset x encoding
 x protocol): the front's most accurate member and its knee (chosen on the
@@ -91,8 +92,9 @@ def pareto_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def front_runs(run_dirs) -> pd.DataFrame:
-    """The front against the one-shot baselines at the same sparsity, as :func:`~evoprune_deap.report.tables.collect`
-    rows: per multi-objective run, method ``nsga2`` is the mean test (and hold-out) accuracy of the front members
+    """The front against the one-shot baselines at the same sparsity, as
+    :func:`~evoprune_deap.report.tables.collect` rows: per multi-objective run, method ``nsga2`` is the mean
+    test (and hold-out) accuracy of the front members
     the baselines were scored at (``front_baselines.csv``: members spread along the front), and each pruning
     baseline the mean of its scores at those members' sparsities; so per seed, nsga2 minus a baseline is the
     mean of member-minus-baseline at equal sparsity. Empty without such runs."""

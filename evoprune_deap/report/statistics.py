@@ -124,7 +124,7 @@ def paired_differences(
 
 
 def holm(p_values: np.ndarray, alpha: float = 1 - CONFIDENCE) -> np.ndarray:
-    """Holm-adjusted p-values of every finite p in ``p_values`` taken as one family (statsmodels); NaN stays NaN.
+    """Holm-adjusted p-values of every finite p in ``p_values`` as one family (statsmodels); NaN stays NaN.
 
     A table compares the GA with every baseline in every group: this is the
     correction across that whole table.

@@ -140,7 +140,8 @@ def paper_table(summary: pd.DataFrame, method: str = "ga") -> pd.DataFrame:
             else f"{row['dataset']} ({row['protocol']} protocol)"
         )
         cells.setdefault(name, {})[row["encoding"]] = (
-            f"{_mean_std(row['test_accuracy_mean'], row['test_accuracy_std'])} ({row['active_percent_mean']:.0f}%)"
+            f"{_mean_std(row['test_accuracy_mean'], row['test_accuracy_std'])} "
+            f"({row['active_percent_mean']:.0f}%)"
         )
     order = [e for e in ENCODINGS if e in set(chosen["encoding"])]
     return pd.DataFrame.from_dict(cells, orient="index")[order].rename_axis("dataset")

@@ -55,7 +55,7 @@ class SingleObjective:
         return (fitness,)
 
     def record(self, evaluation, scored: list, cache_hits: int) -> dict:
-        """The Logbook row after ``evaluation``; ``scored`` are the population's scored members, its own last."""
+        """The Logbook row after ``evaluation``; ``scored``: the population's scored members, its own last."""
         best = max(scored, key=sort_key)
         return dict(
             evaluation=evaluation.index + 1,
