@@ -79,3 +79,32 @@ def test_baselines_reach_the_target_sparsity_under_the_same_protocol(faces_featu
     if name == "both":
         assert rows["polynomial_decay"]["weight_sparsity_fc2"] == pytest.approx(1.0, abs=1e-6)
     assert rows["unpruned"]["active_percent"] == 100.0
+
+
+def test_every_baseline_trains_and_scores_without_keras():
+    """The baselines go through the one trainer and forward pass: running them all never imports Keras."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, numpy as np
+from evoprune_deap.compare.baselines import run_baselines
+from evoprune_deap.config import HeadConfig
+from evoprune_deap.data.features import FeatureSet
+from evoprune_deap.data.splits import Split
+from evoprune_deap.head.encodings import Encoding
+rng = np.random.default_rng(0)
+y = np.repeat([0, 1], 60)
+x = (rng.normal(size=(120, 12)) + y[:, None]).astype(np.float32)
+order = rng.permutation(120)
+features = FeatureSet(x, y, ("a", "b"), (Split(order[:80], order[80:100], order[100:]),), {"source": "array"})
+config = HeadConfig(hidden_units=(8,), max_epochs=3)
+rows = run_baselines(features, Encoding("fc1", 12, (8,)), config, "honest", 0, np.arange(8) < 3, n_random=1)
+print(sorted({row["method"] for row in rows}), "keras" in sys.modules)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=600
+    )
+    methods, keras_imported = out.stdout.strip().rsplit(" ", 1)
+    assert "polynomial_decay" in methods and "neuron_l2" in methods and "weight_magnitude" in methods
+    assert keras_imported == "False"

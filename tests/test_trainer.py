@@ -10,19 +10,12 @@ from evoprune_deap.config import HeadConfig, from_dict
 from evoprune_deap.errors import ConfigError
 from evoprune_deap.evaluation.fitness import MaskFitness
 from evoprune_deap.head import trainer as trainer_module
+from evoprune_deap.head.batching import MAX_HEADS, head_bytes, heads_per_program, split_batches
 from evoprune_deap.head.encodings import Encoding
+from evoprune_deap.head.fine_tune import MaskSchedule, fine_tune, seeded_once_orders
 from evoprune_deap.head.forward import padded_dims
 from evoprune_deap.head.stack import fit_head, masked_reference_head
-from evoprune_deap.head.trainer import (
-    MAX_HEADS,
-    HeadTrainer,
-    TrainState,
-    batch_indices,
-    epoch_orders,
-    head_bytes,
-    heads_per_program,
-    split_batches,
-)
+from evoprune_deap.head.trainer import HeadTrainer, TrainState, batch_indices, epoch_orders
 from evoprune_deap.head.weights import HeadWeights
 from evoprune_deap.run.experiment import run_experiment
 from evoprune_deap.seeding import derive_seed
@@ -41,6 +34,13 @@ def test_epoch_orders_are_the_shuffles_keras_draws_after_the_reseed():
         keras.utils.set_random_seed(derive_seed(7, "epoch", epoch))
         np.testing.assert_array_equal(orders[epoch], np.random.permutation(50))
     assert len({tuple(row) for row in orders}) == 3
+
+
+def test_seeded_once_orders_are_the_shuffles_keras_fit_draws_after_one_seed():
+    orders = seeded_once_orders(seed=7, n_samples=50, n_epochs=3)
+    keras.utils.set_random_seed(7)
+    for epoch in range(3):
+        np.testing.assert_array_equal(orders[epoch], np.random.permutation(50))
 
 
 def test_batches_pad_only_the_last_one():
@@ -265,3 +265,95 @@ def test_on_a_gpu_the_default_is_one_process_not_a_worker_per_core(monkeypatch):
     assert resolve_workers(0) == default_workers() and resolve_workers(3) == 3
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
     assert resolve_workers(0) == 1 and resolve_workers(3) == 3
+
+
+def _kernel_masks(weights: HeadWeights, density: float, seed: int) -> tuple:
+    """Random 0/1 masks on the hidden kernels, None for the output layer."""
+    rng = np.random.default_rng(seed)
+    hidden = [(rng.random(k.shape) < density).astype(np.float32) for k in weights.kernels[:-1]]
+    return (*hidden, None)
+
+
+class _KeepMasked(keras.constraints.Constraint):
+    """A Keras kernel constraint applied after every update: the kernel times a fixed 0/1 mask."""
+
+    def __init__(self, mask):
+        self.mask = mask
+
+    def __call__(self, w):
+        return w * self.mask
+
+
+def _constrained_keras_head(weights: HeadWeights, masks: tuple, config: HeadConfig):
+    """The reference: the full head, its kernels times ``masks`` after every update (a Keras constraint)."""
+    from evoprune_deap.head.stack import compile_head
+
+    layers = [keras.Input((weights.dims[0],))]
+    for i, (width, mask) in enumerate(zip(weights.dims[1:-1], masks)):
+        layers.append(
+            keras.layers.Dense(
+                width,
+                "relu",
+                use_bias=config.use_bias,
+                kernel_constraint=_KeepMasked(mask),
+                name=f"fc{i + 1}",
+            )
+        )
+    layers.append(keras.layers.Dense(weights.dims[-1], "softmax", name="output"))
+    model = keras.Sequential(layers)
+    trainer_module.apply_kernel_masks(weights, masks).assign_to(model)
+    return compile_head(model, config)
+
+
+@pytest.mark.parametrize("early_stopping", [True, False])
+def test_fine_tuning_under_weight_masks_equals_keras_fit_with_the_masks_as_a_constraint(
+    faces_features, early_stopping
+):
+    config = HeadConfig(hidden_units=(32, 16), max_epochs=30, patience=2, min_delta=0.02, use_bias=True)
+    x, y = faces_features.arrays()["train"]
+    start = HeadWeights.glorot((faces_features.n_features, 32, 16, 2), 4, config.use_bias)
+    masks = _kernel_masks(start, 0.4, seed=1)
+    model = _constrained_keras_head(start, masks, config)
+    if early_stopping:  # the trainer's shuffles (one seed per epoch), early stopping with the best weights
+        head = fine_tune(config, start, x, y, 6, MaskSchedule.fixed(masks))
+        losses = fit_head(model, x, y, config, seed=6)
+        assert head.epochs == len(losses) < config.max_epochs  # early stopping fired
+    else:  # the polynomial-decay baseline's way: seeded once, every epoch, the last weights
+        # A model's first fit draws one shuffle more (Keras builds it on a batch): skip it. The baselines'
+        # decay was the third fit of its Keras head, so it drew none (benchmarks/baselines_before_after.py).
+        orders = seeded_once_orders(6, len(y), 9)[1:]
+        head = fine_tune(config, start, x, y, 6, MaskSchedule.fixed(masks), 8, False, orders)
+        keras.utils.set_random_seed(6)
+        history = model.fit(x, y, batch_size=config.batch_size, epochs=8, shuffle=True, verbose=0)
+        losses = history.history["loss"]
+        assert head.epochs == 8
+    np.testing.assert_allclose(head.losses, losses, rtol=1e-5)
+    for a, b in zip(head.weights.to_list(), HeadWeights.from_model(model, 2).to_list()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    for kernel, mask in zip(head.weights.kernels, masks[:-1]):
+        assert np.all(kernel[mask == 0] == 0) and np.all(kernel[mask == 1] != 0)  # pruned: exactly zero
+    assert head.weights.dims == start.dims and head.masks.n_active == (faces_features.n_features, 32, 16)
+
+
+def test_fine_tuning_follows_the_mask_schedule(faces_features):
+    config = HeadConfig(hidden_units=(32,), max_epochs=6)
+    x, y = faces_features.arrays()["train"]
+    start = HeadWeights.glorot((faces_features.n_features, 32, 2), 4, config.use_bias)
+    first = _kernel_masks(start, 0.6, seed=2)
+    later = (first[0] * _kernel_masks(start, 0.5, seed=3)[0], None)  # prunes more at epoch 3
+    seen = []
+
+    def masks(epoch, weights):
+        seen.append((epoch, weights.kernels[0].copy()))
+        return {0: first, 3: later}[epoch]
+
+    head = fine_tune(config, start, x, y, 2, MaskSchedule((0, 3), masks), early_stopping=False)
+    assert [epoch for epoch, _ in seen] == [0, 3] and head.epochs == 6
+    np.testing.assert_array_equal(seen[0][1], start.kernels[0])  # the schedule sees the weights reached
+    assert np.all(seen[1][1][first[0] == 0] == 0) and np.all(seen[1][1][first[0] == 1] != 0)
+    kernel = head.weights.kernels[0]
+    assert np.all(kernel[later[0] == 0] == 0) and np.all(kernel[later[0] == 1] != 0)
+    table = fine_tune(config, start, x, y, 2, MaskSchedule.table({0: first, 3: later}), early_stopping=False)
+    assert np.array_equal(table.weights.kernels[0], kernel)  # a table is the same schedule
+    with pytest.raises(ValueError, match="epoch 0"):
+        MaskSchedule.table({3: later})

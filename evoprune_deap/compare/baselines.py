@@ -15,11 +15,13 @@ share of the same layer(s):
 - ``polynomial_decay``: gradual magnitude pruning of the trained head with
   sparsity ``s_t = s_f + (s_0 - s_f) (1 - t / T)^3``, s_0 = 0.1, updated every 5
   epochs until T = 25 (epochs 0-24 ramp up), then 26 epochs at the final sparsity (the paper's
-  tfmot schedule, re-implemented with kernel masks for Keras 3).
+  tfmot schedule, as kernel masks changing over the epochs).
 
 Weight sparsity of a layer = 1 - (active units of that layer / its units), the
 "% active" of the GA solution. Every head is trained with the run's head
-settings and seeds and scored on validation and test like the GA's best head.
+settings and seeds and scored on validation and test like the GA's best head,
+through the one trainer (:mod:`evoprune_deap.head.trainer`; the pruning methods
+by :mod:`evoprune_deap.head.fine_tune`) and the one forward pass.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from ..config import HeadConfig
 from ..data.features import FeatureSet
 from ..evaluation.fitness import MaskFitness
 from ..head.encodings import Encoding
-from ..head.stack import build_stack, compile_head, fit_head, reset_optimizer
-from ..head.weights import HeadWeights, layer_names
+from ..head.fine_tune import MaskSchedule, fine_tune, seeded_once_orders
+from ..head.forward import TrainedHead
+from ..head.weights import HeadWeights
 from ..seeding import derive_seed, make_rng
 
 POLY_INITIAL_SPARSITY = 0.1
@@ -100,7 +103,13 @@ def random_masks(encoding: Encoding, mask: np.ndarray, n_draws: int, rng: np.ran
 
 
 class PrunableHead:
-    """The run's trained unpruned head of one fold, in a Keras head with MaskedDense hidden layers, to prune."""
+    """The run's trained unpruned head of one fold, to prune with kernel masks and fine-tune by the trainer.
+
+    Pruning is a 0/1 mask on the kernels of the hidden layers ``targets``
+    (one array per layer, ``{layer: mask}``); fine-tuning is the trainer's
+    protocol from the trained weights (:func:`~evoprune_deap.head.fine_tune.fine_tune`),
+    which keeps the pruned weights at zero; scores come from the one forward pass.
+    """
 
     def __init__(
         self,
@@ -111,51 +120,31 @@ class PrunableHead:
         fold: int,
         trained: HeadWeights,
     ):
-        from ..head.layers import MaskedDense
-
         self.config, self.seed = config, seed
         self.arrays = feature_set.arrays(fold)
-        self.n_hidden = len(encoding.hidden_units)
         dims = (feature_set.n_features, *encoding.hidden_units, feature_set.n_classes)
         if tuple(trained.dims) != dims:
             raise ValueError(f"The unpruned reference has widths {trained.dims}, the head {dims}.")
-        self.model = compile_head(
-            build_stack(dims[0], dims[1:-1], dims[-1], config, dense=MaskedDense), config
-        )
         self.trained = trained
-        trained.assign_to(self.model)
         self.targets = {"fc1": [0], "fc2": [1], "both": [0, 1], "fs": [0]}[encoding.name]
 
-    def hidden_layers(self) -> list:
-        return [self.model.get_layer(name) for name in layer_names(self.n_hidden)[:-1]]
-
-    def reset(self) -> None:
-        """Back to the trained unpruned head: its weights, no kernel pruned, fresh optimizer."""
-        self.trained.assign_to(self.model)
-        for layer in self.hidden_layers():
-            layer.kernel_mask.assign(np.ones(tuple(layer.kernel_mask.shape), dtype=np.float32))
-        reset_optimizer(self.model)
-
     def kernel(self, layer: int) -> np.ndarray:
-        return np.asarray(self.hidden_layers()[layer].kernel)
+        """The trained kernel of hidden layer ``layer`` (0: ``fc1``)."""
+        return np.asarray(self.trained.layers[layer].kernel)
 
-    def set_kernel_mask(self, layer: int, mask: np.ndarray) -> None:
-        self.hidden_layers()[layer].kernel_mask.assign(mask.astype(np.float32))
+    def kernel_masks(self, masks: dict) -> tuple:
+        """One entry per layer of the head: the mask of ``masks`` ({layer: 0/1 kernel mask}) or None."""
+        return tuple(masks.get(layer) for layer in range(len(self.trained.layers)))
 
-    def scores(self) -> tuple[float, float, float]:
-        """Validation, test and hold-out accuracy (NaN for an empty part)."""
-        return tuple(
-            _accuracy(
-                lambda x: np.asarray(self.model.predict(x, batch_size=1024, verbose=0)), *self.arrays[part]
-            )
-            for part in SCORED_PARTS
-        )
+    def fine_tune(self, masks: dict) -> TrainedHead:
+        """The trained head pruned by ``masks`` ({layer: 0/1 kernel mask}), then fine-tuned."""
+        x, y = self.arrays["train"]
+        schedule = MaskSchedule.fixed(self.kernel_masks(masks))
+        return fine_tune(self.config, self.trained, x, y, derive_seed(self.seed, "fine-tune"), schedule)
 
-    def fine_tune(self, epochs: int | None = None) -> None:
-        fit_head(self.model, *self.arrays["train"], self.config, derive_seed(self.seed, "fine-tune"), epochs)
-
-    def weight_sparsity(self, layer: int) -> float:
-        return float(1 - np.asarray(self.hidden_layers()[layer].kernel_mask).mean())
+    def scores(self, head: TrainedHead) -> tuple[float, float, float]:
+        """Validation, test and hold-out accuracy of ``head`` (NaN for an empty part)."""
+        return tuple(_accuracy(head.logits, *self.arrays[part]) for part in SCORED_PARTS)
 
 
 SCORED_PARTS = ("val", "test", "holdout")
@@ -215,7 +204,7 @@ def run_baselines(
     sparsity (the unpruned head and the linear probe), for callers scoring
     several sparsities. ``reference`` is the run's unpruned head (a
     :class:`~evoprune_deap.evaluation.fitness.HeadScore` with its fold weights, see
-    :func:`~evoprune_deap.run.experiment.train_reference`): its row is the
+    :func:`~evoprune_deap.run.finish.train_reference`): its row is the
     ``unpruned`` one, and the one-shot and gradual methods prune it. Without
     it, it is trained here by the run's rule (the same head: the run seed and
     the full mask give its seed). Random masks train by that rule too, and are
@@ -231,24 +220,12 @@ def run_baselines(
         the weight sparsity reached in each pruned layer.
     """
     best_mask = encoding.check_mask(best_mask)
-    active_percent = 100.0 * float(best_mask.mean())
     fitness = MaskFitness(
         feature_set, encoding, config, protocol, seed, fitness_config=fitness_config, split_seed=split_seed
     )
     if reference is None:
         reference = fitness.score(encoding.full_mask(), with_test=True)
-    rows = []
-    if with_references:
-        rows.append({"method": "unpruned", "draw": 0, **_score_columns(reference), "active_percent": 100.0})
-        probes = [linear_probe(feature_set, fold) for fold in range(len(feature_set.splits))]
-        rows.append(
-            {
-                "method": "linear_probe",
-                "draw": 0,
-                "active_percent": 100.0,
-                **{name: float(np.mean([p[name] for p in probes])) for name in probes[0]},
-            }
-        )
+    rows = _reference_rows(feature_set, reference) if with_references else []
     rng = make_rng(derive_seed(seed, "random-baseline"))
     for draw, mask in enumerate(random_masks(encoding, best_mask, n_random, rng)):
         score = fitness.score(mask, with_test=True)
@@ -260,7 +237,26 @@ def run_baselines(
                 "active_percent": 100.0 * float(mask.mean()),
             }
         )
+    return rows + _pruning_rows(feature_set, encoding, config, seed, best_mask, reference)
 
+
+def _reference_rows(feature_set: FeatureSet, reference) -> list[dict]:
+    """The rows that do not depend on the sparsity: the unpruned head, the linear probe (mean of folds)."""
+    probes = [linear_probe(feature_set, fold) for fold in range(len(feature_set.splits))]
+    return [
+        {"method": "unpruned", "draw": 0, **_score_columns(reference), "active_percent": 100.0},
+        {
+            "method": "linear_probe",
+            "draw": 0,
+            "active_percent": 100.0,
+            **{name: float(np.mean([p[name] for p in probes])) for name in probes[0]},
+        },
+    ]
+
+
+def _pruning_rows(feature_set, encoding, config, seed: int, best_mask: np.ndarray, reference) -> list[dict]:
+    """One row per pruning method, at the sparsity of ``best_mask``: scores averaged over the folds, and
+    the weight sparsity reached in each pruned layer (of the last fold)."""
     per_fold = {m: [] for m in ("weight_magnitude", "neuron_l2", "polynomial_decay")}
     reached = {m: {} for m in per_fold}
     for fold in range(len(feature_set.splits)):
@@ -273,40 +269,27 @@ def run_baselines(
             reference.fold_weights[fold],
         )
         sparsity = _layer_sparsities(encoding, best_mask, head.targets)
-        masks = encoding.head_masks(best_mask)
         for method in per_fold:
-            head.reset()
-            for layer, target in sparsity.items():
-                kernel = head.kernel(layer)
-                if method == "weight_magnitude":
-                    head.set_kernel_mask(layer, magnitude_mask(kernel, target))
-                elif method == "neuron_l2":
-                    if encoding.name == "fs":
-                        head.set_kernel_mask(layer, neuron_mask(kernel, int(masks.inputs.sum()), axis=1))
-                    else:
-                        head.set_kernel_mask(
-                            layer, neuron_mask(kernel, int(masks.hidden[layer].sum()), axis=0)
-                        )
             if method == "polynomial_decay":
-                _polynomial_decay(head, sparsity)
+                trained, masks = _polynomial_decay(head, sparsity)
             else:
-                head.fine_tune()
-            per_fold[method].append(head.scores())
-            reached[method] = {f"fc{layer + 1}": head.weight_sparsity(layer) for layer in sparsity}
-    for method, scores in per_fold.items():
-        rows.append(
-            {
-                "method": method,
-                "draw": 0,
-                "active_percent": active_percent,
-                **{
-                    f"{part}_accuracy": float(value)
-                    for part, value in zip(SCORED_PARTS, np.mean(scores, axis=0))
-                },
-                **{f"weight_sparsity_{k}": v for k, v in reached[method].items()},
-            }
-        )
-    return rows
+                masks = _one_shot_masks(method, head, encoding, best_mask, sparsity)
+                trained = head.fine_tune(masks)
+            per_fold[method].append(head.scores(trained))
+            reached[method] = {f"fc{layer + 1}": 1 - float(masks[layer].mean()) for layer in sparsity}
+    active_percent = 100.0 * float(best_mask.mean())
+    return [
+        {
+            "method": method,
+            "draw": 0,
+            "active_percent": active_percent,
+            **{
+                f"{part}_accuracy": float(value) for part, value in zip(SCORED_PARTS, np.mean(scores, axis=0))
+            },
+            **{f"weight_sparsity_{k}": v for k, v in reached[method].items()},
+        }
+        for method, scores in per_fold.items()
+    ]
 
 
 def _score_columns(score) -> dict:
@@ -318,25 +301,50 @@ def _score_columns(score) -> dict:
     }
 
 
-def _polynomial_decay(head: PrunableHead, sparsity: dict) -> None:
-    """Gradual magnitude pruning on the paper's schedule (51 epochs in all)."""
-    import keras
+def _one_shot_masks(method: str, head: PrunableHead, encoding: Encoding, best_mask, sparsity: dict) -> dict:
+    """The kernel masks of ``weight_magnitude`` or ``neuron_l2`` on the trained head, {layer: mask}."""
+    masks, counts = {}, encoding.head_masks(best_mask)
+    for layer, target in sparsity.items():
+        kernel = head.kernel(layer)
+        if method == "weight_magnitude":
+            masks[layer] = magnitude_mask(kernel, target)
+        elif encoding.name == "fs":  # neuron_l2 on the inputs: rows, by their outgoing weights
+            masks[layer] = neuron_mask(kernel, int(counts.inputs.sum()), axis=1)
+        else:  # neuron_l2 on units: columns, by their incoming weights
+            masks[layer] = neuron_mask(kernel, int(counts.hidden[layer].sum()), axis=0)
+    return masks
 
-    def update(epoch, logs=None):
-        if epoch <= POLY_END_EPOCH and epoch % POLY_FREQUENCY == 0:  # 0, 5, ..., 25 (final)
-            for layer, final in sparsity.items():
-                current = polynomial_sparsity(epoch, final)
-                effective = head.kernel(layer) * np.asarray(head.hidden_layers()[layer].kernel_mask)
-                head.set_kernel_mask(layer, magnitude_mask(effective, current))
 
-    update(0)
-    schedule = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: update(epoch))
-    keras.utils.set_random_seed(head.seed)
-    head.model.fit(
-        *head.arrays["train"],
-        batch_size=head.config.batch_size,
-        epochs=POLY_END_EPOCH + POLY_EXTRA_EPOCHS,
-        shuffle=True,
-        verbose=0,
-        callbacks=[schedule],
+def _polynomial_decay(head: PrunableHead, sparsity: dict) -> tuple[TrainedHead, dict]:
+    """Gradual magnitude pruning on the paper's schedule (51 epochs in all, no early stopping).
+
+    At epochs 0, 5, ..., 25 each pruned layer's kernel is pruned to
+    :func:`polynomial_sparsity` by magnitude (weights pruned before stay
+    pruned: they are zero). The epochs shuffle as Keras ``fit`` did when
+    seeded once with the head's seed (:func:`~evoprune_deap.head.fine_tune.seeded_once_orders`),
+    so the figures are those of the earlier Keras implementation. Returns
+    the trained head and the final masks.
+    """
+    current = {}
+
+    def masks(epoch: int, weights: HeadWeights) -> tuple:
+        for layer, final in sparsity.items():
+            kernel = np.asarray(weights.layers[layer].kernel)
+            current[layer] = magnitude_mask(kernel, polynomial_sparsity(epoch, final))
+        return head.kernel_masks(current)
+
+    x, y = head.arrays["train"]
+    n_epochs = POLY_END_EPOCH + POLY_EXTRA_EPOCHS
+    schedule = MaskSchedule(tuple(range(0, POLY_END_EPOCH + 1, POLY_FREQUENCY)), masks)
+    trained = fine_tune(
+        head.config,
+        head.trained,
+        x,
+        y,
+        head.seed,
+        schedule,
+        epochs=n_epochs,
+        early_stopping=False,
+        orders=seeded_once_orders(head.seed, len(y), n_epochs),
     )
+    return trained, current

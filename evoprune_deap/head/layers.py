@@ -51,28 +51,6 @@ class UnitMask(keras.layers.Layer):
         return {**super().get_config(), "n_units": self.n_units}
 
 
-@keras.saving.register_keras_serializable(package="evoprune_deap")
-class MaskedDense(keras.layers.Dense):
-    """Dense layer whose kernel is multiplied by a non-trainable 0/1 mask.
-
-    Used by the weight- and neuron-pruning baselines: masked weights get no
-    gradient and contribute nothing; the mask can change between epochs
-    (polynomial-decay schedule) without recompiling.
-    """
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self.kernel_mask = self.add_weight(
-            shape=tuple(self.kernel.shape), initializer="ones", trainable=False, name="kernel_mask"
-        )
-
-    def call(self, inputs):
-        outputs = keras.ops.matmul(inputs, self.kernel * self.kernel_mask)
-        if self.use_bias:
-            outputs = outputs + self.bias
-        return self.activation(outputs) if self.activation is not None else outputs
-
-
 def majority_vote(probabilities: list):
     """Majority vote of several heads' class probabilities (a list of (n, C) tensors), in Keras ops.
 

@@ -1,10 +1,10 @@
 """Keras at the edges: the one builder of the dense stack, the deployable head, and the keras-fit reference.
 
-No mask is scored with Keras (the trainer is :mod:`evoprune_deap.head.trainer`).
-Keras builds the exported ``.keras`` head, the baselines' prunable head, and
-the reference the tests train against: the full-width head with its inputs
-and units multiplied by 0/1 masks, trained with Keras ``fit``
-(:func:`masked_reference_head`, :func:`fit_head`). Every one of them is
+No head is trained or scored with Keras (the trainer is :mod:`evoprune_deap.head.trainer`,
+the forward pass :mod:`evoprune_deap.head.forward`). Keras builds the exported
+``.keras`` head and the reference the tests train against: the full-width
+head with its inputs and units multiplied by 0/1 masks, trained with Keras
+``fit`` (:func:`masked_reference_head`, :func:`fit_head`). Every one of them is
 ``features -> Dense(h1, relu) [-> Dense(h2, relu)] -> Dense(C, softmax)``
 built here, with the dense layers named ``fc1``, ``fc2``, ``output``
 (:func:`evoprune_deap.head.weights.layer_names`).
@@ -25,7 +25,6 @@ def build_stack(
     n_classes: int,
     config: HeadConfig,
     *,
-    dense=None,
     unit_masks: bool = False,
     input_mask: bool = False,
     name: str = "head",
@@ -46,9 +45,6 @@ def build_stack(
     n_classes : int
     config : HeadConfig
         ``use_bias`` of the hidden layers (the output layer always has one).
-    dense : keras layer class or None
-        The hidden layer kind (default ``keras.layers.Dense``; the baselines
-        pass :class:`~evoprune_deap.head.layers.MaskedDense`).
     unit_masks, input_mask : bool
         Add a :class:`~evoprune_deap.head.layers.UnitMask` after each hidden
         layer (``fc1_mask``..) / on the inputs (``input_mask``), all ones.
@@ -57,13 +53,12 @@ def build_stack(
 
     from .layers import UnitMask
 
-    dense = dense or keras.layers.Dense
     layers = [keras.Input((n_inputs,))]
     if input_mask:
         layers.append(UnitMask(n_inputs, name="input_mask"))
     for i, width in enumerate(widths):
         layers.append(
-            dense(
+            keras.layers.Dense(
                 width,
                 activation="relu",
                 use_bias=config.use_bias,
@@ -147,14 +142,6 @@ def load_head(path: str):
 
     import_tensorflow_quietly()  # Keras may import it to load; without its start-up lines
     return keras.saving.load_model(path)
-
-
-def reset_optimizer(model) -> None:
-    """Fresh optimizer state (iteration 0, zero momentum), learning rate kept."""
-    if model.optimizer.built:
-        for variable in model.optimizer.variables:
-            if not variable.path.endswith("learning_rate"):
-                variable.assign(np.zeros(tuple(variable.shape), dtype=variable.dtype))
 
 
 def fit_head(

@@ -33,23 +33,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..config import ENGINES, HeadConfig
-from ..errors import ConfigError
+from ..config import HeadConfig
 from ..seeding import derive_seed
+from .batching import SEGMENT_EPOCHS, head_bytes, heads_per_program, memory_budget, split_batches
 from .forward import COARSE, FINE, TrainedHead, forward, pad_inputs, padded_dims
 from .masks import HeadMasks
 from .weights import HeadWeights
 
-SEGMENT_EPOCHS = 50
-"""Epochs per call of the compiled program (a few seconds of work; Ctrl-C is seen between calls)."""
 EPSILON = 1e-7
 """Keras' fuzz factor, clipping probabilities in the cross-entropy."""
-MAX_HEADS = 256
-"""Most heads in one batched program."""
-CPU_MEMORY_BYTES = 4 * 2**30
-"""Memory a batch may use where the device does not report its own (the CPU)."""
-DEVICE_MEMORY_FRACTION = 0.5
-"""Share of a GPU's free memory a batch may use."""
 
 
 class TrainState(NamedTuple):
@@ -112,23 +104,38 @@ def sgd(weights: HeadWeights, velocity: HeadWeights, grads: HeadWeights, config:
     return weights, velocity
 
 
-def protocol(config: HeadConfig):
+def apply_kernel_masks(weights: HeadWeights, kernel_masks) -> HeadWeights:
+    """Each kernel times its 0/1 mask (a layer whose mask is None is left as it is); biases untouched."""
+    return HeadWeights(
+        tuple(
+            layer if mask is None else layer._replace(kernel=layer.kernel * mask)
+            for layer, mask in zip(weights.layers, kernel_masks)
+        )
+    )
+
+
+def protocol(config: HeadConfig, early_stopping: bool = True):
     """The paper's protocol for one head, as a pure function (see the module docstring).
 
-    ``run(state, unit_masks, x, y, columns, orders, sample_weights, first, until)``
+    ``run(state, unit_masks, x, y, columns, orders, sample_weights, first, until, kernel_masks=None)``
     runs epochs from ``state`` until epoch ``until`` or early stopping.
     ``orders`` (epochs, steps, batch) holds the sample indices of the
     batches of epochs ``first, first + 1, ...``; ``sample_weights`` (steps,
     batch) marks their real samples (the last batch is padded). ``columns``
     (or None) picks the head's inputs from ``x``, where an index past the
-    real columns reads zeros.
+    real columns reads zeros. ``kernel_masks`` (or None): a 0/1 array or
+    None per layer, multiplied into that kernel after every update, so a
+    pruned weight stays exactly zero. Without ``early_stopping`` every epoch
+    runs and the weights kept are the last epoch's (Keras ``fit`` with no callback).
     """
     import jax
     import jax.numpy as jnp
 
     min_delta, patience = jnp.float32(config.min_delta), config.patience
 
-    def run(state: TrainState, unit_masks, x, y, columns, orders, sample_weights, first, until) -> TrainState:
+    def run(
+        state: TrainState, unit_masks, x, y, columns, orders, sample_weights, first, until, kernel_masks=None
+    ) -> TrainState:
         n_samples = jnp.sum(sample_weights)
         if columns is not None:  # a zero column for the padding inputs
             x = jnp.concatenate([x, jnp.zeros((x.shape[0], 1), x.dtype)], axis=1)
@@ -144,6 +151,8 @@ def protocol(config: HeadConfig):
             xb = x[index] if columns is None else x[index][:, columns]
             loss, grads = gradient(weights, xb, y[index], wb)
             weights, velocity = sgd(weights, velocity, grads, config)
+            if kernel_masks is not None:
+                weights = apply_kernel_masks(weights, kernel_masks)
             return (weights, velocity, total + loss * jnp.sum(wb)), None
 
         def epoch(state: TrainState) -> TrainState:
@@ -153,8 +162,11 @@ def protocol(config: HeadConfig):
                 (orders[state.epoch - first], sample_weights),
             )
             loss = total / n_samples
-            # keras.callbacks.EarlyStopping: the first epoch always counts as an improvement.
+            # keras.callbacks.EarlyStopping: the first epoch always counts as an improvement;
+            # without early stopping every epoch does (the last one's weights are kept).
             improved = (state.epoch == 0) | (loss + min_delta < state.best_loss)
+            if not early_stopping:
+                improved = jnp.bool_(True)
             wait = jnp.where(improved, 0, state.wait + 1)
             return TrainState(
                 epoch=state.epoch + 1,
@@ -175,11 +187,11 @@ def protocol(config: HeadConfig):
 
 
 @functools.cache
-def _programs(config: HeadConfig):
+def programs(config: HeadConfig, early_stopping: bool = True):
     """The jitted protocol for one head and for P heads (vmapped), shared by every trainer of ``config``."""
     import jax
 
-    run = protocol(config)
+    run = protocol(config, early_stopping)
     return jax.jit(run), jax.jit(jax.vmap(run, in_axes=(0, 0, None, None, 0, 0, None, None, None)))
 
 
@@ -210,45 +222,22 @@ def batch_indices(orders: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.n
     return indices.reshape(n_epochs, n_steps, batch_size), weights.reshape(n_steps, batch_size)
 
 
-def heads_per_program(engine: str) -> int:
-    """How many heads train in one program: 1 (``single``; ``auto`` on a CPU) or up to :data:`MAX_HEADS`."""
-    if engine not in ENGINES:
-        raise ConfigError(
-            f"Invalid value for `engine`: expected one of {ENGINES}. Received: engine={engine!r}."
-        )
-    if engine == "auto":
-        import jax
+def _columns(masks: list, width: int, n_features: int):
+    """Each head's input columns, padded to ``width`` with ``n_features`` (a zero column); None where
+    every head reads all of x (no gather)."""
+    import jax.numpy as jnp
 
-        engine = "batched" if jax.default_backend() == "gpu" else "single"
-    return MAX_HEADS if engine == "batched" else 1
-
-
-def head_bytes(dims: tuple, n_samples: int, batch_size: int) -> int:
-    """Device memory one head of widths ``dims`` takes in a batch (an estimate, float32).
-
-    Weights, best weights, momentum and gradients (4 copies of the
-    parameters), one segment's epoch orders and one batch's activations.
-    """
-    parameters = sum(a * b + b for a, b in zip(dims[:-1], dims[1:]))
-    return 4 * (4 * parameters + SEGMENT_EPOCHS * n_samples + 4 * batch_size * sum(dims))
-
-
-def memory_budget() -> int:
-    """Bytes a batch may use: a share of the device's free memory, or :data:`CPU_MEMORY_BYTES`."""
-    import jax
-
-    stats = jax.devices()[0].memory_stats() or {}
-    if "bytes_limit" in stats:
-        return int(DEVICE_MEMORY_FRACTION * (stats["bytes_limit"] - stats.get("bytes_in_use", 0)))
-    return CPU_MEMORY_BYTES
-
-
-def split_batches(n_heads: int, per_head: int, budget: int, max_heads: int = MAX_HEADS) -> list[range]:
-    """Consecutive ranges of heads, each within ``budget`` bytes and ``max_heads``, sizes as equal as can be."""
-    size = max(1, min(max_heads, budget // max(per_head, 1)))
-    n_batches = -(-n_heads // size)
-    bounds = np.linspace(0, n_heads, n_batches + 1).round().astype(int)
-    return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    if all(m.inputs.all() for m in masks):
+        return None
+    return jnp.asarray(
+        np.stack(
+            [
+                np.pad(np.flatnonzero(m.inputs), (0, width - m.n_active[0]), constant_values=n_features)
+                for m in masks
+            ]
+        ),
+        jnp.int32,
+    )
 
 
 def _stack(trees: list):
@@ -321,7 +310,7 @@ class HeadTrainer:
     def _train_one(self, masks: HeadMasks, x, y, seed: int) -> TrainedHead:
         import jax.numpy as jnp
 
-        single, _ = _programs(self.config)
+        single, _ = programs(self.config)
         dims, n_epochs = padded_dims(masks, self.n_classes, self.steps_per_octave), self.config.max_epochs
         start = self.initial_weights(masks, seed).resize(dims)
         unit_masks = tuple(jnp.asarray(m, jnp.float32) for m in self._unit_masks(masks, dims))
@@ -346,7 +335,7 @@ class HeadTrainer:
     def _train_batch(self, dims: tuple, masks: list, x, y, seeds: list) -> list[TrainedHead]:
         import jax.numpy as jnp
 
-        _, batched = _programs(self.config)
+        _, batched = programs(self.config)
         n_heads, n_epochs, n_samples = len(masks), self.config.max_epochs, x.shape[0]
         # A power of two, at least 2: few programs compile, and XLA lowers a batch of one head
         # differently (other rounding), which would make a head's weights depend on its batch.
@@ -358,21 +347,7 @@ class HeadTrainer:
         unit_masks = _stack(
             [tuple(jnp.asarray(m, jnp.float32) for m in self._unit_masks(masks[i], dims)) for i in take]
         )
-        columns = None  # every head reads all of x: no gather
-        if any(not masks[i].inputs.all() for i in take):
-            columns = jnp.asarray(
-                np.stack(
-                    [
-                        np.pad(
-                            np.flatnonzero(masks[i].inputs),
-                            (0, dims[0] - masks[i].n_active[0]),
-                            constant_values=x.shape[1],
-                        )
-                        for i in take
-                    ]
-                ),
-                jnp.int32,
-            )
+        columns = _columns([masks[i] for i in take], dims[0], x.shape[1])
         data = (jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32), columns)
         for first in range(0, n_epochs, SEGMENT_EPOCHS):
             until = min(first + SEGMENT_EPOCHS, n_epochs)
