@@ -149,6 +149,19 @@ CONFIG_OPTIONS = {  # command-line option -> (config table, key, type, help)
         "stratified k-fold cross-validation inside train + validation for "
         "the fitness (default 1: the validation split)",
     ),
+    "reevaluate": (
+        "fitness",
+        "reevaluate",
+        int,
+        "after the search, train the K best distinct masks again from fresh seeds and ship the best "
+        "mean (against the winner's curse; default 0: none, 5 with the paper preset)",
+    ),
+    "final_repeats": (
+        "fitness",
+        "final_repeats",
+        int,
+        "fresh trainings of each re-evaluated mask (default 3; needs --reevaluate)",
+    ),
     "seed": ("run", "seed", int, "the run seed (GA and head training)"),
     "protocol": ("run", "protocol", str, f"{' or '.join(PROTOCOLS)}: fitness on validation / on test"),
     "workers": (

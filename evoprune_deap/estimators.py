@@ -61,6 +61,11 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
     cv_folds : int
         1: fitness on the validation carve; k >= 2: stratified k-fold
         cross-validation inside all of (X, y), the head then refit on it.
+    reevaluate : int
+        After the search, the K best distinct masks are trained again from
+        fresh seeds and the best mean fresh fitness is kept (0: the search's best).
+    final_repeats : int or None
+        Fresh trainings of each re-evaluated mask (None: 3 where ``reevaluate``).
     random_state : int, RandomState or None
         The run seed (GA, head training and the validation carve); None draws one.
     run_dir : str or None
@@ -78,7 +83,9 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         The best head, taking the full feature vector.
     logbook_ : deap.tools.Logbook
     best_fitness_ : float
-        Validation accuracy of the best mask.
+        Validation accuracy of the best mask (as the search scored it).
+    reevaluated_fitness_ : float or None
+        Its mean validation accuracy over fresh trainings (with ``reevaluate``).
     seed_ : int
         The run seed used.
     """
@@ -96,6 +103,8 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         fitness_seeds="per-mask",
         repeats=1,
         cv_folds=1,
+        reevaluate=0,
+        final_repeats=None,
         random_state=None,
         run_dir=None,
     ):
@@ -129,7 +138,13 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
                     **({} if self.hidden_units is None else {"hidden_units": list(self.hidden_units)}),
                 },
                 "run": {"seed": self.seed_, "workers": 1},
-                "fitness": {"seeds": self.fitness_seeds, "repeats": self.repeats, "folds": self.cv_folds},
+                "fitness": {
+                    "seeds": self.fitness_seeds,
+                    "repeats": self.repeats,
+                    "folds": self.cv_folds,
+                    "reevaluate": self.reevaluate,
+                    "final_repeats": self.final_repeats,
+                },
             }
         )
         if not 0 < self.validation_fraction < 1:
@@ -144,6 +159,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         self.head_ = result.model
         self.logbook_ = result.state.logbook
         self.best_fitness_ = float(result.summary.fitness)
+        self.reevaluated_fitness_ = result.summary.reevaluated_fitness
         return self
 
     def _feature_set(self, X: np.ndarray, y: np.ndarray) -> FeatureSet:
@@ -197,6 +213,8 @@ class EvoPruneFeatureSelector(SelectorMixin, BaseEstimator):
         fitness_seeds="per-mask",
         repeats=1,
         cv_folds=1,
+        reevaluate=0,
+        final_repeats=None,
         random_state=None,
         run_dir=None,
     ):

@@ -20,6 +20,7 @@ from evoprune_deap.records.directory import RunDirectory  # noqa: E402
 from evoprune_deap.run.evolution import evolve  # noqa: E402
 from evoprune_deap.search.bits import mask_key  # noqa: E402
 from evoprune_deap.search.callbacks import Callback  # noqa: E402
+from evoprune_deap.search.evaluator import one_by_one  # noqa: E402
 
 pytestmark = pytest.mark.slow  # Dask clusters started and killed
 
@@ -100,8 +101,8 @@ def cluster(tmp_path_factory):
 class KillAt(Callback):
     """From evaluation ``number`` on, SIGKILL a worker as soon as the scheduler shows it running a task.
 
-    The watch runs in its own thread, so the GA goes on submitting while it waits (a callback that waited would
-    hold the GA, and the worker could go idle for good). ``busy`` is what the worker was running;
+    The watch runs in its own thread, so the GA goes on submitting while it waits (a callback that waited
+    would hold the GA, and the worker could go idle for good). ``busy`` is what the worker was running;
     ``killed_after`` how many evaluations had finished then.
     """
 
@@ -177,6 +178,25 @@ def test_a_failed_evaluation_is_journaled_with_its_exception_and_never_replayed(
     assert [row["worker"] for row in rows] == ["tcp://127.0.0.1:1", ""] and rows[0]["pid"] == "42"
     assert rows[1]["error"] == "ValueError: boom at 3 active bits" and np.isnan(rows[1]["fitness"])
     assert list(known_results(rows)) == [mask_key(good)]
+
+    # a resume from such a journal replays the good result and trains the failed mask again
+    whole = RunDirectory(tmp_path / "whole")
+    os.makedirs(whole.path)
+    want = evolve(one_by_one(toy_run.fitness), 32, toy_run.GA, seed=7, run_dir=whole)
+    order = [row["mask"] for row in read_log(whole.file(RunDirectory.EVALUATIONS))]
+    resumed = RunDirectory(tmp_path / "resumed")
+    os.makedirs(resumed.path)
+    journal = FinishedJournal(resumed.file(RunDirectory.JOURNAL), 0, journal_columns(columns_for()))
+    journal(order[0], (toy_run.fitness(order[0]) + 1.0, {}))  # a result no training gives: replayed
+    journal(order[1], ValueError("boom"))
+    journal.close()
+    trained = []
+    counting = lambda mask: trained.append(mask_key(mask)) or toy_run.fitness(mask)  # noqa: E731
+    got = evolve(one_by_one(counting), 32, toy_run.GA, seed=7, run_dir=resumed, resume=True)
+    log = read_log(resumed.file(RunDirectory.EVALUATIONS))
+    assert mask_key(order[0]) not in trained and log[0]["fitness"] == toy_run.fitness(order[0]) + 1.0
+    assert mask_key(order[1]) in trained and log[1]["fitness"] == toy_run.fitness(order[1])
+    assert got.n_evaluations == want.n_evaluations == len(log)
 
 
 def test_batched_evaluation_on_a_cluster_keeps_the_order_and_journals_every_mask(cluster, monkeypatch):
@@ -264,7 +284,7 @@ def test_a_worker_killed_mid_run_changes_nothing(cluster, tmp_path):
     client.wait_for_workers(2, timeout=60)
     serial = RunDirectory(tmp_path / "serial")
     os.makedirs(serial.path)
-    want = evolve(toy_run.fitness, 32, GA, seed=7, run_dir=serial)
+    want = evolve(one_by_one(toy_run.fitness), 32, GA, seed=7, run_dir=serial)
 
     run_dir = RunDirectory(tmp_path / "cluster")
     os.makedirs(run_dir.path)

@@ -15,6 +15,7 @@ from evoprune_deap.config import GAConfig
 from evoprune_deap.records.directory import RunDirectory, RunLock
 from evoprune_deap.run.evolution import evolve
 from evoprune_deap.search.bits import mask_to_hex
+from evoprune_deap.search.evaluator import one_by_one
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
 
@@ -53,7 +54,7 @@ CASES = {  # name -> (fitness, n_bits, GA settings, seed), as recorded
 def test_ga_reproduces_the_golden_run(tmp_path, name):
     fitness, n_bits, ga, seed = CASES[name]
     with RunLock(str(tmp_path)):
-        state = evolve(fitness, n_bits, GAConfig(**ga), seed=seed, run_dir=RunDirectory(tmp_path))
+        state = evolve(one_by_one(fitness), n_bits, GAConfig(**ga), seed=seed, run_dir=RunDirectory(tmp_path))
     with open(os.path.join(GOLDEN, f"{name}.json")) as stream:
         golden = json.load(stream)
     with open(os.path.join(GOLDEN, f"{name}.csv"), "rb") as stream:

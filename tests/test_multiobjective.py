@@ -141,7 +141,13 @@ def test_persisted_multiobjective_run_is_seeded_and_resumes_identically(tmp_path
         path.mkdir(exist_ok=True)
         with RunLock(str(path)):
             return evolve(
-                with_ood, WEIGHTS.size, ga, seed=4, run_dir=RunDirectory(path), with_ood=True, **kwargs
+                one_by_one(with_ood),
+                WEIGHTS.size,
+                ga,
+                seed=4,
+                run_dir=RunDirectory(path),
+                with_ood=True,
+                **kwargs,
             )
 
     whole = run(tmp_path / "a")

@@ -16,6 +16,7 @@ from evoprune_deap.records import evaluation_log
 from evoprune_deap.records.directory import RunDirectory, RunLock
 from evoprune_deap.records.evaluation_log import read_log
 from evoprune_deap.run.evolution import evolve
+from evoprune_deap.search.evaluator import one_by_one
 
 TOY = os.path.join(os.path.dirname(__file__), "toy_run.py")
 sys.path.insert(0, os.path.dirname(__file__))
@@ -121,9 +122,9 @@ def test_disk_full_leaves_the_run_resumable(uninterrupted, tmp_path, monkeypatch
 
     monkeypatch.setattr(evaluation_log.os, "fsync", failing_fsync)
     with pytest.raises(RunDirectoryError, match="Disk full.*--resume"):
-        evolve(toy_run.fitness, 32, toy_run.GA, seed=7, run_dir=RunDirectory(tmp_path))
+        evolve(one_by_one(toy_run.fitness), 32, toy_run.GA, seed=7, run_dir=RunDirectory(tmp_path))
     monkeypatch.setattr(evaluation_log.os, "fsync", real_fsync)
-    evolve(toy_run.fitness, 32, toy_run.GA, seed=7, run_dir=RunDirectory(tmp_path), resume=True)
+    evolve(one_by_one(toy_run.fitness), 32, toy_run.GA, seed=7, run_dir=RunDirectory(tmp_path), resume=True)
     assert (tmp_path / "evaluations.csv").read_bytes() == uninterrupted[0]
 
 

@@ -10,6 +10,7 @@ from typing import NamedTuple
 from evoprune_deap.config import GAConfig
 from evoprune_deap.records.directory import RunDirectory
 from evoprune_deap.run.evolution import evolve
+from evoprune_deap.search.evaluator import one_by_one
 
 GA = GAConfig(population=6, evaluations=40)
 CALLS = []
@@ -25,7 +26,7 @@ def fitness(mask):
 if __name__ == "__main__":
     run_dir, resume, DELAY = RunDirectory(sys.argv[1]), sys.argv[2] == "1", float(sys.argv[3])
     with run_dir.lock():
-        state = evolve(fitness, 32, GA, seed=7, run_dir=run_dir, resume=resume)
+        state = evolve(one_by_one(fitness), 32, GA, seed=7, run_dir=run_dir, resume=resume)
     print("".join(map(str, state.best)), f"calls={len(CALLS)}")
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import EvopruneError
 from ..report.plots import save_front, save_hypervolume
-from ..search.bits import mask_hash, mask_to_hex
+from ..search.bits import mask_hash, mask_key, mask_to_hex
 from ..search.ranking import knee_index
 from .baselines import run_baselines
 
@@ -36,7 +36,7 @@ def front_masks(population: list) -> list[np.ndarray]:
     """The distinct masks of the population's first front, fewest active units first (then by bits)."""
     from ..search.objectives import first_front
 
-    masks = {ind.mask.tobytes(): ind.mask for ind in first_front(population)}
+    masks = {mask_key(ind.mask): ind.mask for ind in first_front(population)}
     return sorted(masks.values(), key=lambda mask: (int(mask.sum()), mask_to_hex(mask)))
 
 

@@ -24,7 +24,7 @@ from collections import OrderedDict
 from ..errors import ConfigError, EvopruneError
 from ..head.trainer import heads_per_program
 from ..search.evaluator import fitness_failure
-from .fitness import Fitness, MaskFitness, chunks
+from .fitness import MaskFitness, SingleMask, chunks
 
 SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 LOCAL_HOST = "127.0.0.1"
@@ -168,7 +168,13 @@ def _score_task(token: str, factory, feature_set, masks: list, with_test: bool) 
     return _fitness_on_worker(token, factory, feature_set).score_many(masks, with_test)
 
 
-class ClusterFitness(Fitness):
+def _rescore_task(token: str, factory, feature_set, mask, repeat: int) -> list:
+    """One fresh score of the final re-evaluation on a worker (:meth:`MaskFitness.rescore_many`)."""
+    fitness = _fitness_on_worker(token, factory, feature_set).reseeded(repeat)
+    return fitness.score_many([mask], with_test=fitness.protocol == "paper")
+
+
+class ClusterFitness(SingleMask):
     """A run's fitness, computed on a Dask cluster: :class:`~evoprune_deap.evaluation.fitness.Fitness`
     (``score_many``, ``evaluate_many``) over tasks that each score a batch on a worker.
 
@@ -257,6 +263,29 @@ class ClusterFitness(Fitness):
                     yield score.result(self.protocol)
         finally:
             self.client.cancel([future for future in futures if not future.done()])
+
+    def rescore_many(self, masks: list, repeats: int):
+        """Start every fresh training now (one task each); return a generator of each mask's scores in order.
+
+        Closing the generator early cancels the tasks not yet collected.
+        """
+        futures = [
+            [
+                self.client.submit(
+                    _rescore_task, self._token, self.factory, self._features, mask, r, pure=False
+                )
+                for r in range(repeats)
+            ]
+            for mask in masks
+        ]
+        return self._rescored(masks, futures)
+
+    def _rescored(self, masks, futures):
+        try:
+            for mask, tasks in zip(masks, futures):
+                yield [score for future in tasks for score in _result(mask, future)]
+        finally:
+            self.client.cancel([future for tasks in futures for future in tasks if not future.done()])
 
     def local(self):
         """The worker's fitness, built here (see :meth:`Fitness.local`)."""

@@ -17,10 +17,11 @@ finishes; many where heads train together).
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from dataclasses import dataclass, field, replace
-from typing import Iterator, Protocol
+from typing import Iterator, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -31,8 +32,12 @@ from ..head.forward import accuracy, head_logits
 from ..head.ood import confidence, ood_auroc
 from ..head.trainer import HeadTrainer
 from ..search.bits import mask_key
+from ..search.evaluator import BatchFitness
 from ..search.objectives import EMPTY_MASK
 from ..seeding import derive_seed
+
+REEVALUATION = "reevaluate"
+"""The purpose in the seeds of the final re-evaluation (:meth:`MaskFitness.reseeded`)."""
 
 
 @dataclass(frozen=True)
@@ -90,8 +95,13 @@ def chunks(masks: list, size: int) -> list[list]:
     return [masks[i : i + size] for i in range(0, len(masks), max(1, size))]
 
 
-class Fitness(Protocol):
-    """What the run needs of a fitness, here or on a cluster.
+@runtime_checkable
+class Fitness(BatchFitness, Protocol):
+    """What the run needs of a fitness, here or on a cluster: a protocol, with no code of its own.
+
+    :class:`MaskFitness` (this process) and
+    :class:`~evoprune_deap.evaluation.cluster.ClusterFitness` (Dask) meet it;
+    :class:`SingleMask` gives both the one-mask forms of :meth:`score_many`.
 
     Attributes: ``feature_set``, ``encoding``, ``protocol`` and
     ``heads_per_task`` (how many masks one unit of work trains).
@@ -113,8 +123,24 @@ class Fitness(Protocol):
         and ``on_result(mask, exception)`` for a mask whose scoring failed.
         """
 
+    def rescore_many(self, masks: list, repeats: int) -> Iterator[list[HeadScore]]:
+        """The final re-evaluation: for each mask, in order, ``repeats`` scores from fresh seeds.
+
+        Fresh score ``r`` is the mask's fitness (same protocol, repeats and
+        folds) with the seeds of :meth:`MaskFitness.reseeded` ``(r)``, never a
+        seed the search trained from; test figures come with it under the
+        paper protocol (its fitness).
+        """
+
     def local(self) -> "MaskFitness":
         """The same fitness in this process (to score trained weights without a cluster)."""
+
+    def score(self, mask, with_test: bool = False) -> HeadScore:
+        """:meth:`score_many` of one mask."""
+
+
+class SingleMask:
+    """The one-mask forms of a :class:`Fitness`'s ``score_many`` (a mixin of both fitnesses)."""
 
     def score(self, mask, with_test: bool = False) -> HeadScore:
         """:meth:`score_many` of one mask."""
@@ -144,7 +170,7 @@ class Training:
     deployed: bool
 
 
-class MaskFitness(Fitness):
+class MaskFitness(SingleMask):
     """The fitness of masks, trained in this process.
 
     Parameters
@@ -198,6 +224,21 @@ class MaskFitness(Fitness):
         self.trainer = HeadTrainer(feature_set.n_features, feature_set.n_classes, head_config)
         self.heads_per_task = self.trainer.heads_per_program
         self._trainings: dict[int, list[Training]] = {}
+        self.seed_stream: tuple = ()  # the search's seeds; reseeded(r): the final re-evaluation's
+
+    def reseeded(self, repeat: int) -> "MaskFitness":
+        """This fitness (sharing its trainer) with the seeds of final re-evaluation ``repeat``: each
+        derives from (run seed, :data:`REEVALUATION`, ``repeat``, then the search's own rule), so no
+        fresh seed is one the search used."""
+        fresh = copy.copy(self)
+        fresh.seed_stream = (REEVALUATION, repeat)
+        return fresh
+
+    def rescore_many(self, masks: list, repeats: int) -> Iterator[list[HeadScore]]:
+        """:meth:`Fitness.rescore_many`, computed here as the results are consumed."""
+        with_test = self.protocol == "paper"
+        for mask in masks:
+            yield [self.reseeded(r).score_many([mask], with_test)[0] for r in range(repeats)]
 
     def local(self) -> "MaskFitness":
         return self
@@ -213,10 +254,12 @@ class MaskFitness(Fitness):
         ``per-mask``: from (run seed, mask bits, fold); ``common``: from (run
         seed, fold) alone, so every mask starts from the same full-width
         initial draw (sliced to its units) and sees the same epoch shuffles.
-        Repeat 0 is the seed of a single training.
+        Repeat 0 is the seed of a single training. A :meth:`reseeded` fitness
+        puts its stream first (with ``common``, the fresh seeds of one
+        re-evaluation repeat are still shared by every mask).
         """
         key = ("common",) if self.config.seeds == "common" else ("mask", mask_key(mask))
-        return derive_seed(self.seed, *key, fold, *((repeat,) if repeat else ()))
+        return derive_seed(self.seed, *self.seed_stream, *key, fold, *((repeat,) if repeat else ()))
 
     def trainings(self, fold: int) -> list[Training]:
         """The trainings of a mask's fitness on dataset split ``fold`` (the same for every mask)."""

@@ -11,6 +11,8 @@
   ``summary.json`` (:class:`~evoprune_deap.records.summary.RunSummary`),
   ``unpruned_head.npz`` (the weights of the run's one unpruned reference, one head per fold),
   ``convergence.png``; after a campaign, ``baselines.csv``;
+- with ``[fitness] reevaluate``, ``reevaluation.csv`` (the final re-evaluation, one row per candidate,
+  see :mod:`evoprune_deap.records.reevaluation_log`);
 - multi-objective runs also: ``front.csv`` (see :mod:`evoprune_deap.compare.front`),
   ``front_baselines.csv``, ``front.png`` and ``hypervolume.png``.
 """
@@ -52,6 +54,7 @@ class RunDirectory:
     SUMMARY = "summary.json"
     CONVERGENCE = "convergence.png"
     BASELINES = "baselines.csv"
+    REEVALUATION = "reevaluation.csv"
     FRONT = "front.csv"
     FRONT_BASELINES = "front_baselines.csv"
     FRONT_PLOT = "front.png"

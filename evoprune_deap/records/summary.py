@@ -66,6 +66,17 @@ class RunSummary:
     )
     front_size: int | None = None
     hypervolume: float | None = None
+    # The final re-evaluation ([fitness] reevaluate = K): the shipped head is the chosen mask's, and
+    # the search's own best (by logged fitness) is reported beside it, so one run measures the effect.
+    logged_fitness: float | None = None  # the chosen mask's fitness in the search (= fitness)
+    reevaluated_fitness: float | None = None  # its mean fresh fitness (fresh seeds, same data)
+    reevaluations: int | None = None  # fresh fitness evaluations, apart from the budget (K x R)
+    final_repeats: int | None = None
+    search_best_fitness: float | None = None
+    search_best_reevaluated_fitness: float | None = None
+    search_best_n_active: int | None = None
+    search_best_test_accuracy: float | None = None
+    search_best_holdout_accuracy: float | None = None
 
     @property
     def optimism(self) -> float | None:
@@ -73,7 +84,12 @@ class RunSummary:
         return None if self.holdout_accuracy is None else self.test_accuracy - self.holdout_accuracy
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The fields, less those of the final re-evaluation where a run had none (as before it existed)."""
+        return {
+            name: value
+            for name, value in dataclasses.asdict(self).items()
+            if not (value is None and name in REEVALUATION_FIELDS)
+        }
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "summary") -> "RunSummary":
@@ -93,3 +109,17 @@ class RunSummary:
                 "version of evoprune-deap or was edited."
             )
         return cls(**{name: data[name] for name in names if name in data})
+
+
+REEVALUATION_FIELDS = (
+    "logged_fitness",
+    "reevaluated_fitness",
+    "reevaluations",
+    "final_repeats",
+    "search_best_fitness",
+    "search_best_reevaluated_fitness",
+    "search_best_n_active",
+    "search_best_test_accuracy",
+    "search_best_holdout_accuracy",
+)
+"""The summary's fields of the final re-evaluation, left out of ``summary.json`` where a run had none."""

@@ -15,6 +15,8 @@ finished evaluation is lost.
 
 from __future__ import annotations
 
+import functools
+import os
 import shlex
 import signal
 import threading
@@ -32,7 +34,7 @@ from ..records.evaluation_log import (
     read_log,
 )
 from ..search.callbacks import Callback
-from ..search.evaluator import GAState, one_by_one, split_result
+from ..search.evaluator import BatchFitness, GAState, split_result
 from ..search.objectives import make_objectives
 from ..search.steady_state import run_ga
 from ..seeding import derive_seed, make_rng
@@ -90,11 +92,14 @@ class FinishedJournal:
 
 
 class StopOnInterrupt(Callback):
-    """First Ctrl-C: stop after the evaluation in progress. Second: stop at once."""
+    """First Ctrl-C or SIGTERM (a job scheduler's stop): stop after the evaluation in progress. Second: stop
+    at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self._previous = {}
 
     def _handler(self, signum, frame):
         if self.requested:
@@ -103,15 +108,15 @@ class StopOnInterrupt(Callback):
 
     def on_start(self, state):
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handler)
+            self._previous = {number: signal.signal(number, self._handler) for number in self.SIGNALS}
 
     def on_evaluation(self, evaluation, state):
         return self.requested
 
     def on_end(self, state):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
+        self._previous = {}
 
 
 def _read_if_resuming(run_dir: RunDirectory, name: str, resume: bool) -> list[dict]:
@@ -119,7 +124,7 @@ def _read_if_resuming(run_dir: RunDirectory, name: str, resume: bool) -> list[di
 
 
 def evolve(
-    fitness,
+    fitness: BatchFitness,
     n_bits: int,
     ga: GAConfig,
     seed: int,
@@ -130,14 +135,17 @@ def evolve(
     is_empty=None,
     with_spread: bool = False,
 ) -> GAState:
-    """Run the steady-state GA (NSGA-II with ``ga.objectives``), logging every evaluation to the run directory.
+    """Run the steady-state GA (NSGA-II with ``ga.objectives``), logging every evaluation to the run
+    directory.
 
     Parameters
     ----------
-    fitness : MaskFitness, ClusterFitness or callable
-        Anything with ``evaluate_many(masks, on_result)`` (results that may
-        finish out of order are journaled to ``finished.csv`` as they do), or a
-        plain ``mask -> fitness`` / ``-> (fitness, info)`` callable.
+    fitness : BatchFitness
+        The one way in (:class:`~evoprune_deap.search.evaluator.BatchFitness`):
+        ``evaluate_many(masks, on_result)``; results, which may finish out of
+        order, are journaled to ``finished.csv`` as they do. ``MaskFitness``
+        and ``ClusterFitness`` meet it; a plain ``mask -> fitness`` function
+        through :func:`~evoprune_deap.search.evaluator.one_by_one`.
     n_bits : int
     ga : GAConfig
     seed : int
@@ -168,10 +176,7 @@ def evolve(
     log = EvaluationLog(run_dir.file(RunDirectory.EVALUATIONS), columns)
     journal = FinishedJournal(run_dir.file(RunDirectory.JOURNAL), len(finished), journal_columns(columns))
     interrupt = StopOnInterrupt()
-    if hasattr(fitness, "evaluate_many"):
-        evaluate_many = lambda masks: fitness.evaluate_many(masks, on_result=journal)  # noqa: E731
-    else:
-        evaluate_many = one_by_one(fitness)
+    evaluate_many = functools.partial(fitness.evaluate_many, on_result=journal)
     try:
         state = run_ga(
             evaluate_many,
@@ -188,6 +193,6 @@ def evolve(
     if interrupt.requested:
         raise RunInterrupted(
             f"Interrupted after {state.n_evaluations} evaluations (all saved); continue with "
-            f"`evoprune run --resume {shlex.quote(str(run_dir))}`."
+            f"`evoprune run --resume {shlex.quote(os.path.abspath(str(run_dir)))}`."
         )
     return state

@@ -20,6 +20,7 @@ from ..search.bits import mask_key
 from ..search.callbacks import Callback
 from ..search.evaluator import GAState
 from ..search.ranking import best_index, rank_key
+from .reevaluation import reevaluate
 
 _CLIENT_SIDE_LOCK = threading.Lock()
 
@@ -77,7 +78,8 @@ def train_reference(fitness, directory: RunDirectory) -> HeadScore:
 def save_best_head(
     config: ExperimentConfig, directory: RunDirectory, best: HeadScore, masks, save: bool = True
 ):
-    """The best head as a Keras model taking the full feature vector, saved as ``best_head.keras`` with ``save``."""
+    """The best head as a Keras model taking the full feature vector (saved as ``best_head.keras`` with
+    ``save``)."""
     if best.weights is None:  # an empty mask: nothing to save
         return None
     with _CLIENT_SIDE_LOCK:  # campaigns finish runs from several threads; Keras' naming is global
@@ -161,13 +163,14 @@ def finish_heads(
     kept: BestWeights,
     best_mask,
     artifacts: bool = True,
+    best: HeadScore | None = None,
 ):
     """The steps every run ends with: logbook and best mask, the best head's figures (from the search's
-    weights), the unpruned reference, ``best_head.keras`` (with ``artifacts``); returns (best score,
-    unpruned score, model)."""
+    weights; ``best`` where they are already scored), the unpruned reference, ``best_head.keras`` (with
+    ``artifacts``); returns (best score, unpruned score, model)."""
     directory.write_logbook(state.logbook)
     directory.write_best_mask(fitness.encoding.name, best_mask)
-    best = score_best(fitness, best_mask, kept)
+    best = best if best is not None else score_best(fitness, best_mask, kept)
     unpruned = train_reference(fitness, directory)
     model = save_best_head(config, directory, best, fitness.encoding.head_masks(best_mask), artifacts)
     return best, unpruned, model
@@ -183,13 +186,23 @@ def finish_run(
     search_seconds: float,
     artifacts: bool = True,
 ):
-    """A single-objective run's ending, in steps: logbook and best mask, the best head's figures (from
-    the search's weights), the unpruned reference, ``best_head.keras``, the plot, then the summary
-    (last: a run with a summary has all its files; until then it can resume)."""
+    """A single-objective run's ending, in steps: the final re-evaluation (with ``[fitness] reevaluate``),
+    logbook and best mask, the best head's figures (from the search's weights), the unpruned reference,
+    ``best_head.keras``, the plot, then the summary (last: a run with a summary has all its files; until
+    then it can resume)."""
     best_mask, best_fitness = state.best.mask, state.best.fitness.values[0]
-    best, unpruned, model = finish_heads(config, fitness, state, directory, kept, best_mask, artifacts)
+    extra, best = {}, None
+    if config.fitness.reevaluate:  # the shipped head becomes the chosen mask's; the search's best is reported
+        outcome = reevaluate(
+            fitness, directory, best_mask, config.fitness.reevaluate, config.fitness.n_final_repeats
+        )
+        searched = score_best(fitness, best_mask, kept)
+        extra = outcome.summary_fields(searched)
+        best = searched if outcome.chosen == 0 else None
+        best_mask, best_fitness = outcome.mask, outcome.logged_fitness
+    best, unpruned, model = finish_heads(config, fitness, state, directory, kept, best_mask, artifacts, best)
     summary = summarise(
-        config, fitness, state, best_mask, best_fitness, best, unpruned, started, search_seconds
+        config, fitness, state, best_mask, best_fitness, best, unpruned, started, search_seconds, **extra
     )
     if artifacts:
         draw_convergence(directory, summary)
@@ -208,10 +221,11 @@ def finish_front(
     artifacts: bool = True,
 ):
     """A multi-objective run's ending: as :func:`finish_run` with the front's most accurate member as the
-    run's best head, then ``front.csv``, the baselines along the front and the front's plots, then the summary."""
+    run's best head, then ``front.csv``, the baselines along the front and the front's plots, then the
+    summary."""
     masks = front_masks(state.population)
-    values = {ind.mask.tobytes(): ind.fitness.values for ind in state.population}
-    accuracies = [values[mask.tobytes()][0] for mask in masks]
+    values = {mask_key(ind.mask): ind.fitness.values for ind in state.population}
+    accuracies = [values[mask_key(mask)][0] for mask in masks]
     chosen = best_index(accuracies, [int(mask.sum()) for mask in masks])
     best_mask, best_fitness = masks[chosen], accuracies[chosen]
     last = state.logbook[-1] if len(state.logbook) else {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 from deap import tools
@@ -39,9 +39,44 @@ def split_result(result) -> tuple[float, dict, object]:
     return float(fitness), dict(info), payload[0] if payload else None
 
 
-def one_by_one(evaluate: Callable) -> Callable:
-    """``evaluate_many`` over a single-mask fitness callable, yielding each result as it is computed."""
-    return lambda masks: (evaluate(mask) for mask in masks)
+@runtime_checkable
+class BatchFitness(Protocol):
+    """What a persisted run (:func:`~evoprune_deap.run.evolution.evolve`) needs of a fitness: its one way in.
+
+    ``evaluate_many(masks, on_result)`` yields each mask's result (a float, or
+    ``(fitness, info[, payload])``) in order; ``on_result(mask, result)`` is
+    called as each result is computed (the journal of finished work; in any
+    order on a cluster). The evaluation layer's fitnesses meet it; a plain
+    function meets it through :func:`one_by_one`.
+    """
+
+    def evaluate_many(self, masks: list, on_result=None) -> Iterator: ...
+
+
+@dataclass(frozen=True)
+class OneByOne:
+    """A :class:`BatchFitness` over a single-mask function, each result computed as it is consumed.
+
+    Also callable as the search's plain ``evaluate_many(masks)`` (what
+    :func:`~evoprune_deap.search.steady_state.run_ga` takes).
+    """
+
+    evaluate: Callable
+
+    def evaluate_many(self, masks: list, on_result=None) -> Iterator:
+        for mask in masks:
+            result = self.evaluate(mask)
+            if on_result is not None:
+                on_result(mask, result)
+            yield result
+
+    def __call__(self, masks: list) -> Iterator:
+        return self.evaluate_many(masks)
+
+
+def one_by_one(evaluate: Callable) -> OneByOne:
+    """A single-mask fitness function as a :class:`BatchFitness` (toy problems, tests, benchmarks)."""
+    return OneByOne(evaluate)
 
 
 @dataclass(frozen=True)
