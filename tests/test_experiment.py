@@ -59,7 +59,8 @@ def test_saved_head_reloads_in_a_fresh_process_with_same_predictions(tiny_run, f
     script = (
         "import sys, numpy as np, evoprune_deap\n"
         f"model = evoprune_deap.load_head({os.path.join(tiny_run.run_dir, 'best_head.keras')!r})\n"
-        f"np.save({str(tmp_path / 'p.npy')!r}, model.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0))\n"
+        f"x = np.load({str(tmp_path / 'x.npy')!r})\n"
+        f"np.save({str(tmp_path / 'p.npy')!r}, model.predict(x, verbose=0))\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=300)
     reloaded = np.load(tmp_path / "p.npy")

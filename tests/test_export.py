@@ -5,8 +5,10 @@ it away) on scikit-image's real LFW faces at 32 px; tiny real runs. Every export
 fresh process that never imports evoprune_deap (the .tflite ones without Keras either).
 """
 
+import json
 import os
 import shutil
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -71,17 +73,23 @@ def fs_run(faces_folder, weights_copy, tmp_path_factory):
 @pytest.fixture(scope="module")
 def fs_exports(fs_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("models")
-    paths = {
-        "keras": str(out / "fs.keras"),
-        "litert": str(out / "fs.tflite"),
-        "int8": str(out / "fs_int8.tflite"),
-    }
+    paths = {"keras": str(out / "fs.keras"), "litert": str(out / "fs.tflite")}
     assert main(["-q", "export", fs_run, "--out", paths["keras"]]) == 0
     assert main(["-q", "export", fs_run, "--format", "litert", "--out", paths["litert"]]) == 0
-    assert (
-        main(["-q", "export", fs_run, "--format", "litert", "--quantize", "dynamic", "--out", paths["int8"]])
-        == 0
-    )
+    for quantize in ("dynamic", "float16", "int8"):
+        paths[quantize] = str(out / f"fs_{quantize}.tflite")
+        argv = [
+            "-q",
+            "export",
+            fs_run,
+            "--format",
+            "litert",
+            "--quantize",
+            quantize,
+            "--out",
+            paths[quantize],
+        ]
+        assert main(argv) == 0
     return paths
 
 
@@ -129,13 +137,111 @@ def test_litert_models_run_without_keras_or_evoprune_and_agree(fs_run, fs_export
     assert not {"keras", "evoprune_deap"} & set(lite["modules"]), lite["modules"]
     found = agreement(reference, lite["probabilities"], labels)
     assert found["agree"] == 1.0 and found["max_abs_difference"] < 1e-3, found
-    int8 = predict(fs_exports["int8"], images)
-    assert agreement(lite["probabilities"], int8["probabilities"])["agree"] >= 0.9
-    assert os.path.getsize(fs_exports["int8"]) < 0.5 * os.path.getsize(fs_exports["litert"])
+    dynamic = predict(fs_exports["dynamic"], images)
+    assert agreement(lite["probabilities"], dynamic["probabilities"])["agree"] >= 0.9
+    assert os.path.getsize(fs_exports["dynamic"]) < 0.5 * os.path.getsize(fs_exports["litert"])
     # LiteRT takes the backbone's 32 px unless told the images' size
     raw, _, _ = split_images(fs_run, 25)
     with pytest.raises(Exception, match="fresh process failed"):
         predict(fs_exports["litert"], raw)
+
+
+def _tensor_types(path: str) -> Counter:
+    """How many of a LiteRT model's tensors (weights and activations) have each dtype."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Counter(np.dtype(t["dtype"]).name for t in Interpreter(model_path=path).get_tensor_details())
+
+
+def test_float16_export_halves_the_file_and_classifies_as_float32(fs_run, fs_exports):
+    """`--quantize float16` (what the README recommends): float16 weights (half the file), dequantised to
+    float32 at load; in a fresh process without Keras it gives float32's classes."""
+    record = json.load(open(fs_exports["float16"] + ".json"))
+    assert record["quantize"] == "float16" and record["file_bytes"] == os.path.getsize(fs_exports["float16"])
+    assert 0.45 < os.path.getsize(fs_exports["float16"]) / os.path.getsize(fs_exports["litert"]) < 0.55
+    types = _tensor_types(fs_exports["float16"])
+    assert types["float16"] > 50 and types["int8"] == 0, types  # EfficientNet-Lite0's weights, in float16
+    images, _, labels = split_images(fs_run)
+    lite = predict(fs_exports["litert"], images)
+    half = predict(fs_exports["float16"], images)
+    assert not {"keras", "evoprune_deap"} & set(half["modules"]), half["modules"]
+    found = agreement(lite["probabilities"], half["probabilities"], labels)
+    assert found["agree"] >= 0.98 and found["max_abs_difference"] < 0.05, found
+
+
+def test_int8_export_is_full_integer_calibrated_on_training_images(fs_run, fs_exports):
+    """`--quantize int8`: every convolution and dense layer runs on int8 tensors, with ranges calibrated on
+    the run's training images; the model still takes raw uint8 images and returns float32 probabilities."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    record = json.load(open(fs_exports["int8"] + ".json"))
+    n_train = len(_feature_set(fs_run).splits[0].train)
+    assert record["quantize"] == "int8"
+    assert record["calibration"] == {"images": min(300, n_train), "split": "train", "seed": 3}
+    types = _tensor_types(fs_exports["int8"])
+    # int8 weights and activations (int32 biases); float32 only around the cast of the uint8 input and
+    # the dequantised probabilities (dynamic-range int8 keeps every activation in float32)
+    assert types["int8"] > 100 and types["float32"] <= 4 and types["float16"] == 0, types
+    model = Interpreter(model_path=fs_exports["int8"])
+    source, target = model.get_input_details()[0], model.get_output_details()[0]
+    assert source["dtype"] == np.uint8 and list(source["shape"]) == [1, 32, 32, 3]
+    assert target["dtype"] == np.float32
+    assert os.path.getsize(fs_exports["int8"]) < 0.35 * os.path.getsize(fs_exports["litert"])
+    images, _, labels = split_images(fs_run)
+    lite, int8 = (predict(fs_exports[key], images)["probabilities"] for key in ("litert", "int8"))
+    found = agreement(lite, int8, labels)
+    assert found["agree"] >= 0.9, found
+
+
+def _feature_set(run_dir):
+    from evoprune_deap.data.loading import load_feature_set
+    from evoprune_deap.records.directory import RunDirectory
+
+    return load_feature_set(RunDirectory(run_dir).read_config())
+
+
+def test_calibration_images_are_a_seeded_draw_of_the_training_images(fs_run):
+    from evoprune_deap.data.loading import config_source
+    from evoprune_deap.records.directory import RunDirectory
+    from evoprune_deap.shipping.deploy_check import calibration_images
+
+    config = RunDirectory(fs_run).read_config()
+    feature_set = _feature_set(fs_run)
+    train = feature_set.splits[0].train
+    every = calibration_images(config, feature_set, (32, 32), 10**6, seed=3)
+    np.testing.assert_array_equal(every, config_source(config).load(train, 32))
+    some = calibration_images(config, feature_set, (32, 32), 10, seed=3)
+    assert len(some) == 10 and all((every == image).all(axis=(1, 2, 3)).any() for image in some)
+    assert not np.array_equal(some, calibration_images(config, feature_set, (32, 32), 10, seed=4))
+    assert calibration_images(config, feature_set, (25, 40), 10, seed=3).shape == (10, 25, 40, 3)
+
+
+def test_the_sidecar_matches_the_files_it_describes(fs_run, fs_exports, weights_copy):
+    """The JSON beside each model: the backbone weights' sha256 is the weights file's, the mask hash is the
+    best mask's (its row of evaluations.csv has the fitness and active features summary.json reports),
+    and the input shape and file size are the model's."""
+    import hashlib
+
+    import keras
+    import pandas as pd
+    from ai_edge_litert.interpreter import Interpreter
+
+    digest = hashlib.sha256(open(weights_copy, "rb").read()).hexdigest()
+    log = pd.read_csv(os.path.join(fs_run, "evaluations.csv"), dtype={"mask_hash": str})
+    summary = json.load(open(os.path.join(fs_run, "summary.json")))
+    for key in ("keras", "litert", "int8"):
+        record = json.load(open(fs_exports[key] + ".json"))
+        assert record["weights_sha256"] == digest and record["weights"] == weights_copy
+        assert record["file_bytes"] == os.path.getsize(fs_exports[key]) and record["model"] == fs_exports[key]
+        (best,) = record["mask_hashes"]
+        row = log[log["mask_hash"] == best].iloc[0]
+        assert row["fitness"] == summary["fitness"] and row["n_active"] == record["active_features"]
+    assert json.load(open(fs_exports["keras"] + ".json"))["input"].endswith("any height and width")
+    assert keras.saving.load_model(fs_exports["keras"]).input_shape == (None, None, None, 3)
+    for key in ("litert", "int8"):
+        assert json.load(open(fs_exports[key] + ".json"))["input"].endswith("height x width = 32 x 32")
+        source = Interpreter(model_path=fs_exports[key]).get_input_details()[0]
+        assert list(source["shape"]) == [1, 32, 32, 3] and source["dtype"] == np.uint8
 
 
 def test_raw_images_are_resized_in_the_model_as_the_cache_resized_them(fs_run, fs_exports, tmp_path):
@@ -170,9 +276,10 @@ with shared_tensorflow_worker():
 
 
 def test_a_model_litert_cannot_run_is_one_clear_error_and_the_next_conversion_works(tmp_path):
-    """In a fresh process (so its TensorFlow worker starts here and writes to the stderr captured here): a model
-    with an op LiteRT has no built-in for (an antialiasing resize of any size) fails with the converter's reason
-    in one line, the worker survives it and converts the next model, and nothing reaches stderr."""
+    """In a fresh process (so its TensorFlow worker starts here and writes to the stderr captured here): a
+    model with an op LiteRT has no built-in for (an antialiasing resize of any size) fails with the
+    converter's reason in one line, the worker survives it and converts the next model, and nothing reaches
+    stderr."""
     import subprocess
     import sys
 
@@ -210,6 +317,7 @@ def test_unpruned_member_exports_the_whole_network(fs_run, tmp_path):
         (["--out", "model.tflite"], "does not end with .keras"),
         (["--format", "litert", "--out", "model.keras"], "does not end with .tflite"),
         (["--quantize", "dynamic"], "needs --format litert"),
+        (["--quantize", "int8"], "needs --format litert"),
         (["--selected", "nothing.keras"], "is not a .keras file"),
         (["--input-size", "300"], "is not HEIGHTxWIDTH"),
     ],

@@ -168,7 +168,8 @@ def test_a_cache_made_differently_is_rebuilt(tmp_path):
 @pytest.mark.slow  # one extraction in a fresh process
 def test_extractions_sharing_a_worker_see_the_folder_as_it_is_now_and_equal_a_worker_of_their_own(tmp_path):
     """The suite's extractions share one worker (conftest), as a command's do: a folder that gained a class
-    between two extractions is read again, and the features equal those of an extraction with its own worker."""
+    between two extractions is read again, and the features equal those of an extraction with its own
+    worker."""
     import os
     import subprocess
     import sys

@@ -1,4 +1,5 @@
-"""The OOD objective's parts: confidence scores, AUROC, the numpy logits, OOD features attached to a FeatureSet."""
+"""The OOD objective's parts: confidence scores, AUROC, the numpy logits, OOD features attached to a
+FeatureSet."""
 
 import os
 

@@ -1,10 +1,8 @@
-import tomllib
-
 """Bad input: a clear EvopruneError naming the value, and nothing written half-way."""
-
 
 import numpy as np
 import pytest
+import tomllib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
