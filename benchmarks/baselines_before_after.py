@@ -5,7 +5,8 @@ on a copy of the run directory without its ``baselines.csv`` (the GA is finished
 run: the unpruned reference, unless ``unpruned_head.npz`` is there, the linear probe, the random masks
 and the three pruning methods), in its own process, trees alternating. Printed: the largest difference
 between the trees of every figure of ``baselines.csv`` (per method and column), and the wall seconds of
-each tree's step (without the process start and the feature loading).
+each tree's step (without the process start and the feature loading), split into the pruning methods,
+the masks scored by the run's fitness (reference, random masks) and the linear probe.
 
     git worktree add /tmp/old 234271b
     python benchmarks/baselines_before_after.py results/audit/elpv/honest/fc1/seed0 --old /tmp/old
@@ -37,11 +38,44 @@ def finish(run_dir: str, n_random: int) -> dict:
 
     config = RunDirectory(run_dir).read_config()
     feature_set = load_feature_set(config)
+    spent = _time_the_shared_parts()
     start = time.perf_counter()
     run_combination(config, feature_set, run_dir, n_random)
     seconds = time.perf_counter() - start
     rows = pd.read_csv(os.path.join(run_dir, RunDirectory.BASELINES)).to_dict("records")
-    return {"seconds": seconds, "rows": rows}
+    pruning = seconds - spent["masks"] - spent["probe"]
+    return {
+        "seconds": seconds,
+        "pruning_seconds": pruning,
+        **{f"{k}_seconds": v for k, v in spent.items()},
+        "rows": rows,
+    }
+
+
+def _time_the_shared_parts() -> dict:
+    """Time, in both trees, what the baselines share with the GA (masks scored by the run's fitness: the
+    reference and the random masks) and the linear probe; the rest of the step is the pruning methods."""
+    import functools
+    import time
+
+    from evoprune_deap.compare import baselines
+
+    spent = {"masks": 0.0, "probe": 0.0}
+
+    def timed(function, key):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[key] += time.perf_counter() - start
+
+        return wrapper
+
+    baselines.linear_probe = timed(baselines.linear_probe, "probe")
+    baselines.MaskFitness.score = timed(baselines.MaskFitness.score, "masks")
+    return spent
 
 
 def run_tree(tree: str, run_dir: str, folder: str, label: str, n_random: int) -> dict:
@@ -92,8 +126,9 @@ def main(argv=None) -> None:
     for method, draw, figure, a, b, d in differences(results["old"][0]["rows"], results["new"][0]["rows"]):
         print(f"{method:<18}{draw:>5}  {figure:<20}{a:>12.6f}{b:>12.6f}{d:>15.3g}")
     for label, runs in results.items():
-        seconds = ", ".join(f"{r['seconds']:.1f}" for r in runs)
-        print(f"{label}: baseline step {seconds} s")
+        for part in ("seconds", "pruning_seconds", "masks_seconds", "probe_seconds"):
+            seconds = ", ".join(f"{r[part]:.1f}" for r in runs)
+            print(f"{label}: {part.replace('_seconds', '').replace('seconds', 'whole step'):<11} {seconds} s")
     print(f"(run directories and JSON under {folder})")
 
 

@@ -171,10 +171,25 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         return FeatureSet(X, y, names, (Split(train, val, val),), {"source": "array"})
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, columns in the order of ``classes_``."""
+        """Class probabilities, columns in the order of ``classes_``: the best head's weights (those of
+        ``head_``) through the one forward pass (:func:`~evoprune_deap.head.forward.head_logits`)."""
+        from .head.forward import head_logits, softmax
+
         check_is_fitted(self, "head_")
         X = validate_data(self, X, dtype=np.float32, reset=False)
-        return np.asarray(self.head_.predict(X, batch_size=1024, verbose=0))
+        weights, masks = self._head()
+        return softmax(head_logits(weights, masks, X))
+
+    def _head(self) -> tuple:
+        """(weights, masks) of the best head: the weights read from ``head_``, the masks from ``mask_``."""
+        from .config import HeadConfig
+        from .head.encodings import Encoding
+        from .head.weights import HeadWeights
+
+        units = None if self.hidden_units is None else tuple(self.hidden_units)
+        widths = HeadConfig(hidden_units=units).widths(self.encoding)
+        masks = Encoding(self.encoding, self.n_features_in_, widths).head_masks(self.mask_)
+        return HeadWeights.from_model(self.head_.get_layer("pruned_head"), len(widths)), masks
 
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "head_")

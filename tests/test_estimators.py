@@ -81,6 +81,22 @@ def test_same_random_state_same_model_and_clone_and_params(digits):
     assert scores.shape == (2,) and np.all((0 <= scores) & (scores <= 1))
 
 
+@pytest.mark.parametrize("encoding", ["fc1", "fs"])
+def test_predictions_are_the_forward_pass_of_the_best_head_and_equal_its_keras_model(
+    digits, encoding, monkeypatch
+):
+    import keras
+
+    X, y = digits
+    clf = EvoPruneClassifier(
+        encoding=encoding, population=4, evaluations=4, max_epochs=5, hidden_units=(16,), random_state=1
+    ).fit(X[:300], y[:300])
+    want = np.asarray(clf.head_.predict(X[300:400], verbose=0))  # the Keras head the estimator keeps
+    monkeypatch.setattr(keras.Model, "predict", None)  # predictions never ask Keras
+    np.testing.assert_allclose(clf.predict_proba(X[300:400]), want, atol=1e-5)
+    assert np.array_equal(clf.predict(X[300:400]), clf.classes_[want.argmax(axis=1)])
+
+
 def test_feature_selector_keeps_the_columns_of_its_mask(digits):
     X, y = digits
     selector = EvoPruneFeatureSelector(

@@ -163,3 +163,28 @@ def test_paper_protocol_selects_on_test_and_honest_on_validation_with_data_where
     paper, info = MaskFitness(data, encoding, config, "paper", seed=0)(mask)
     assert honest > 0.9 and paper < 0.1
     assert info["val_accuracy"] == honest  # the paper protocol still reports validation accuracy
+
+
+@pytest.mark.parametrize("n_members", [1, 3])
+def test_the_ensemble_scores_the_vote_its_saved_model_computes_by_the_forward_pass(
+    faces_features, n_members, monkeypatch
+):
+    import keras
+
+    from evoprune_deap.head.layers import MajorityVote
+    from evoprune_deap.head.stack import deployable_head
+    from evoprune_deap.shipping.members import vote
+
+    x = faces_features.arrays()["val"][0]
+    encoding = Encoding("fs", x.shape[1], (16,))
+    config = HeadConfig(hidden_units=(16,))
+    masks = [encoding.head_masks(np.random.default_rng(k).random(x.shape[1]) < 0.5) for k in range(n_members)]
+    heads = [(HeadWeights.glorot((*m.n_active, 2), k, False), m) for k, m in enumerate(masks)]
+    members = [deployable_head(w, m, config, name=f"member_{k}") for k, (w, m) in enumerate(heads)]
+    inputs = keras.Input((x.shape[1],))
+    outputs = MajorityVote()([h(inputs) for h in members]) if n_members > 1 else members[0](inputs)
+    want = np.asarray(keras.Model(inputs, outputs).predict(x, verbose=0))  # what build_ensemble saves
+    monkeypatch.setattr(keras.Model, "predict", None)  # scoring never asks Keras
+    got = vote(heads, x)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert np.array_equal(got.argmax(1), want.argmax(1))

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..compare.front import parse_percent, parse_window, select_member, window_members
 from ..errors import RunDirectoryError
-from ..head.forward import head_logits
+from ..head.forward import head_logits, softmax
 from ..head.ood import confidence, ood_auroc
 from ..records.directory import RunDirectory
 from ..search.bits import mask_from_hex
@@ -118,12 +118,37 @@ def export_member(
     )
 
 
+def vote(heads: list, x: np.ndarray) -> np.ndarray:
+    """What the saved ensemble outputs on features x: :func:`~evoprune_deap.head.layers.majority_vote` of
+    its members' class probabilities, each from the one forward pass (``heads``: (weights, masks) pairs)."""
+    from ..head.layers import majority_vote
+
+    probabilities = [softmax(head_logits(weights, masks, x)) for weights, masks in heads]
+    return np.asarray(majority_vote(probabilities)) if len(heads) > 1 else probabilities[0]
+
+
+def ensemble_scores(heads: list, feature_set, ga) -> tuple:
+    """Test accuracy of the vote and test OOD AUROC of the members' mean confidence (None without OOD
+    images), both from the one forward pass; ``ga`` gives the OOD score and temperature."""
+    x_test, y_test = feature_set.arrays(0)["test"]
+    accuracy = float(np.mean(np.argmax(vote(heads, x_test), axis=1) == y_test))
+    if feature_set.ood is None:
+        return accuracy, None
+
+    def mean_confidence(x):
+        return np.mean(
+            [confidence(head_logits(w, m, x), ga.ood_score, ga.ood_temperature) for w, m in heads], axis=0
+        )
+
+    return accuracy, ood_auroc(mean_confidence(x_test), mean_confidence(feature_set.ood["test"]))
+
+
 def build_ensemble(run_dir: str, window: str = "85-95", out: str | None = None) -> dict:
     """A majority vote of the front members whose accuracy lies in a percentile ``window`` of the front's.
 
     Each member is retrained from its seed; the ensemble is one Keras model
     (the members' heads and a :class:`~evoprune_deap.head.layers.MajorityVote`).
-    Reports test accuracy (the saved model's own predictions) and test OOD
+    Reports test accuracy (the vote the saved model computes, :func:`vote`) and test OOD
     AUROC (the members' mean confidence, scored as each member's), against
     the front's most accurate member. Writes ``.keras``, ``.json`` and a
     ``.csv`` with one row per member, the ensemble and the best member.
@@ -141,38 +166,20 @@ def build_ensemble(run_dir: str, window: str = "85-95", out: str | None = None) 
     masks = run.masks(rows)
     encoding, config, fitness = run.fitness.encoding, run.config, run.fitness
     scores = fitness.score_many(masks, with_test=True)
-    heads = [
+    members = [
         deployable_head(score.weights, encoding.head_masks(mask), config.head, name=f"member_{k}")
         for k, (mask, score) in enumerate(zip(masks, scores))
     ]
     inputs = keras.Input((fitness.feature_set.n_features,), name="features")
     outputs = (
-        MajorityVote(name="majority_vote")([head(inputs) for head in heads])
-        if len(heads) > 1
-        else heads[0](inputs)
+        MajorityVote(name="majority_vote")([head(inputs) for head in members])
+        if len(members) > 1
+        else members[0](inputs)
     )
     model = keras.Model(inputs, outputs, name="evoprune_ensemble")
 
-    x_test, y_test = fitness.feature_set.arrays(0)["test"]
-    accuracy = float(np.mean(np.argmax(model.predict(x_test, verbose=0), axis=1) == y_test))
-    auroc = None
-    ood = fitness.feature_set.ood
-    if ood is not None:
-
-        def mean_confidence(x):
-            return np.mean(
-                [
-                    confidence(
-                        head_logits(score.weights, encoding.head_masks(mask), x),
-                        config.ga.ood_score,
-                        config.ga.ood_temperature,
-                    )
-                    for mask, score in zip(masks, scores)
-                ],
-                axis=0,
-            )
-
-        auroc = ood_auroc(mean_confidence(x_test), mean_confidence(ood["test"]))
+    heads = [(score.weights, encoding.head_masks(mask)) for mask, score in zip(masks, scores)]
+    accuracy, auroc = ensemble_scores(heads, fitness.feature_set, config.ga)
     front = run.front
     best = best_index(front["accuracy"].tolist(), front["n_active"].tolist())
     table = pd.DataFrame(
