@@ -275,3 +275,15 @@ def test_bad_values_are_one_line_refusals(tmp_path, monkeypatch, refused, argv, 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "x.toml").write_text('[data]\ndataset = "elpv"\n')
     refused(argv, message, tmp_path)
+
+
+def test_under_the_paper_protocol_the_fresh_fitness_is_the_test_score(faces_features):
+    encoding = result_encoding(None, faces_features)
+    mask = np.random.default_rng(0).random(encoding.n_bits) < 0.5
+    paper = MaskFitness(faces_features, encoding, _config().head, "paper", SEED)
+    (scores,) = list(paper.rescore_many([mask], 2))
+    honest = MaskFitness(faces_features, encoding, _config().head, "honest", SEED)
+    (same,) = list(honest.rescore_many([mask], 2))
+    assert all(score.test_accuracy is not None for score in scores)
+    assert [score.result("paper")[0] for score in scores] == [score.test_accuracy for score in scores]
+    assert [s.val_accuracy for s in scores] == [s.val_accuracy for s in same]  # the same fresh heads
