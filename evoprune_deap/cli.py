@@ -16,7 +16,9 @@ import argparse
 import logging
 import os
 import shlex
+import signal
 import sys
+import threading
 import traceback
 import warnings
 
@@ -332,13 +334,6 @@ def _run(args) -> int:
     _RUN_DIR = run_dir or default_run_dir(config, features)
     if args.resume is None:
         RunDirectory(_RUN_DIR).check_new()
-    if args.resume is None and args.preset == "quick" and args.config is None and not args.quiet:
-        print(
-            f"evoprune: quick preset (reduced budget: population {config.ga.population}, "
-            f"{config.ga.budget} evaluations, at most {config.head.max_epochs} epochs); "
-            "use --preset paper for the paper's budget",
-            file=sys.stderr,
-        )
     callbacks = []
     if args.tensorboard:
         from .run.tracking import TensorBoardLogger
@@ -346,7 +341,14 @@ def _run(args) -> int:
         callbacks.append(
             TensorBoardLogger(os.path.join(args.tensorboard, os.path.basename(os.path.normpath(_RUN_DIR))))
         )
-    with cluster_for(config) as client:
+    with cluster_for(config) as client:  # connected: the notice cannot be followed by a refusal's line
+        if args.resume is None and args.preset == "quick" and args.config is None and not args.quiet:
+            print(
+                f"evoprune: quick preset (reduced budget: population {config.ga.population}, "
+                f"{config.ga.budget} evaluations, at most {config.head.max_epochs} epochs); "
+                "use --preset paper for the paper's budget",
+                file=sys.stderr,
+            )
         result = run_experiment(
             config,
             features,
@@ -437,6 +439,18 @@ def _campaign(args) -> int:
     return 0
 
 
+def _check_run_paths(paths: list) -> None:
+    """``report`` and ``plot`` take run directories (or folders of them): a file or a missing path is refused
+    before a default ``--out`` is made from it."""
+    for path in paths:
+        if not os.path.exists(path) or os.path.isfile(path):
+            what = "is a file, not a run directory" if os.path.exists(path) else "does not exist"
+            raise EvopruneError(
+                f"{path!r} {what}; pass run directories (`evoprune run` prints each) or the folder "
+                "holding them, e.g. runs/."
+            )
+
+
 def _beside_runs(run_dirs: list, folder: str) -> str:
     """``folder`` inside the one directory given, or inside the directory the given ones share."""
     return os.path.join(os.path.commonpath([os.path.abspath(p) for p in run_dirs]), folder)
@@ -445,6 +459,8 @@ def _beside_runs(run_dirs: list, folder: str) -> str:
 def _report(args) -> int:
     from .report.tables import to_markdown, write_report
 
+    if args.out is None:  # the default --out is made from them: check them first
+        _check_run_paths(args.run_dirs)
     args.out = args.out or _beside_runs(args.run_dirs, "report")
     check_folder(args.out, "--out")
     tables = write_report(args.run_dirs, args.out, args.caption)
@@ -473,6 +489,8 @@ def _report(args) -> int:
 def _plot(args) -> int:
     from .report.plots import write_plots
 
+    if args.out is None:  # the default --out is made from them: check them first
+        _check_run_paths(args.run_dirs)
     args.out = args.out or _beside_runs(args.run_dirs, "plots")
     check_folder(args.out, "--out")
     for path in write_plots(args.run_dirs, args.out):
@@ -717,6 +735,9 @@ def main(argv=None) -> int:
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "info" if args.verbose else "warning")
     from .tensorflow_worker import shared_tensorflow_worker
 
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    if on_main_thread:  # a job scheduler's stop (SIGTERM) is handled as Ctrl-C
+        previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         with shared_tensorflow_worker():  # a run's dataset and OOD images: one TensorFlow start-up
             return args.handler(args)
@@ -737,10 +758,13 @@ def main(argv=None) -> int:
         else:
             print(
                 "evoprune: interrupted; finished evaluations are saved: continue with "
-                f"`evoprune run --resume {shlex.quote(_RUN_DIR)}`",
+                f"`evoprune run --resume {shlex.quote(os.path.abspath(_RUN_DIR))}`",
                 file=sys.stderr,
             )
         return 130
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous_sigterm)
 
 
 if __name__ == "__main__":

@@ -574,10 +574,24 @@ def load_config(
             ) from exc
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"Config file {path!r} is not valid TOML: {exc}.") from exc
+        _resolve_paths(from_file, os.path.dirname(os.path.abspath(path)))
     tables = _merge(_merge(tables, from_file), overrides or {})
     if tables["ga"].get("objectives") and "reevaluate" not in _merge(from_file, overrides or {})["fitness"]:
         tables["fitness"].pop("reevaluate", None)  # the preset's re-evaluation is single-objective
     return from_dict(tables)
+
+
+def _resolve_paths(tables: dict, folder: str) -> None:
+    """A TOML file's relative ``[data]`` paths name files beside it, from whatever folder it is used."""
+    data = tables.get("data")
+    for name in PATH_FIELDS if isinstance(data, dict) else ():
+        value = data.get(name)
+        if (
+            isinstance(value, str)
+            and value.strip()
+            and not (name == "weights" and value in ("imagenet", "none"))
+        ):
+            data[name] = os.path.join(folder, os.path.expanduser(value))
 
 
 def _toml_value(value) -> str:

@@ -91,7 +91,7 @@ def snapshot(*roots) -> dict:
         for folder, dirs, files in os.walk(root):
             for name in dirs + files:
                 path = os.path.join(folder, name)
-                stat = os.stat(path)
+                stat = os.lstat(path)  # a dangling link is a file too
                 found[path] = (stat.st_size, stat.st_mtime_ns, os.path.isdir(path))
     return found
 

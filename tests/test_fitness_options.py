@@ -1,5 +1,7 @@
 """Fitness that ranks masks, not seeds: common seeds, repeated and cross-validated scores."""
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -73,6 +75,23 @@ def test_repeats_are_the_mean_of_their_trainings_computed_independently(faces_fe
     assert single(bits)[0] == scores[0]  # repeat 0 is the single training
 
 
+def test_common_seeds_with_repeats_train_each_repeat_from_its_own_seed(faces_features):
+    """Every mask shares repeat r's seed, but repeats differ: the mean and spread of R real, different
+    trainings, each recomputed here from its own seed."""
+    fitness, encoding = _fitness(faces_features, seeds="common", repeats=3)
+    bits = _bits(encoding, 3)
+    value, info = fitness(bits)
+    (x, y), (xv, yv) = faces_features.arrays()["train"], faces_features.arrays()["val"]
+    trainer, masks = HeadTrainer(faces_features.n_features, 2, HEAD), encoding.head_masks(bits)
+    seeds = [derive_seed(5, "common", 0)] + [derive_seed(5, "common", 0, r) for r in (1, 2)]
+    heads = [trainer.train(masks, x, y, seed) for seed in seeds]
+    scores = [head.accuracy(xv, yv) for head in heads]
+    assert not np.array_equal(heads[0].weights.kernels[0], heads[1].weights.kernels[0])
+    assert info["spread"] > 0 and info["spread"] == pytest.approx(np.std(scores, ddof=1), abs=1e-12)
+    assert value == pytest.approx(np.mean(scores), abs=1e-12)
+    assert fitness.training_seed(_bits(encoding, 9), 0, 2) == seeds[2]  # shared by every mask
+
+
 def test_folds_are_the_mean_of_stratified_cross_validation_computed_independently(faces_features):
     from sklearn.model_selection import StratifiedKFold
 
@@ -131,20 +150,22 @@ def test_options_from_the_command_line_toml_and_presets(tmp_path):
         from_dict({"fitness": {"folds": 3}, "run": {"protocol": "paper"}})
 
 
-def test_the_estimator_takes_the_fitness_options(faces_features):
+def test_the_estimator_takes_the_fitness_options(faces_features, tmp_path):
+    """Its fits use them: repeats log a spread; common and per-mask seeds train the same masks differently."""
     from evoprune_deap.estimators import EvoPruneClassifier
 
     x, y = faces_features.features, faces_features.labels
-    model = EvoPruneClassifier(
-        population=4,
-        evaluations=4,
-        max_epochs=2,
-        hidden_units=(16, 8),
-        repeats=2,
-        fitness_seeds="common",
-        random_state=0,
-    ).fit(x, y)
-    assert model.score(x, y) > 0.5 and model.get_params()["repeats"] == 2
+    options = dict(population=4, evaluations=4, max_epochs=2, hidden_units=(16, 8), random_state=0)
+    logs = {}
+    for seeds in ("common", "per-mask"):
+        run_dir = str(tmp_path / seeds)
+        model = EvoPruneClassifier(**options, repeats=2, fitness_seeds=seeds, run_dir=run_dir).fit(x, y)
+        logs[seeds] = pd.read_csv(os.path.join(run_dir, "evaluations.csv"))
+    assert model.score(x, y) > 0.5
+    assert (logs["common"]["spread"] > 0).any() and (logs["per-mask"]["spread"] > 0).any()
+    # the GA draws the same initial masks from random_state; their fitness differs with the seeds
+    first = [log.iloc[:4].set_index("mask_hash")["fitness"] for log in logs.values()]
+    assert set(first[0].index) == set(first[1].index) and not first[0].equals(first[1].loc[first[0].index])
     with pytest.raises(ValueError, match="folds"):
         EvoPruneClassifier(cv_folds=1.5, population=4, evaluations=4).fit(x, y)
 

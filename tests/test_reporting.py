@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_digits_folder
+from conftest import check_refusal, snapshot, write_digits_folder
 
 from evoprune_deap.records.directory import RunDirectory
 from evoprune_deap.records.evaluation_log import COLUMNS as EVALUATION_COLUMNS
@@ -106,7 +106,12 @@ def test_report_and_plot_commands_draw_from_saved_tables(tmp_path, capsys):
         "kept_units_toy_fc1.png",
     ]
     assert all(os.path.getsize(tmp_path / "plots" / n) > 5000 for n in names)
-    assert main(["report", str(tmp_path / "nothing")]) == 2
+
+
+@pytest.mark.parametrize("command", ["report", "plot"])
+def test_report_and_plot_of_a_missing_folder_are_refused(tmp_path, refused, command):
+    line = refused([command, str(tmp_path / "nothing")], "nothing' does not exist", tmp_path)
+    assert "pass run directories" in line
 
 
 def _run_script(name, *args):
@@ -198,7 +203,7 @@ def test_every_experiment_script_is_the_campaign_of_its_own_toml(name, monkeypat
             assert got in (
                 value,
                 tuple(value) if isinstance(value, list) else value,
-                os.path.abspath(str(value)),
+                os.path.abspath(os.path.join(os.path.dirname(toml), str(value))),  # a path beside the TOML
             ), (table, key, got)
     assert args.seeds == [0, 1] and args.encodings == ["fs"]
 
@@ -240,9 +245,9 @@ def test_campaign_skips_finished_combinations_and_reads_zips(tmp_path, capsys):
 )
 def test_paper_scripts_say_where_to_get_missing_data(name, hint, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert _run_script(name, *TINY) == 2
-    err = capsys.readouterr().err
-    assert "not found" in err and hint in err and "--images" in err
+    before = snapshot(tmp_path)
+    line = check_refusal(_run_script(name, *TINY), capsys.readouterr().err, hint)
+    assert "not found" in line and "--images" in line and snapshot(tmp_path) == before
 
 
 @pytest.mark.slow

@@ -98,13 +98,25 @@ def _extract_in_worker(extraction: tuple, indices: np.ndarray) -> np.ndarray:
     return _worker_state["net"].extract(_worker_state["source"].load(indices, image_size))
 
 
-def check_weights(weights) -> None:
-    """A weights path must name an existing file (``None``, ``imagenet`` and ``none`` are not paths).
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def check_weights(weights, backbone: str | None = None) -> None:
+    """A weights path must name an existing file the backbone can read (``None``, ``imagenet`` and
+    ``none`` are not paths): checked here, before a backbone loads.
+
+    ``efficientnet_lite0`` takes its own ImageNet file only (checked by sha256) and has no random
+    weights; the keras.applications backbones take an HDF5 file (``.h5``, ``.weights.h5``).
 
     Raises
     ------
     BackboneError
     """
+    if weights == "none" and backbone == "efficientnet_lite0":
+        raise BackboneError(
+            "--weights none (random weights) is for the keras.applications backbones (e.g. --backbone "
+            "resnet50 --weights none); efficientnet_lite0 uses its packaged ImageNet weights: drop --weights."
+        )
     if weights in (None, "imagenet", "none"):
         return
     if os.path.isdir(str(weights)):
@@ -115,6 +127,27 @@ def check_weights(weights) -> None:
         raise BackboneError(
             f"Backbone weights file {weights!r} does not exist; pass an existing file with "
             "--weights, or --weights imagenet to download them (needs internet)."
+        )
+    if backbone is not None:
+        _check_weights_contents(str(weights), backbone)
+
+
+def _check_weights_contents(weights: str, backbone: str) -> None:
+    from .backbones.efficientnet_lite0 import WEIGHTS_SHA256, file_sha256
+
+    if backbone == "efficientnet_lite0":
+        if file_sha256(weights) != WEIGHTS_SHA256:
+            raise BackboneError(
+                f"Weights file {weights!r} is not EfficientNet-Lite0's ImageNet file (sha256 "
+                f"{WEIGHTS_SHA256[:12]}...); drop --weights to use the packaged one."
+            )
+        return
+    with open(weights, "rb") as stream:
+        head = stream.read(2048 + 8)
+    if not any(head[offset : offset + 8] == HDF5_SIGNATURE for offset in (0, 512, 1024, 2048)):
+        raise BackboneError(
+            f"Weights file {weights!r}: not an HDF5 weights file (.h5, .weights.h5) that {backbone} can "
+            f"load; pass the {backbone} 'notop' weights file, or --weights imagenet to download them."
         )
 
 
@@ -198,6 +231,19 @@ def build_backbone_metadata(backbone: str, image_size: int, weights, n_features:
     }
 
 
+def _check_overwritable(out: str) -> None:
+    """The cache file may be replaced only if it is one (an .npz); any other file is the user's."""
+    if not os.path.isfile(out):
+        return
+    with open(out, "rb") as stream:
+        is_npz = stream.read(4) == b"PK\x03\x04"
+    if not is_npz:
+        raise FeatureCacheError(
+            f"{out!r} exists and is not a feature cache (an .npz file), so it is not overwritten; "
+            "write the cache to a new path (--out FEATURES.npz), or move that file away."
+        )
+
+
 _DEFAULTS = DataConfig()
 
 
@@ -214,6 +260,7 @@ def extract_features(
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
     expect_key: dict | None = None,
+    check_splits: Callable[[tuple], None] | None = None,
 ) -> FeatureSet:
     """Turn an image source into a cached :class:`FeatureSet`.
 
@@ -245,6 +292,9 @@ def extract_features(
         The cache key the caller needs (a resumed run's): if the source or
         settings give another, refuse before reading an image or touching
         the cache.
+    check_splits : callable or None
+        Called with the splits before any image is read (e.g. to refuse
+        more cross-validation folds than a class has images).
 
     Returns
     -------
@@ -264,7 +314,7 @@ def extract_features(
         val_fraction=val_fraction,
         test_fraction=test_fraction,
     )  # validates every value
-    check_weights(weights)
+    check_weights(weights, backbone)
     seed = split_seed
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer; got {batch_size!r}.")
@@ -281,6 +331,7 @@ def extract_features(
             f"extracted and the cache {out!r} was left as it was. Restore the images (or settings) the run "
             "started with to resume it, or start a new run."
         )
+    _check_overwritable(out)
     if reuse and os.path.exists(out):
         cached = FeatureSet.load(out)
         if cached.metadata.get("key") == key:
@@ -303,6 +354,9 @@ def extract_features(
         make_rng(derive_seed(seed, "splits")),
         source.class_names,
     )
+    if check_splits is not None:
+        check_splits(splits)
+    source.check_files()  # a bad image is refused now, not after the backbone loads
     start = time.perf_counter()
     features, backbone_meta = embed_source(source, backbone, image_size, weights, batch_size, progress)
     seconds = time.perf_counter() - start

@@ -145,7 +145,8 @@ class FeatureSet:
         return {part: (self.features[i], self.labels[i]) for part, i in parts.items()}
 
     def with_holdout(self, fraction: float, seed: int) -> "FeatureSet":
-        """This set with ``fraction`` of each split's training part held out (stratified, drawn with ``seed``).
+        """This set with ``fraction`` of each split's training part held out (stratified, drawn with
+        ``seed``).
 
         The hold-out is carved before anything trains, so runs of both
         protocols on the returned set see the same training data. The cache
@@ -265,6 +266,13 @@ class FeatureSet:
             raise FeatureCacheError(
                 f"Feature cache {path!r} is truncated or corrupt ({reason}); {fix}."
             ) from exc
+        if "metadata" not in arrays:
+            raise FeatureCacheError(
+                f"{path!r} holds arrays {sorted(arrays)[:4]} but no evoprune metadata: it is not a feature "
+                "cache written by `evoprune extract`. Make one from images with `evoprune extract --images "
+                "DIR --out FEATURES.npz`, or fit arrays X, y with the Python API "
+                "(EvoPruneClassifier().fit(X, y))."
+            )
         try:
             meta = json.loads(str(arrays.pop("metadata")))
             checksums = meta.pop("checksums")
@@ -279,7 +287,29 @@ class FeatureSet:
                 raise FeatureCacheError(
                     f"Feature cache {path!r}: array {name!r} fails its checksum (tampered or damaged); {fix}."
                 )
-        splits = tuple(
-            Split(*(arrays[f"split{k}_{part}"] for part in ("train", "val", "test"))) for k in range(n_splits)
+        try:
+            splits = tuple(
+                Split(*(arrays[f"split{k}_{part}"] for part in ("train", "val", "test")))
+                for k in range(n_splits)
+            )
+            _check_width(arrays["features"], meta)
+            return cls(arrays["features"], arrays["labels"], class_names, splits, meta)
+        except (FeatureCacheError, KeyError) as exc:
+            raise FeatureCacheError(f"Feature cache {path!r} is inconsistent ({exc}); {fix}.") from exc
+
+
+def _check_width(features: np.ndarray, meta: dict) -> None:
+    """Features made by a backbone have its width: a cache cut to fewer columns would train a head that no
+    exported model can feed."""
+    if "n_features" not in meta or features.ndim != 2:
+        return
+    from .backbones.efficientnet_lite0 import N_FEATURES
+    from .backbones.keras_applications import APPLICATIONS
+
+    widths = {"efficientnet_lite0": N_FEATURES, **{name: entry[2] for name, entry in APPLICATIONS.items()}}
+    expected = widths.get(meta.get("backbone"), meta["n_features"])
+    if features.shape[1] != expected or meta["n_features"] != expected:
+        raise FeatureCacheError(
+            f"it holds {features.shape[1]} features per image, but backbone {meta.get('backbone')!r} "
+            f"gives {expected}"
         )
-        return cls(arrays["features"], arrays["labels"], class_names, splits, meta)

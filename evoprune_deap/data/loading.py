@@ -1,9 +1,12 @@
-"""The features a config names: a cache file, or extracted and cached; the hold-out and OOD images attached."""
+"""The features a config names: a cache file, or extracted and cached; the hold-out and OOD images
+attached."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..config import ExperimentConfig
-from ..errors import DatasetError
+from ..errors import ConfigError, DatasetError, FeatureCacheError
 from .features import FeatureSet
 
 
@@ -27,9 +30,12 @@ def load_feature_set(
     before anything is extracted or cached).
     """
     data = config.data
+    ood_cache = None if data.ood_features is None else FeatureSet.load(data.ood_features)
     if data.features is not None:
         feature_set = FeatureSet.load(data.features)
     else:
+        if ood_cache is not None:  # refused before the run's own images are extracted
+            _check_ood_made_alike(ood_cache, data)
         feature_set = _extract(
             config,
             dict(
@@ -45,8 +51,9 @@ def load_feature_set(
             expect_key=expect_key,
         )
     feature_set = feature_set.with_holdout(data.holdout_fraction, data.split_seed)
-    if data.ood_features is not None:
-        ood = FeatureSet.load(data.ood_features)
+    check_folds(config, feature_set)
+    if ood_cache is not None:
+        ood = ood_cache
     elif data.ood_dataset is not None or data.ood_images is not None:
         # The OOD images are extracted as the features were: their cache's backbone, image size and weights.
         made = feature_set.metadata
@@ -98,11 +105,15 @@ def _extract(
         reuse=reuse,
         progress=progress,
         expect_key=expect_key,
+        check_splits=None
+        if check is not None
+        else lambda splits: _check_folds_before(config, source, splits),
     )
 
 
 def config_source(config: ExperimentConfig):
-    """The image source of a config's data (its images, not the cached features): what the run was made from."""
+    """The image source of a config's data (its images, not the cached features): what the run was made
+    from."""
     from ..data.sources import load_source
 
     data = config.data
@@ -118,7 +129,8 @@ def config_source(config: ExperimentConfig):
 
 
 def _check_ood_classes(source, feature_set: FeatureSet) -> None:
-    """OOD images must come from classes the head never learns: refuse shared class names before extracting."""
+    """OOD images must come from classes the head never learns: refuse shared class names before
+    extracting."""
     shared = sorted({c.lower() for c in feature_set.class_names} & {c.lower() for c in source.class_names})
     if shared:
         raise DatasetError(
@@ -126,3 +138,51 @@ def _check_ood_classes(source, feature_set: FeatureSet) -> None:
             "images must come from classes the head never learns. Remove those classes from the "
             "OOD folder."
         )
+
+
+def check_folds(config: ExperimentConfig, feature_set: FeatureSet) -> None:
+    """``[fitness] folds`` cross-validation folds need that many training and validation images of every
+    class in every split (after the hold-out is carved).
+
+    Raises
+    ------
+    ConfigError
+        Naming the class, its count and the largest number of folds that fits.
+    """
+    folds = config.fitness.folds
+    if folds <= 1:
+        return
+    for k, split in enumerate(feature_set.splits):
+        pool = feature_set.labels[np.concatenate([split.train, split.val])]
+        counts = np.bincount(pool, minlength=feature_set.n_classes)
+        fewest = int(np.argmin(counts))
+        if counts[fewest] < folds:
+            fits = int(counts[fewest]) if counts[fewest] >= 2 else 1
+            raise ConfigError(
+                f"--cv-folds {folds} ([fitness] folds) needs at least {folds} training and validation images "
+                f"of every class, but class {feature_set.class_names[fewest]!r} has {int(counts[fewest])} "
+                f"(split {k}); pass --cv-folds {fits} or fewer (1: no cross-validation), or add images."
+            )
+
+
+def _check_folds_before(config: ExperimentConfig, source, splits) -> None:
+    """:func:`check_folds` on a source's splits, before any image is read (a stand-in of zero features)."""
+    if config.fitness.folds <= 1:
+        return
+    stand_in = FeatureSet(
+        np.zeros((source.n_samples, 1), np.float32), source.labels, source.class_names, splits
+    )
+    check_folds(config, stand_in.with_holdout(config.data.holdout_fraction, config.data.split_seed))
+
+
+def _check_ood_made_alike(ood: FeatureSet, data) -> None:
+    """An OOD feature cache must come from the backbone and image size the run's images will be extracted
+    with: checked before they are."""
+    made = ood.metadata
+    for name, wanted in (("backbone", data.backbone), ("image_size", data.image_size)):
+        if made.get(name) is not None and made[name] != wanted:
+            raise FeatureCacheError(
+                f"The out-of-distribution features {data.ood_features!r} were made with {name} = "
+                f"{made[name]!r}, the run uses {wanted!r}; extract the OOD images with the same backbone and "
+                "image size (or pass --ood-images DIR and let the run extract them)."
+            )

@@ -19,9 +19,17 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import DatasetError
-from ..storage import cache_dir
+from .folders import class_folders, folder_name, is_fold_layout, unpack_zip  # noqa: F401 (folder_name)
+from .images import (  # noqa: F401 (IMAGE_EXTENSIONS, MAX_PIXELS_VARIABLE, to_rgb_uint8: public here too)
+    IMAGE_EXTENSIONS,
+    MAX_PIXELS_VARIABLE,
+    array_loader,
+    check_image_files,
+    file_loader,
+    pixel_limit,
+    to_rgb_uint8,
+)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 TRAIN, TEST = 0, 1
 
 ELPV_CLASS_NAMES = ("defect_0", "defect_33", "defect_67", "defect_100")
@@ -69,6 +77,7 @@ class ImageSource:
     fingerprint: str
     loader: Callable[[np.ndarray, int], np.ndarray] = field(repr=False)
     spec: dict = field(default_factory=dict)
+    files: tuple = field(default=(), repr=False)
 
     @property
     def n_samples(self) -> int:
@@ -81,6 +90,11 @@ class ImageSource:
     def load(self, indices: Sequence[int], image_size: int) -> np.ndarray:
         """Return uint8 RGB images of shape (len(indices), image_size, image_size, 3)."""
         return self.loader(np.asarray(indices, dtype=np.int64), image_size)
+
+    def check_files(self) -> None:
+        """Every image file opens and passes PIL's integrity check (:func:`check_image_files`): run before
+        a backbone loads, so a bad file is refused at once. Sources held in memory have nothing to check."""
+        check_image_files(self.files)
 
     def train_subset(self, n_train: int, seed: int) -> "ImageSource":
         """This source with a stratified draw of ``n_train`` training images (test images all kept).
@@ -102,7 +116,8 @@ class ImageSource:
         if not 2 * self.n_classes <= n_train < train.size:
             raise DatasetError(
                 f"train_subset={n_train} must be at least 2 per class ({2 * self.n_classes}) and below the "
-                f"{train.size} training images of {self.name!r} ({self.n_classes} classes); change it or leave it out."
+                f"{train.size} training images of {self.name!r} ({self.n_classes} classes); change it or "
+                "leave it out."
             )
         keep = np.sort(np.concatenate([self._stratified(train, n_train, seed), np.flatnonzero(~is_train)]))
         return self._restricted(
@@ -125,7 +140,8 @@ class ImageSource:
         )
 
     def _stratified(self, pool: np.ndarray, n: int, seed: int) -> np.ndarray:
-        """``n`` of the indices ``pool``, the same share of each class (at least 2 of each), drawn with ``seed``."""
+        """``n`` of the indices ``pool``, the same share of each class (at least 2 of each), drawn with
+        ``seed``."""
         rng = np.random.default_rng(seed)
         chosen = []
         for label in range(self.n_classes):
@@ -144,83 +160,8 @@ class ImageSource:
             _fingerprint([self.fingerprint, *fingerprint]),
             lambda indices, image_size: base_loader(keep[indices], image_size),
             {**self.spec, **spec},
+            tuple(self.files[i] for i in keep) if self.files else (),
         )
-
-
-def to_rgb_uint8(image, image_size: int) -> np.ndarray:
-    """Convert a PIL image of any mode (L, RGBA, P, I;16...) to resized RGB uint8."""
-    from PIL import Image
-
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(image, dtype=np.float64)
-        span = max(array.max() - array.min(), 1.0)
-        image = Image.fromarray(((array - array.min()) / span * 255).astype(np.uint8))
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba)
-    image = image.convert("RGB")
-    if image.size != (image_size, image_size):
-        image = image.resize((image_size, image_size), Image.BILINEAR)
-    return np.asarray(image, dtype=np.uint8)
-
-
-MAX_PIXELS_VARIABLE = "EVOPRUNE_MAX_IMAGE_PIXELS"
-"""Environment variable that raises (or, at 0, lifts) PIL's decompression-bomb limit for trusted large images."""
-
-
-def _pixel_limit():
-    from PIL import Image
-
-    value = os.environ.get(MAX_PIXELS_VARIABLE)
-    if value is None:
-        return Image.MAX_IMAGE_PIXELS
-    if not value.strip().isdigit():
-        raise DatasetError(
-            f"{MAX_PIXELS_VARIABLE}={value!r} is not a number of pixels; set e.g. "
-            f"{MAX_PIXELS_VARIABLE}=200000000, or 0 for no limit."
-        )
-    return int(value) or None
-
-
-def _file_loader(paths: Sequence[str]) -> Callable[[np.ndarray, int], np.ndarray]:
-    def load(indices: np.ndarray, image_size: int) -> np.ndarray:
-        import warnings
-
-        from PIL import Image, UnidentifiedImageError
-
-        Image.MAX_IMAGE_PIXELS = _pixel_limit()
-        batch = np.empty((len(indices), image_size, image_size, 3), dtype=np.uint8)
-        for row, index in enumerate(indices):
-            path = paths[index]
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("error", Image.DecompressionBombWarning)
-                    with Image.open(path) as image:
-                        batch[row] = to_rgb_uint8(image, image_size)
-            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-                raise DatasetError(
-                    f"Image {path!r} has more pixels than the limit of {Image.MAX_IMAGE_PIXELS} that guards against "
-                    f"decompression bombs ({exc.__class__.__name__}); if you trust the file, allow it with "
-                    f"{MAX_PIXELS_VARIABLE}=<pixels> (0: no limit), or shrink the image."
-                ) from exc
-            except (UnidentifiedImageError, OSError, ValueError) as exc:
-                raise DatasetError(
-                    f"Cannot read image {path!r} ({exc.__class__.__name__}: {exc}); "
-                    "remove or replace the file."
-                ) from exc
-        return batch
-
-    return load
-
-
-def _array_loader(images: np.ndarray) -> Callable[[np.ndarray, int], np.ndarray]:
-    def load(indices: np.ndarray, image_size: int) -> np.ndarray:
-        from PIL import Image
-
-        return np.stack([to_rgb_uint8(Image.fromarray(images[i]), image_size) for i in indices])
-
-    return load
 
 
 def _fingerprint(entries) -> str:
@@ -270,7 +211,8 @@ def elpv_source() -> ImageSource:
         fingerprint = _fingerprint(["elpv", version, hashlib.sha256(stream.read()).hexdigest()])
     labels = np.asarray(labels, dtype=np.int64)
     return ImageSource(
-        "elpv", ELPV_CLASS_NAMES, labels, np.zeros_like(labels), "none", fingerprint, _file_loader(paths)
+        *("elpv", ELPV_CLASS_NAMES, labels, np.zeros_like(labels), "none", fingerprint, file_loader(paths)),
+        files=tuple(paths),
     )
 
 
@@ -315,124 +257,32 @@ def fashion_mnist_source(root: str = FASHION_MNIST_DIR) -> ImageSource:
         partition,
         "train_test",
         fingerprint,
-        _array_loader(images),
+        array_loader(images),
     )
 
 
-def _list_class_folders(directory: str) -> dict[str, list[str]]:
-    """Map class name -> sorted image paths; errors name the bad folder."""
-    if os.path.isfile(directory):
-        raise DatasetError(
-            f"Image folder {directory!r} is a file, not a folder; pass the folder holding one "
-            "subfolder of images per class (DIR/<class>/*.png), or a .zip of one."
-        )
-    if not os.path.isdir(directory):
-        raise DatasetError(
-            f"Image folder {directory!r} does not exist; pass a folder holding one "
-            "subfolder of images per class."
-        )
-    classes = sorted(e.name for e in os.scandir(directory) if e.is_dir() and not e.name.startswith("."))
-    if not classes:
-        raise DatasetError(
-            f"Image folder {directory!r} has no class subfolders; put each class's "
-            "images in its own subfolder (e.g. DIR/cat/1.jpg, DIR/dog/2.jpg)."
-        )
-    result = {}
-    for name in classes:
-        folder = os.path.join(directory, name)
-        files = sorted(
-            os.path.join(folder, f)
-            for f in os.listdir(folder)
-            if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")
-        )
-        nested = [
-            e.path
-            for e in os.scandir(folder)
-            if e.is_dir() and not e.name.startswith(".") and _holds_images(e.path)
-        ]
-        if nested:
+def _check_coverage(images: str, test_images, kind: str, groups: list, class_names: list) -> None:
+    """Every class has images in the training folder and in the test folder, or in every fold."""
+    for group, classes in groups:
+        missing = sorted(set(class_names) - set(classes))
+        if not missing:
+            continue
+        if kind == "folds":
+            where = os.path.join(images, str(group))
             raise DatasetError(
-                f"Class folder {folder!r} has a subfolder with images, {nested[0]!r}, which would be left out; "
-                f"put each class's images directly in its folder ({os.path.join(directory, '<class>', '*.png')})."
+                f"Fold folder {where!r} has no class {missing[0]!r}, which other folds have; every fold "
+                f"needs images of every class (add {os.path.join(where, missing[0], '*.png')})."
             )
-        if not files:
+        if group == TEST:
             raise DatasetError(
-                f"Class folder {folder!r} holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
-                "add images or remove the folder."
+                f"Test folder {test_images!r} has no class {missing[0]!r}, which the training folder "
+                f"{images!r} has; add its test images ({os.path.join(test_images, missing[0], '*.png')}), "
+                "or drop --test-images to split the training folder."
             )
-        result[name] = files
-    return result
-
-
-def _holds_images(folder: str) -> bool:
-    return any(
-        e.is_file() and e.name.lower().endswith(IMAGE_EXTENSIONS) and not e.name.startswith(".")
-        for e in os.scandir(folder)
-    )
-
-
-def _is_fold_layout(directory: str) -> bool:
-    """Numbered subfolders are folds when they hold class subfolders, classes when they hold images.
-
-    Raises DatasetError for a mixture (some numbered folders of each kind).
-    """
-    if not os.path.isdir(directory):
-        return False
-    subdirs = sorted(e.path for e in os.scandir(directory) if e.is_dir() and not e.name.startswith("."))
-    if not subdirs or not all(os.path.basename(path).isdigit() for path in subdirs):
-        return False
-    folds = [
-        path
-        for path in subdirs
-        if any(e.is_dir() and not e.name.startswith(".") for e in os.scandir(path))
-        and not _holds_images(path)
-    ]
-    if len(folds) == len(subdirs):
-        return True
-    if not folds:
-        return False  # digit-named class folders, MNIST-style: DIR/0/*.png ... DIR/9/*.png
-    classes = [path for path in subdirs if path not in folds]
-    raise DatasetError(
-        f"Image folder {directory!r} mixes numbered fold folders ({folds[0]!r} holds class subfolders) and "
-        f"numbered class folders ({classes[0]!r} holds images); use one layout: DIR/<fold>/<class>/*.png for "
-        "folds, or DIR/<class>/*.png for classes."
-    )
-
-
-def unpack_zip(path: str) -> str:
-    """Unpack an image zip (e.g. tensorflow-datasets' manual ``rps.zip``) once into
-    the cache folder and return the folder that holds its class subfolders."""
-    import zipfile
-
-    if not os.path.isfile(path):
-        raise DatasetError(f"Zip file {path!r} does not exist; download it or fix the path.")
-    with open(path, "rb") as stream:
-        digest = hashlib.sha256(stream.read()).hexdigest()[:16]
-    target = cache_dir("unzipped", f"{os.path.splitext(os.path.basename(path))[0]}-{digest}")
-    if not os.path.isdir(target):
-        try:
-            with zipfile.ZipFile(path) as archive:
-                archive.extractall(target + ".partial")
-        except zipfile.BadZipFile as exc:
-            raise DatasetError(f"{path!r} is not a valid zip file ({exc}); download it again.") from exc
-        os.replace(target + ".partial", target)
-    folder = target
-    while True:  # descend through wrapper folders (rps/, Citrus/Leaves/, __MACOSX is skipped)
-        subdirs = [e.path for e in os.scandir(folder) if e.is_dir() and not e.name.startswith((".", "__"))]
-        has_images = any(f.lower().endswith(IMAGE_EXTENSIONS) for d in subdirs for f in os.listdir(d))
-        if len(subdirs) != 1 or has_images:
-            return folder
-        folder = subdirs[0]
-
-
-def folder_name(images: str) -> str:
-    """A dataset's name from its folder: the folder's own name, or its parent's for ``train``-like folders
-    (``data/plants/train`` is "plants"); a zip's name without ``.zip``."""
-    path = os.path.abspath(images.rstrip(os.sep))
-    name = os.path.basename(path)
-    if name.lower() in ("train", "training", "trainset", "train_images", "images"):
-        name = os.path.basename(os.path.dirname(path)) or name
-    return name.removesuffix(".zip") or "images"
+        raise DatasetError(
+            f"Test folder {test_images!r} has class {missing[0]!r} that the training folder "
+            f"{images!r} lacks; every test class needs training images."
+        )
 
 
 def folder_source(images: str, test_images: str | None = None) -> ImageSource:
@@ -448,9 +298,10 @@ def folder_source(images: str, test_images: str | None = None) -> ImageSource:
     images = os.path.abspath(os.path.expanduser(images))
     if images.lower().endswith(".zip"):
         images = unpack_zip(images)
-    if test_images is not None and test_images.lower().endswith(".zip"):
-        test_images = unpack_zip(test_images)
-    if _is_fold_layout(images):
+    if test_images is not None:
+        test_images = os.path.abspath(os.path.expanduser(test_images))
+        test_images = unpack_zip(test_images) if test_images.lower().endswith(".zip") else test_images
+    if is_fold_layout(images):
         if test_images is not None:
             raise DatasetError(
                 f"{images!r} holds numbered fold folders, which already define the test "
@@ -461,22 +312,16 @@ def folder_source(images: str, test_images: str | None = None) -> ImageSource:
             raise DatasetError(
                 f"Fold folder {images!r} has only {len(fold_names)} fold; k-fold needs at least 2."
             )
-        groups = [(int(f), _list_class_folders(os.path.join(images, f))) for f in fold_names]
+        groups = [(int(f), class_folders(os.path.join(images, f))) for f in fold_names]
         kind = "folds"
     else:
-        groups = [(TRAIN, _list_class_folders(images))]
+        groups = [(TRAIN, class_folders(images))]
         kind = "none"
         if test_images is not None:
-            groups.append((TEST, _list_class_folders(os.path.abspath(os.path.expanduser(test_images)))))
+            groups.append((TEST, class_folders(test_images)))
             kind = "train_test"
     class_names = sorted(set().union(*(g.keys() for _, g in groups)))
-    train_classes = set(groups[0][1]) if kind != "folds" else set(class_names)
-    unseen = sorted(set(class_names) - train_classes)
-    if unseen:
-        raise DatasetError(
-            f"Test folder {test_images!r} has class {unseen[0]!r} that the training folder "
-            f"{images!r} lacks; every test class needs training images."
-        )
+    _check_coverage(images, test_images, kind, groups, class_names)
     paths, labels, partition = [], [], []
     for group, classes in groups:
         for name, files in classes.items():
@@ -495,7 +340,8 @@ def folder_source(images: str, test_images: str | None = None) -> ImageSource:
         np.asarray(partition, dtype=np.int64),
         kind,
         fingerprint,
-        _file_loader(paths),
+        file_loader(paths),
+        files=tuple(paths),
     )
 
 

@@ -16,13 +16,33 @@ def best_so_far(evaluations: pd.DataFrame) -> np.ndarray:
     return np.maximum.accumulate(evaluations.sort_values("evaluation")["fitness"].to_numpy())
 
 
+CJK_FONTS = (
+    "Noto Sans CJK JP",
+    "Noto Sans CJK SC",
+    "Source Han Sans",
+    "WenQuanYi Zen Hei",
+    "Droid Sans Fallback",
+)
+"""Fonts with Chinese, Japanese and Korean glyphs, tried after DejaVu Sans where installed (a dataset or class
+name may be written in them)."""
+
+
 def _pyplot():
-    """matplotlib.pyplot on a file-only backend (no screen needed)."""
+    """matplotlib.pyplot on a file-only backend (no screen needed); text falls back to an installed CJK font,
+    and where none is, a missing glyph is drawn as a box without a warning per character."""
+    import warnings
+
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib import font_manager
 
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    fallback = [name for name in CJK_FONTS if name in installed]
+    if fallback and fallback[0] not in matplotlib.rcParams["font.sans-serif"]:
+        matplotlib.rcParams["font.sans-serif"] = [*matplotlib.rcParams["font.sans-serif"], *fallback]
+    warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from", category=UserWarning)
     return plt
 
 
@@ -151,7 +171,8 @@ def save_front(
 
 
 def plot_hypervolume(curves: dict):
-    """Hypervolume of everything evaluated so far against evaluations: ``{label: Logbook rows}``, one line each."""
+    """Hypervolume of everything evaluated so far against evaluations: ``{label: Logbook rows}``, one line
+    each."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, logbook in curves.items():
@@ -199,7 +220,8 @@ def _panels(runs: pd.DataFrame):
 
 
 def plot_differences(differences: pd.DataFrame):
-    """GA minus each baseline in accuracy points, mean and 95% interval, one panel per dataset x protocol x encoding.
+    """GA minus each baseline in accuracy points, mean and 95% interval, one panel per dataset x protocol x
+    encoding.
 
     ``differences`` is :func:`~evoprune_deap.report.statistics.paired_differences`;
     an interval crossing the dashed zero line is "no detectable difference".
@@ -267,9 +289,8 @@ def plot_kept_units(masks: dict, title: str = ""):
     fig, ax = plt.subplots(figsize=(10, 0.35 * len(names) + 1.4))
     ax.imshow(matrix, aspect="auto", cmap="Greys", interpolation="nearest", vmin=0, vmax=1)
     ax.set_yticks(range(len(names)), names, fontsize=7)
-    ax.set_xlabel(
-        f"unit (kept by all runs: {int(matrix.all(0).sum())}, by none: {int((~matrix.astype(bool)).all(0).sum())})"
-    )
+    kept_by_none = int((~matrix.astype(bool)).all(0).sum())
+    ax.set_xlabel(f"unit (kept by all runs: {int(matrix.all(0).sum())}, by none: {kept_by_none})")
     ax.set_title(title)
     fig.tight_layout()
     return fig

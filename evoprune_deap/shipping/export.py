@@ -109,6 +109,40 @@ def _read_sidecar(path: str) -> dict:
         return {}
 
 
+def _check_member(directory: RunDirectory, member: str | None) -> None:
+    """``--member HASH`` must name a member of the run's front: checked before anything loads."""
+    if member is None or member == UNPRUNED:
+        return
+    if not directory.has(RunDirectory.FRONT):
+        raise RunDirectoryError(
+            f"Run {directory.path!r} has no front.csv (a single-objective run); pass no "
+            f"--member to export its best head, or --member {UNPRUNED}."
+        )
+    hashes = directory.read_front()["mask_hash"].tolist()
+    if member not in hashes:
+        raise ConfigError(
+            f"--member {member!r} is not in {directory.file(RunDirectory.FRONT)}; pass one of its "
+            f"mask_hash values ({', '.join(hashes[:6])}{', ...' if len(hashes) > 6 else ''}) "
+            f"or {UNPRUNED}."
+        )
+
+
+def check_model_file(path: str, fix: str) -> None:
+    """A saved ``.keras`` model is a zip: a truncated or corrupt one is refused at once, naming ``fix``,
+    rather than by Keras after the backbone has loaded."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        bad = f"{exc.__class__.__name__}: {exc}"
+    else:
+        bad = None if bad is None else f"member {bad!r} fails its CRC"
+    if bad is not None:
+        raise RunDirectoryError(f"Model file {path!r} is truncated or corrupt ({bad}); {fix}.")
+
+
 def _members(directory: RunDirectory, feature_set, config, member: str | None, selected: str | None):
     """The heads to export and where they came from: (members, mask hashes, source)."""
     from ..head.image_model import Member, members_of
@@ -128,19 +162,8 @@ def _members(directory: RunDirectory, feature_set, config, member: str | None, s
     if member is not None:
         from .members import FinishedFront
 
-        if not directory.has(RunDirectory.FRONT):
-            raise RunDirectoryError(
-                f"Run {directory.path!r} has no front.csv (a single-objective run); pass no "
-                f"--member to export its best head, or --member {UNPRUNED}."
-            )
         run = FinishedFront.open(directory.path)
         hashes = run.front["mask_hash"].tolist()
-        if member not in hashes:
-            raise ConfigError(
-                f"--member {member!r} is not in {directory.file(RunDirectory.FRONT)}; pass one of its "
-                f"mask_hash values ({', '.join(hashes[:6])}{', ...' if len(hashes) > 6 else ''}) "
-                f"or {UNPRUNED}."
-            )
         mask = run.masks([hashes.index(member)])[0]
         score = run.fitness.score(mask, with_test=True)
         masks = run.fitness.encoding.head_masks(mask)
@@ -201,7 +224,10 @@ def export_model(
     input_size = parse_input_size(input_size) if isinstance(input_size, str) else input_size
     directory = RunDirectory(run_dir)
     if not directory.is_started:
-        raise directory.not_a_run()
+        error = str(directory.not_a_run())
+        raise RunDirectoryError(
+            error.replace("nothing to resume.", "pass a finished run directory (`evoprune run` prints it).")
+        )
     if not directory.is_finished:
         raise RunDirectoryError(
             f"Run {run_dir!r} is not finished (no summary.json); finish it with "
@@ -215,6 +241,15 @@ def export_model(
             name + {"none": "", "dynamic": "_int8", "float16": "_fp16"}[quantize] + FORMATS[format],
         )
     check_file(out, "--out")
+    _check_member(directory, member)
+    if selected is not None:
+        check_model_file(selected, "write it again with `evoprune select` or `evoprune ensemble`")
+    elif member is None and directory.has(RunDirectory.BEST_HEAD):
+        check_model_file(
+            directory.file(RunDirectory.BEST_HEAD),
+            f"restore it, or export a head retrained from the run's seed instead (--member {UNPRUNED}, or "
+            "--member HASH of a multi-objective run)",
+        )
     from ..data.loading import load_feature_set
     from ..head.image_model import image_classifier
 
