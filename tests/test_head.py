@@ -171,19 +171,15 @@ def test_the_ensemble_scores_the_vote_its_saved_model_computes_by_the_forward_pa
 ):
     import keras
 
-    from evoprune_deap.head.layers import MajorityVote
-    from evoprune_deap.head.stack import deployable_head
-    from evoprune_deap.shipping.members import vote
+    from evoprune_deap.shipping.members import ensemble_model, vote
 
     x = faces_features.arrays()["val"][0]
     encoding = Encoding("fs", x.shape[1], (16,))
     config = HeadConfig(hidden_units=(16,))
     masks = [encoding.head_masks(np.random.default_rng(k).random(x.shape[1]) < 0.5) for k in range(n_members)]
     heads = [(HeadWeights.glorot((*m.n_active, 2), k, False), m) for k, m in enumerate(masks)]
-    members = [deployable_head(w, m, config, name=f"member_{k}") for k, (w, m) in enumerate(heads)]
-    inputs = keras.Input((x.shape[1],))
-    outputs = MajorityVote()([h(inputs) for h in members]) if n_members > 1 else members[0](inputs)
-    want = np.asarray(keras.Model(inputs, outputs).predict(x, verbose=0))  # what build_ensemble saves
+    saved = ensemble_model(heads, config, x.shape[1])  # the model build_ensemble saves
+    want = np.asarray(saved.predict(x, verbose=0))
     monkeypatch.setattr(keras.Model, "predict", None)  # scoring never asks Keras
     got = vote(heads, x)
     np.testing.assert_allclose(got, want, atol=1e-6)

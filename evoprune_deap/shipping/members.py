@@ -153,11 +153,7 @@ def build_ensemble(run_dir: str, window: str = "85-95", out: str | None = None) 
     the front's most accurate member. Writes ``.keras``, ``.json`` and a
     ``.csv`` with one row per member, the ensemble and the best member.
     """
-    import keras
     import pandas as pd
-
-    from ..head.layers import MajorityVote
-    from ..head.stack import deployable_head
 
     out = _checked_out(out)
     low, high = parse_window(window)
@@ -166,23 +162,59 @@ def build_ensemble(run_dir: str, window: str = "85-95", out: str | None = None) 
     masks = run.masks(rows)
     encoding, config, fitness = run.fitness.encoding, run.config, run.fitness
     scores = fitness.score_many(masks, with_test=True)
-    members = [
-        deployable_head(score.weights, encoding.head_masks(mask), config.head, name=f"member_{k}")
-        for k, (mask, score) in enumerate(zip(masks, scores))
-    ]
-    inputs = keras.Input((fitness.feature_set.n_features,), name="features")
+    heads = [(score.weights, encoding.head_masks(mask)) for mask, score in zip(masks, scores)]
+    model = ensemble_model(heads, config.head, fitness.feature_set.n_features)
+    accuracy, auroc = ensemble_scores(heads, fitness.feature_set, config.ga)
+    front = run.front
+    best = best_index(front["accuracy"].tolist(), front["n_active"].tolist())
+    table = _ensemble_table(front, rows, scores, best, accuracy, auroc)
+    name = f"ensemble_{low:g}-{high:g}"
+    path = out or run.default_path("ensemble", f"{name}.keras")
+    record = _save(
+        model,
+        path,
+        {
+            "window": [low, high],
+            "run_dir": run.directory.path,
+            "seed": config.run.seed,
+            "model": path,
+            "members": [front["mask_hash"].iloc[r] for r in rows],
+            "test_accuracy": accuracy,
+            "test_ood_auroc": auroc,
+            "best_member": front["mask_hash"].iloc[best],
+            "best_member_test_accuracy": float(front["test_accuracy"].iloc[best]),
+            "best_member_test_ood_auroc": None
+            if pd.isna(front["test_ood_auroc"].iloc[best])
+            else float(front["test_ood_auroc"].iloc[best]),
+        },
+    )
+    write_text(os.path.splitext(path)[0] + ".csv", table.to_csv(index=False))
+    return {**record, "table": table}
+
+
+def ensemble_model(heads: list, config, n_features: int):
+    """The saved ensemble: one Keras model over the full feature vector, the members' deployable heads
+    (``heads``: (weights, masks) pairs) and a :class:`~evoprune_deap.head.layers.MajorityVote`."""
+    import keras
+
+    from ..head.layers import MajorityVote
+    from ..head.stack import deployable_head
+
+    members = [deployable_head(w, m, config, name=f"member_{k}") for k, (w, m) in enumerate(heads)]
+    inputs = keras.Input((n_features,), name="features")
     outputs = (
         MajorityVote(name="majority_vote")([head(inputs) for head in members])
         if len(members) > 1
         else members[0](inputs)
     )
-    model = keras.Model(inputs, outputs, name="evoprune_ensemble")
+    return keras.Model(inputs, outputs, name="evoprune_ensemble")
 
-    heads = [(score.weights, encoding.head_masks(mask)) for mask, score in zip(masks, scores)]
-    accuracy, auroc = ensemble_scores(heads, fitness.feature_set, config.ga)
-    front = run.front
-    best = best_index(front["accuracy"].tolist(), front["n_active"].tolist())
-    table = pd.DataFrame(
+
+def _ensemble_table(front, rows: list, scores: list, best: int, accuracy: float, auroc):
+    """One row per member, the ensemble's and the front's best single member's."""
+    import pandas as pd
+
+    return pd.DataFrame(
         [
             {
                 "member": front["mask_hash"].iloc[r],
@@ -210,25 +242,3 @@ def build_ensemble(run_dir: str, window: str = "85-95", out: str | None = None) 
             },
         ]
     )
-    name = f"ensemble_{low:g}-{high:g}"
-    path = out or run.default_path("ensemble", f"{name}.keras")
-    record = _save(
-        model,
-        path,
-        {
-            "window": [low, high],
-            "run_dir": run.directory.path,
-            "seed": config.run.seed,
-            "model": path,
-            "members": [front["mask_hash"].iloc[r] for r in rows],
-            "test_accuracy": accuracy,
-            "test_ood_auroc": auroc,
-            "best_member": front["mask_hash"].iloc[best],
-            "best_member_test_accuracy": float(front["test_accuracy"].iloc[best]),
-            "best_member_test_ood_auroc": None
-            if pd.isna(front["test_ood_auroc"].iloc[best])
-            else float(front["test_ood_auroc"].iloc[best]),
-        },
-    )
-    write_text(os.path.splitext(path)[0] + ".csv", table.to_csv(index=False))
-    return {**record, "table": table}
