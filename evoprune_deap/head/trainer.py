@@ -23,7 +23,10 @@ share a program); a head's padded shape depends on its own mask only.
 
 :class:`HeadTrainer` chooses P: one head per program on a CPU (measured
 faster there, ``benchmarks/batched_speed.py``), heads of one padded shape
-together on a GPU, or as ``[head] engine`` says. Keras is not used here.
+together on a GPU, or as ``[head] engine`` says (:mod:`~evoprune_deap.head.batching`).
+The pruning baselines run the same protocol from given weights, with kernel
+masks and without early stopping where they ask (:mod:`~evoprune_deap.head.fine_tune`).
+Keras is not used here.
 """
 
 from __future__ import annotations
