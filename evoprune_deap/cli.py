@@ -38,6 +38,17 @@ def hidden_widths(text: str) -> list:
         ) from None
 
 
+def at_least_zero(text: str) -> int:
+    """An integer >= 0 (``--parallel-runs``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 0; give e.g. 2 (0: as many as help)")
+    return value
+
+
 CONFIG_OPTIONS = {  # command-line option -> (config table, key, type, help)
     "dataset": ("data", "dataset", str, "built-in dataset: elpv (default) or fashion-mnist"),
     "images": ("data", "images", str, "image folder: DIR/<class>/*.png, or fold folders DIR/0/<class>/..."),
@@ -214,17 +225,34 @@ def _add_config_options(parser: argparse.ArgumentParser, names) -> None:
 
 
 def config_from_args(args, config_path: str | None = None, **fixed):
-    """The resolved config: preset, then TOML file, then the options given on the command line."""
+    """The resolved config: preset, then TOML file, then the options given on the command line.
+
+    Heads train on one local worker per core unless ``--workers`` or the TOML says otherwise. With
+    ``--features``, the data options given on the command line must agree with the cache, and the config
+    holds the cache's values (:func:`~evoprune_deap.run.preflight.check_against_cache`): a TOML's
+    [data] table describes a dataset, which a feature cache of it stands in for (as the campaigns'
+    ``experiments/*.toml`` with ``--features``).
+    """
     overrides: dict = {}
     for name, (table, key, _kind, _help) in CONFIG_OPTIONS.items():
         value = getattr(args, name, None)
         if value is not None:
             overrides.setdefault(table, {})[key] = value
+    given = set(overrides.get("data", {}))
     if "images" in overrides.get("data", {}):
         overrides["data"].setdefault("dataset", None)
     for table, values in fixed.items():
         overrides.setdefault(table, {}).update(values)
-    return load_config(config_path or args.config, preset=args.preset, overrides=overrides)
+    path = config_path or args.config
+    config = load_config(path, preset=args.preset, overrides=overrides)
+    if config.run.workers is None:
+        config = config.replace(run={"workers": 0})
+    if config.data.features is None:
+        return config
+    from .data.features import FeatureSet
+    from .run.preflight import check_against_cache
+
+    return check_against_cache(config, given, FeatureSet.load(config.data.features).metadata)
 
 
 _BARS_OFF = None  # tqdm's `disable`: None = off when stderr is not a terminal; True with -q
@@ -302,6 +330,11 @@ def _load_features(config, out: str | None = None, force: bool = False, expect_k
 
 
 def _extract(args) -> int:
+    if args.out is not None and not args.out.endswith(".npz"):
+        raise EvopruneError(
+            f"--out {args.out!r} is not a .npz file; a feature cache is written as .npz: give e.g. "
+            f"--out {shlex.quote(os.path.splitext(args.out)[0] + '.npz')}."
+        )
     config = config_from_args(args)
     feature_set = _load_features(config, out=args.out, force=args.force)
     state = "reused cache" if feature_set.metadata.get("cache_hit") else "extracted"
@@ -317,7 +350,7 @@ def _extract(args) -> int:
 def _run(args) -> int:
     from .evaluation.setup import cluster_for, resolve_workers
     from .records.directory import RunDirectory
-    from .run.experiment import default_run_dir, recorded_features_key, run_experiment
+    from .run.experiment import check_features, default_run_dir, recorded_features_key, run_experiment
 
     if args.resume is not None:
         config, run_dir = _resumed_config(args), args.resume
@@ -330,6 +363,7 @@ def _run(args) -> int:
     features = _load_features(
         config, expect_key=None if args.resume is None else recorded_features_key(args.resume)
     )
+    check_features(config, features)  # the head fits, each class keeps training images
     global _RUN_DIR
     _RUN_DIR = run_dir or default_run_dir(config, features)
     if args.resume is None:
@@ -396,6 +430,8 @@ def _resumed_config(args):
         )
     config = RunDirectory(args.resume).read_config()
     where = {key: getattr(args, key) for key in RESUME_OPTIONS if getattr(args, key, None) is not None}
+    if config.run.workers is None and "workers" not in where:  # a run started from Python
+        where["workers"] = 0
     return config.replace(run=where) if where else config
 
 
@@ -539,6 +575,7 @@ def _export(args) -> int:
         quantize=args.quantize,
         out=args.out,
         input_size=args.input_size,
+        force=args.force,
     )
     costs = record["costs"]
     print(
@@ -553,6 +590,9 @@ def _export(args) -> int:
 
 class _Parser(argparse.ArgumentParser):
     """argparse with the CLI's one-line errors (exit 2), pointing at ``--help`` instead of printing the usage."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)  # `--encoding` is not `--encodings`
 
     def error(self, message):
         self.exit(2, f"evoprune: error: {message}; see `{self.prog} --help`.\n")
@@ -619,7 +659,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     campaign.add_argument(
         "--parallel-runs",
-        type=int,
+        type=at_least_zero,
         default=0,
         help="runs at once on the cluster (default 0: enough to keep every worker busy)",
     )
@@ -702,6 +742,9 @@ def build_parser() -> argparse.ArgumentParser:
         "RUN_DIR/export/<best|HASH|file name>[_int8|_fp16].keras|.tflite)",
     )
     export.set_defaults(handler=_export)
+    export.add_argument(
+        "--force", action="store_true", help="overwrite an existing --out that is not this run's own export"
+    )
 
     report = commands.add_parser("report", help="result tables (Markdown, CSV, LaTeX) from run directories")
     report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run or campaign directories")

@@ -34,6 +34,15 @@ MIN_IMAGE_SIZE = 32
 MAX_IMAGE_SIZE = 1024
 """Largest image side: a batch of 64 such images already takes 0.8 GB as float32."""
 
+MAX_HIDDEN_UNITS = 16384
+"""Widest hidden layer (32 times the paper's 512): two such layers already take 4.6 GB to train; the run
+also checks the head against this machine's memory once the features are known."""
+MAX_POPULATION = 10000
+MAX_EVALUATIONS = 10**6
+MAX_EPOCHS = 100000
+MAX_HOLDOUT_FRACTION = 0.5
+"""Largest hold-out share of train: half of each class's training images still train."""
+
 PAPER_HIDDEN_UNITS = {"fc1": (512, 512), "fc2": (512, 512), "both": (512, 512), "fs": (512,)}
 """The paper's head per encoding (its FS results use one hidden layer of 512):
 the widths used when ``[head] hidden_units`` is not set."""
@@ -137,10 +146,11 @@ class DataConfig:
             "training images (checked against the dataset), or absent for every training image",
         )
         _check(
-            _is_number(self.holdout_fraction) and 0 <= self.holdout_fraction < 1,
+            _is_number(self.holdout_fraction) and 0 <= self.holdout_fraction <= MAX_HOLDOUT_FRACTION,
             "holdout_fraction",
             self.holdout_fraction,
-            "a number in [0, 1) (0: no hold-out)",
+            f"a number in [0, {MAX_HOLDOUT_FRACTION}] (0: no hold-out; more would leave too few "
+            "training images per class)",
         )
         _check(
             _is_int(self.split_seed) and 0 <= self.split_seed < 2**31,
@@ -192,10 +202,10 @@ class HeadConfig:
             _check(
                 isinstance(units, (tuple, list))
                 and 1 <= len(units) <= 2
-                and all(_is_int(u) and u >= 1 for u in units),
+                and all(_is_int(u) and 1 <= u <= MAX_HIDDEN_UNITS for u in units),
                 "hidden_units",
                 units,
-                "1 or 2 positive integers, e.g. [512, 512]",
+                f"1 or 2 integers in [1, {MAX_HIDDEN_UNITS}], e.g. [512, 512] (the paper's)",
             )
             object.__setattr__(self, "hidden_units", tuple(units))
         _check(self.engine in ENGINES, "engine", self.engine, f"one of {ENGINES}")
@@ -211,9 +221,18 @@ class HeadConfig:
             self.momentum,
             "a number in [0, 1)",
         )
-        for name in ("batch_size", "max_epochs"):
-            value = getattr(self, name)
-            _check(_is_int(value) and value >= 1, name, value, "a positive integer")
+        _check(
+            _is_int(self.batch_size) and self.batch_size >= 1,
+            "batch_size",
+            self.batch_size,
+            "a positive integer",
+        )
+        _check(
+            _is_int(self.max_epochs) and 1 <= self.max_epochs <= MAX_EPOCHS,
+            "max_epochs",
+            self.max_epochs,
+            f"an integer in [1, {MAX_EPOCHS}] (the paper's: 600, with early stopping)",
+        )
         _check(_is_int(self.patience) and self.patience >= 0, "patience", self.patience, "an integer >= 0")
         _check(
             _is_number(self.min_delta) and self.min_delta >= 0, "min_delta", self.min_delta, "a number >= 0"
@@ -248,16 +267,18 @@ class GAConfig:
         _check(self.encoding in ENCODINGS, "encoding", self.encoding, f"one of {ENCODINGS}")
         _check(self.mutation in MUTATIONS, "mutation", self.mutation, f"one of {MUTATIONS}")
         _check(
-            _is_int(self.population) and self.population >= 4,
+            _is_int(self.population) and 4 <= self.population <= MAX_POPULATION,
             "population",
             self.population,
-            "an integer >= 4 (assortative mating draws 1 parent + 3 candidates)",
+            f"an integer in [4, {MAX_POPULATION}] (assortative mating draws 1 parent + 3 candidates; "
+            "the paper's: 30)",
         )
         _check(
-            self.evaluations is None or (_is_int(self.evaluations) and self.evaluations >= 1),
+            self.evaluations is None
+            or (_is_int(self.evaluations) and 1 <= self.evaluations <= MAX_EVALUATIONS),
             "evaluations",
             self.evaluations,
-            "a positive integer, or absent for the paper's budget",
+            f"an integer in [1, {MAX_EVALUATIONS}], or absent for the paper's budget",
         )
         _check(
             self.budget >= self.population,
@@ -376,14 +397,14 @@ class RunConfig:
     seed: int = 0
     protocol: str = "honest"
     out: str = "runs"
-    workers: int = (
-        0  # local Dask workers training heads; 0 = one per CPU core (1 on a GPU), 1 = in this process
-    )
+    # Local Dask workers training heads: 0 = one per CPU core (1 on a GPU), 1 = in this process; None (not
+    # asked) = in this process from Python, as scikit-learn's n_jobs=None, and one per core from `evoprune`.
+    workers: int | None = None
     scheduler: str | None = None  # address of a running Dask scheduler, instead of local workers
 
     def __post_init__(self):
         _check(
-            _is_int(self.workers) and 0 <= self.workers <= 1024,
+            self.workers is None or (_is_int(self.workers) and 0 <= self.workers <= 1024),
             "workers",
             self.workers,
             "an integer in [0, 1024] (0 = one per CPU core)",
@@ -546,18 +567,21 @@ def from_dict(tables: dict) -> ExperimentConfig:
 
 
 def load_config(
-    path: str | None = None, preset: str = "quick", overrides: dict | None = None
+    path: str | None = None, preset: str | None = "quick", overrides: dict | None = None
 ) -> ExperimentConfig:
     """Resolve a config: preset defaults, then the TOML file, then ``overrides``.
+
+    ``preset=None``: the dataclasses' defaults alone, for a run's own ``config.toml`` (which leaves out
+    only the keys whose value is None, such as the paper preset's unset ``[ga] evaluations``).
 
     Raises
     ------
     ConfigError
         Unknown preset, unreadable or invalid TOML, unknown keys, bad values.
     """
-    if preset not in PRESETS:
+    if preset is not None and preset not in PRESETS:
         raise ConfigError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}.")
-    tables, from_file = _merge({}, PRESETS[preset]), {}
+    tables, from_file = _merge({}, PRESETS[preset] if preset else {}), {}
     if path is not None:
         try:
             with open(path, "rb") as stream:

@@ -11,12 +11,16 @@ from .cluster import ClusterFitness, check_workers, default_workers, open_client
 from .fitness import MaskFitness
 
 
-def resolve_workers(workers: int) -> int:
-    """0 means one worker per available core, or this process alone when JAX sees a GPU.
+def resolve_workers(workers: int | None) -> int:
+    """0 means one worker per available core, or this process alone when JAX sees a GPU; None (not
+    asked, the Python API's default) this process, as scikit-learn's ``n_jobs=None``: a script without
+    an ``if __name__ == "__main__"`` guard, or a notebook, starts no worker processes.
 
     On a GPU one process trains many heads at once (the ``batched`` engine),
     and worker processes would each claim the device's memory.
     """
+    if workers is None:
+        return 1
     if workers > 0:
         return check_workers(workers)
     import jax

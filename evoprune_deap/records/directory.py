@@ -35,6 +35,7 @@ from ..errors import RunDirectoryError
 from ..head.weights import load_weights, save_weights
 from ..search.bits import mask_from_hex, mask_to_hex
 from ..storage import atomic_write, write_json, write_text
+from .evaluation_log import read_rows
 from .summary import RunSummary
 
 PACKAGES = ("numpy", "pandas", "keras", "jax", "tensorflow-cpu", "deap", "matplotlib", "evoprune-deap")
@@ -120,6 +121,21 @@ class RunDirectory:
                 f"Run directory {self.path!r} already holds files; {hint}, or pass another --run-dir or --out."
             )
 
+    def discard_if_unused(self, created: bool) -> None:
+        """After a new run failed before logging any evaluation: remove what it wrote (and the folder, if
+        ``created``), so the next run can start here; a run with evaluations stays, to be resumed."""
+        for name in (self.EVALUATIONS, self.JOURNAL):
+            try:
+                if self.has(name) and read_rows(self.file(name)):
+                    return
+            except RunDirectoryError:  # not ours to judge here: kept as it is
+                return
+        for name in (self.CONFIG, self.ENVIRONMENT, self.EVALUATIONS, self.JOURNAL, self.LOCK):
+            if self.has(name):
+                os.unlink(self.file(name))
+        if created and os.path.isdir(self.path) and not os.listdir(self.path):
+            os.rmdir(self.path)
+
     def lock(self) -> "RunLock":
         """Hold the run exclusively (see :class:`RunLock`)."""
         return RunLock(self.path)
@@ -156,6 +172,9 @@ class RunDirectory:
             raise RunDirectoryError(
                 f"The features differ from those run {self.path!r} started with; resume needs the same data."
             )
+        for name in (self.EVALUATIONS, self.JOURNAL):  # what a resume replays: changed rows are refused
+            if self.has(name):
+                read_rows(self.file(name))
 
     # ------------------------------------------------------------ files
     def write_config(self, config: ExperimentConfig) -> None:
@@ -164,7 +183,7 @@ class RunDirectory:
     def read_config(self) -> ExperimentConfig:
         if not self.is_started:
             raise self.not_a_run()
-        return load_config(self.file(self.CONFIG))
+        return load_config(self.file(self.CONFIG), preset=None)  # all its own: no preset fills a gap
 
     def write_environment(self, seed: int, **extra) -> None:
         write_json(self.file(self.ENVIRONMENT), {**environment(seed), **extra})

@@ -3,12 +3,19 @@
 Its format lives here only: the columns, how a row is written, how a log is
 read back (repairing a row torn by a kill), and how its rows become the
 known results a resumed run replays.
+
+Each row ends with ``check``, a hash chain: the SHA-256 of the previous row's check and this row's
+fields (the header's line starts the chain), first 16 hex digits. A resume replays logged fitness
+values instead of retraining, so a value changed by hand would be trusted: :func:`read_log` refuses a
+row whose check does not match, naming the file and the row. Logs written before the chain (no
+``check`` column) are read as they were, unverified: their runs stay resumable.
 """
 
 from __future__ import annotations
 
 import csv
 import errno
+import hashlib
 import io
 import os
 import shlex
@@ -31,11 +38,16 @@ OOD_COLUMNS = (*COLUMNS[:-1], "ood_auroc", "mask")
 """The columns of a run with out-of-distribution images: each head's validation AUROC too."""
 
 
-def columns_for(with_ood: bool = False, with_spread: bool = False) -> tuple:
+CHECK = "check"
+"""The last column: the row's link of the log's hash chain (see the module's docstring)."""
+
+
+def columns_for(with_ood: bool = False, with_spread: bool = False, checked: bool = True) -> tuple:
     """The log's columns: with each head's validation OOD AUROC, and with each mask's ``spread`` (the
-    standard deviation of its fitness over repeats or folds) where the fitness has several trainings."""
+    standard deviation of its fitness over repeats or folds) where the fitness has several trainings;
+    the chain's ``check`` last (``checked=False``: a log written before it)."""
     extra = ("ood_auroc",) * with_ood + ("spread",) * with_spread
-    return (*COLUMNS[:-1], *extra, "mask")
+    return (*COLUMNS[:-1], *extra, "mask", *(CHECK,) * checked)
 
 
 WHERE = ("worker", "pid", "started", "ended", "error")
@@ -45,15 +57,30 @@ process id), when (unix seconds), and a failed evaluation's exception (its fitne
 
 def journal_columns(columns: tuple) -> tuple:
     """The columns of ``finished.csv``: a log's, with :data:`WHERE` before the mask."""
-    return (*columns[:-1], *WHERE, "mask")
+    checked = columns[-1] == CHECK
+    columns = columns[:-1] if checked else columns
+    return (*columns[:-1], *WHERE, "mask", *(CHECK,) * checked)
 
 
 LAYOUTS = tuple(
-    layout(columns_for(ood, spread))
+    layout(columns_for(ood, spread, checked))
     for ood in (False, True)
     for spread in (False, True)
+    for checked in (True, False)
     for layout in (tuple, journal_columns)
 )
+
+
+def _link(previous: str, fields: list) -> str:
+    """The chain's check of a row: its fields after the previous row's check."""
+    text = previous + "\n" + _csv_line([str(field) for field in fields])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _csv_line(values) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(values)
+    return buffer.getvalue()
 
 
 def log_row(number: int, mask, fitness: float, info: dict) -> dict:
@@ -97,15 +124,15 @@ class EvaluationLog:
         self.path = path
         new = not os.path.exists(path) or os.path.getsize(path) == 0
         self.columns = columns if new else _header(path)
+        self._last = "" if new else _last_check(path, self.columns)
         self._stream = open(path, "a", newline="")
         if new:
             self._write(self.columns)
+            self._last = _link("", list(self.columns))
 
     def _write(self, row) -> None:
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerow(row)
         try:
-            self._stream.write(buffer.getvalue())
+            self._stream.write(_csv_line(row))
             self._stream.flush()
             os.fsync(self._stream.fileno())
         except OSError as exc:
@@ -117,7 +144,11 @@ class EvaluationLog:
             raise RunDirectoryError(f"Cannot write {self.path!r} ({exc}); fix it, then resume.") from exc
 
     def append(self, row: dict) -> None:
-        self._write([row.get(column, "") for column in self.columns])
+        fields = [row.get(column, "") for column in self.columns if column != CHECK]
+        if self.columns[-1] == CHECK:
+            self._last = _link(self._last, fields)
+            fields.append(self._last)
+        self._write(fields)
 
     def close(self) -> None:
         self._stream.close()
@@ -136,14 +167,32 @@ def read_log(path: str) -> list[dict]:
     RunDirectoryError
         If a row other than the last is damaged (the file was edited).
     """
+    rows, good_bytes, data = _read(path)
+    if tail_bytes := len(data) - good_bytes:
+        with open(path, "r+b") as stream:
+            stream.truncate(len(data) - tail_bytes)
+            stream.flush()
+            os.fsync(stream.fileno())
+    return rows
+
+
+def read_rows(path: str) -> list[dict]:
+    """The whole, verified rows of a log, as :func:`read_log` reads them, changing nothing on disk (a
+    torn last line is left as it is): what a resume would replay, checked before it starts."""
+    return _read(path)[0]
+
+
+def _read(path: str) -> tuple[list[dict], int, bytes]:
+    """(rows, bytes of the whole rows, the file's bytes); RunDirectoryError for a damaged or changed row."""
     with open(path, "rb") as stream:
         data = stream.read()
     lines = data.split(b"\n")
-    complete, tail = lines[:-1], lines[-1]
+    complete = lines[:-1]
     if not complete:
-        return []
+        return [], 0, data
     columns = _check_header(path, complete[0])
-    rows, good_bytes = [], len(complete[0]) + 1
+    checked = columns[-1] == CHECK
+    rows, good_bytes, last = [], len(complete[0]) + 1, _link("", list(columns))
     for number, line in enumerate(complete[1:], start=2):
         try:
             row = _parse(line, columns, expected=len(rows) + 1)
@@ -151,16 +200,28 @@ def read_log(path: str) -> list[dict]:
             if number == len(complete):  # torn final row (newline written, fields not all there)
                 break
             raise RunDirectoryError(
-                f"{path!r} line {number} is damaged ({exc}); it was edited by hand?"
+                f"{path!r} line {number} is damaged ({exc}); it was edited by hand? Restore the file, "
+                "or start the run again in a new directory."
             ) from exc
+        if checked:
+            last = _link(last, next(csv.reader([line.decode()]))[:-1])
+            if row[CHECK] != last:
+                raise RunDirectoryError(
+                    f"{path!r} row {len(rows) + 1} (line {number}) does not match its check: the log was "
+                    "changed after it was written, and a resume would replay the changed values; restore "
+                    "the file, or start the run again in a new directory."
+                )
         rows.append(row)
         good_bytes += len(line) + 1
-    if tail or good_bytes != len(data):
-        with open(path, "r+b") as stream:
-            stream.truncate(good_bytes)
-            stream.flush()
-            os.fsync(stream.fileno())
-    return rows
+    return rows, good_bytes, data
+
+
+def _last_check(path: str, columns: tuple) -> str:
+    """The chain's last link of an existing log (its header's, with no rows): where appending goes on."""
+    rows = read_rows(path)
+    if columns[-1] != CHECK:
+        return ""
+    return rows[-1][CHECK] if rows else _link("", list(columns))
 
 
 def _check_header(path: str, line: bytes) -> tuple:

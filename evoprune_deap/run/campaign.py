@@ -17,12 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from ..compare.baselines import run_baselines
 from ..config import ExperimentConfig
 from ..data.loading import load_feature_set
-from ..errors import DatasetError
+from ..errors import DatasetError, RunDirectoryError
 from ..evaluation.fitness import HeadScore
 from ..evaluation.setup import cluster_for
 from ..head.encodings import Encoding
 from ..records.directory import RunDirectory
-from .experiment import run_experiment
+from .experiment import check_features, run_experiment
 
 logger = logging.getLogger(__name__)
 
@@ -119,11 +119,13 @@ def run_campaign(
         for encoding in encodings:
             for seed in seeds:
                 run_dir = os.path.join(out, *([protocol] if protocol else []), encoding, f"seed{seed}")
-                progress(
-                    f"{'skip' if RunDirectory(run_dir).has(RunDirectory.BASELINES) else 'run '} {run_dir}"
-                )
                 changes = {"seed": seed, **({"protocol": protocol} if protocol else {})}
-                plan.append((base.replace(ga={"encoding": encoding}, run=changes), run_dir))
+                config = base.replace(ga={"encoding": encoding}, run=changes)
+                check_features(config, feature_set)
+                check_same_run(RunDirectory(run_dir), config, feature_set.metadata.get("key"), out)
+                plan.append((config, run_dir))
+    for _config, run_dir in plan:
+        progress(f"{'skip' if RunDirectory(run_dir).has(RunDirectory.BASELINES) else 'run '} {run_dir}")
     with cluster_for(base) as client:
         if client is None:
             return [run_combination(config, feature_set, run_dir, n_random) for config, run_dir in plan]
@@ -135,6 +137,35 @@ def run_campaign(
                 for config, run_dir in plan
             ]
             return [future.result() for future in futures]
+
+
+PLACE_ONLY = (("run", "out"), ("run", "workers"), ("run", "scheduler"), ("head", "engine"))
+"""Config keys that say where a run's heads train or its files go, never what it computes."""
+
+
+def check_same_run(directory: RunDirectory, config: ExperimentConfig, features_key, out: str) -> None:
+    """A run the campaign would skip or resume must be the run it would make: the same config (but where
+    heads train) and the same features; else RunDirectoryError, before any work."""
+    if not directory.is_started:
+        return
+    recorded, planned = directory.read_config().to_dict(), config.to_dict()
+    for table, key in PLACE_ONLY:
+        recorded[table].pop(key, None), planned[table].pop(key, None)
+    differs = [
+        f"[{table}] {key} = {recorded[table].get(key)!r} there, {value!r} here"
+        for table, values in planned.items()
+        for key, value in values.items()
+        if recorded[table].get(key) != value
+    ]
+    env = directory.read_environment() if directory.has(RunDirectory.ENVIRONMENT) else {}
+    made_on = env.get("features", {}).get("key")
+    if not differs and features_key is not None and made_on is not None and made_on != features_key:
+        differs = ["its features were made from other data"]
+    if differs:
+        raise RunDirectoryError(
+            f"--out {out!r}: {directory.path!r} holds a run this campaign would not make ({differs[0]}); "
+            "pass another --out, or delete that folder to run it again."
+        )
 
 
 DATA_HINTS = {

@@ -14,7 +14,7 @@ import numpy as np
 from ..config import ExperimentConfig
 from ..data.features import FeatureSet
 from ..data.loading import load_feature_set
-from ..errors import FeatureCacheError
+from ..errors import FeatureCacheError, RunInterrupted
 from ..evaluation.setup import cluster_description, cluster_for, make_fitness
 from ..records.directory import RunDirectory
 from ..records.summary import RunSummary
@@ -22,6 +22,7 @@ from ..search.evaluator import GAState
 from ..version import __version__
 from .evolution import evolve
 from .finish import BestWeights, finish_front, finish_run
+from .preflight import check_head_fits, check_training_images, run_suffix
 
 
 @dataclass
@@ -37,8 +38,12 @@ class RunResult:
 
 
 def default_run_dir(config: ExperimentConfig, feature_set: FeatureSet) -> str:
+    """``<run.out>/<source>_<encoding>_seed<seed>``, with a suffix naming what differs from the preset
+    (:func:`~evoprune_deap.run.preflight.run_suffix`): another configuration gets its own directory."""
     name = feature_set.metadata.get("source", "features")
-    return os.path.join(config.run.out, f"{name}_{config.ga.encoding}_seed{config.run.seed}")
+    return os.path.join(
+        config.run.out, f"{name}_{config.ga.encoding}_seed{config.run.seed}{run_suffix(config)}"
+    )
 
 
 def run_experiment(
@@ -83,7 +88,25 @@ def run_experiment(
     check_features(config, feature_set)
     directory = RunDirectory(run_dir or default_run_dir(config, feature_set))
     if not resume:
+        created = not os.path.isdir(directory.path)
         directory.create()
+    try:
+        summary, model, state = _search_and_finish(
+            config, feature_set, directory, callbacks, resume, client, artifacts, started
+        )
+    except RunInterrupted:  # its message names the resume command
+        raise
+    except BaseException:  # a crash before the first evaluation leaves no folder that blocks the next run
+        if not resume:
+            directory.discard_if_unused(created)
+        raise
+    return RunResult(
+        directory.path, directory.read_best_mask(), summary, directory.read_evaluations(), state, model
+    )
+
+
+def _search_and_finish(config, feature_set, directory, callbacks, resume, client, artifacts, started):
+    """The locked part of :func:`run_experiment`: search, then write the files; (summary, model, state)."""
     with directory.lock():
         if resume:
             directory.check_resumable(feature_set.metadata.get("key"))
@@ -112,9 +135,7 @@ def run_experiment(
             summary, model = finish(
                 config, fitness, state, directory, kept, started, search_seconds, artifacts
             )
-    return RunResult(
-        directory.path, directory.read_best_mask(), summary, directory.read_evaluations(), state, model
-    )
+    return summary, model, state
 
 
 def resume_run(run_dir: str, callbacks=(), client=None) -> RunResult:
@@ -150,3 +171,5 @@ def check_features(config: ExperimentConfig, feature_set: FeatureSet) -> None:
             f"Feature cache {config.data.features!r} holds {meta.get('backbone')!r} features but the config "
             f"says backbone = {config.data.backbone!r}; fix [data] backbone or use the right cache."
         )
+    check_training_images(config, feature_set)
+    check_head_fits(config, feature_set.n_features, feature_set.n_classes, feature_set.splits[0].train.size)

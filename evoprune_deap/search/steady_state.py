@@ -145,7 +145,5 @@ def run_ga(
         Default: the single-objective GA (see :mod:`evoprune_deap.search.objectives`).
     """
     objectives = objectives or make_objectives(None)
-    evaluator = Evaluator(
-        evaluate_many, ga.evaluations, known=known, callbacks=callbacks, objectives=objectives
-    )
+    evaluator = Evaluator(evaluate_many, ga.budget, known=known, callbacks=callbacks, objectives=objectives)
     return steady_state_ga(build_toolbox(n_bits, rng, ga, objectives), ga, evaluator)

@@ -43,12 +43,41 @@ def parse_input_size(text: str | None) -> tuple | None:
         raise ConfigError(
             f"--input-size {text!r} is not HEIGHTxWIDTH in pixels; write e.g. 300x300."
         ) from None
-    if min(height, width) < 1:
-        raise ConfigError(f"--input-size {text!r} needs positive sizes; write e.g. 300x300.")
+    if min(height, width) < 1 or max(height, width) > MAX_INPUT_SIDE:
+        raise ConfigError(
+            f"--input-size {text!r} needs sides in [1, {MAX_INPUT_SIDE}] pixels (the model resizes them "
+            "to the backbone's size); write e.g. 300x300."
+        )
     return height, width
 
 
 def check_options(
+MAX_INPUT_SIDE = 4096
+"""Largest image side an exported model takes (a 4K frame); its resize grows with the input's size."""
+
+
+def check_out(out: str, run_dir: str, force: bool) -> None:
+    """An existing ``out`` is overwritten only if it is this run's own earlier export (its sidecar says
+    so) or with ``force``; an unrelated file is refused."""
+    import json
+
+    if force or not os.path.lexists(out):
+        return
+    try:
+        with open(out + ".json") as stream:
+            record = json.load(stream)
+    except (OSError, ValueError):
+        record = {}
+    mine = isinstance(record, dict) and os.path.abspath(str(record.get("run_dir"))) == os.path.abspath(
+        run_dir
+    )
+    if not (mine and os.path.abspath(str(record.get("model"))) == os.path.abspath(out)):
+        raise ConfigError(
+            f"--out {out!r} exists and is not an export of run {run_dir!r}; pass another --out, or add "
+            "--force to overwrite it."
+        )
+
+
     format: str, quantize: str, out: str | None, member: str | None, selected: str | None
 ) -> None:
     """Refuse a bad combination before any work (each message names the value and the fix)."""
@@ -229,6 +258,7 @@ def export_model(
             error.replace("nothing to resume.", "pass a finished run directory (`evoprune run` prints it).")
         )
     if not directory.is_finished:
+    force: bool = False,
         raise RunDirectoryError(
             f"Run {run_dir!r} is not finished (no summary.json); finish it with "
             f"`evoprune run --resume {run_dir}` before exporting."
@@ -257,6 +287,8 @@ def export_model(
     _check_weights_file(config.data.weights)  # before the features, which would be re-extracted without it
     feature_set = load_feature_set(config)
     metadata = feature_set.metadata
+    force : bool
+        Overwrite an existing ``out`` that is not this run's own earlier export.
     backbone = _backbone(metadata)
     members, hashes, source = _members(directory, feature_set, config, member, selected)
     encoding = directory.read_summary().encoding
@@ -284,6 +316,7 @@ def export_model(
             "any height and width"
             if input_size is None
             else f"height x width = {input_size[0]} x {input_size[1]}"
+    check_out(out, directory.path, force)
         ),
         "resize": "none (images must come at the backbone's size)"
         if input_size == (backbone.image_size,) * 2
