@@ -331,3 +331,22 @@ def test_a_cjk_dataset_name_draws_without_a_warning_per_glyph():
         figure = plot_kept_units({"太阳能电池 fc1": np.ones(16, bool)}, title="太阳能电池 (태양 전지)")
         figure.canvas.draw()
     assert not [w for w in caught if "missing from font" in str(w.message)], [str(w.message) for w in caught]
+
+
+# ------------------------------------------------------------------ every message names the fix (item 6)
+FIXES = [
+    (["report", "empty"], "No finished run", "finish a run with `evoprune run`"),
+    (["extract", "--test-images", "digits"], "--test-images needs --images", "pass --images DIR too"),
+    (["extract", "--images", "onefold"], "has only 1 fold", "or put the classes directly in the folder"),
+    (["extract", "--images", "digits", "--test-images", "test3"], "has class 'digit2'", "remove the class"),
+    (["extract", "--images", "single"], "has only one class", "add another class's folder"),
+]
+
+
+@pytest.mark.parametrize("argv, problem, fix", FIXES, ids=[" ".join(argv) for argv, _, _ in FIXES])
+def test_each_message_names_the_fix(ws, refused, no_backbone, argv, problem, fix):
+    os.makedirs("empty")
+    write_digits_folder(ws / "onefold" / "0", n_per_class=3, classes=(0, 1), size=32)
+    write_digits_folder(ws / "test3", n_per_class=3, classes=(0, 1, 2), size=32)
+    write_digits_folder(ws / "single", n_per_class=3, classes=(0,), size=32)
+    assert fix in refused(argv, problem, ws)

@@ -196,7 +196,10 @@ def embed_source(
                     try:
                         batch = future.result()
                     except concurrent.futures.process.BrokenProcessPool as exc:
-                        raise DatasetError(f"The feature-extraction worker died: {exc}") from exc
+                        raise DatasetError(
+                            f"The feature-extraction worker died ({exc}), most likely out of memory; run "
+                            "the command again, with a smaller --image-size if it dies again."
+                        ) from exc
                     if features is None:
                         features = np.empty((source.n_samples, batch.shape[1]), dtype=np.float32)
                     features[done_index] = batch

@@ -188,7 +188,8 @@ class FeatureSet:
         if ood.n_features != self.n_features:
             raise FeatureCacheError(
                 f"The out-of-distribution features have {ood.n_features} columns, the features "
-                f"{self.n_features}; they must come from the same backbone."
+                f"{self.n_features}; they must come from the same backbone: extract the OOD images with it "
+                "(or pass --ood-images DIR and let the run extract them)."
             )
         shared = sorted({c.lower() for c in self.class_names} & {c.lower() for c in ood.class_names})
         if shared:

