@@ -51,7 +51,6 @@ def parse_input_size(text: str | None) -> tuple | None:
     return height, width
 
 
-def check_options(
 MAX_INPUT_SIDE = 4096
 """Largest image side an exported model takes (a 4K frame); its resize grows with the input's size."""
 
@@ -78,6 +77,7 @@ def check_out(out: str, run_dir: str, force: bool) -> None:
         )
 
 
+def check_options(
     format: str, quantize: str, out: str | None, member: str | None, selected: str | None
 ) -> None:
     """Refuse a bad combination before any work (each message names the value and the fix)."""
@@ -156,6 +156,20 @@ def _check_member(directory: RunDirectory, member: str | None) -> None:
         )
 
 
+def _check_heads(directory: RunDirectory, member: str | None, selected: str | None) -> None:
+    """The heads to export exist and are whole, checked before anything loads: ``--member`` names a front
+    member, and the ``--selected`` file or the run's best head is no truncated zip."""
+    _check_member(directory, member)
+    if selected is not None:
+        check_model_file(selected, "write it again with `evoprune select` or `evoprune ensemble`")
+    elif member is None and directory.has(RunDirectory.BEST_HEAD):
+        check_model_file(
+            directory.file(RunDirectory.BEST_HEAD),
+            f"restore it, or export a head retrained from the run's seed instead (--member {UNPRUNED}, or "
+            "--member HASH of a multi-objective run)",
+        )
+
+
 def check_model_file(path: str, fix: str) -> None:
     """A saved ``.keras`` model is a zip: a truncated or corrupt one is refused at once, naming ``fix``,
     rather than by Keras after the backbone has loaded."""
@@ -218,6 +232,7 @@ def export_model(
     out: str | None = None,
     fold: bool = True,
     input_size: tuple | str | None = None,
+    force: bool = False,
 ) -> dict:
     """Export a finished run's pruned network as one image-to-class model; return its record.
 
@@ -243,6 +258,8 @@ def export_model(
         antialiasing ``Resizing``); for ``litert`` the backbone's own size (the
         caller resizes), since LiteRT has no built-in antialiasing resize of
         an unknown size.
+    force : bool
+        Overwrite an existing ``out`` that is not this run's own earlier export.
 
     Returns
     -------
@@ -258,7 +275,6 @@ def export_model(
             error.replace("nothing to resume.", "pass a finished run directory (`evoprune run` prints it).")
         )
     if not directory.is_finished:
-    force: bool = False,
         raise RunDirectoryError(
             f"Run {run_dir!r} is not finished (no summary.json); finish it with "
             f"`evoprune run --resume {run_dir}` before exporting."
@@ -271,15 +287,8 @@ def export_model(
             name + {"none": "", "dynamic": "_int8", "float16": "_fp16"}[quantize] + FORMATS[format],
         )
     check_file(out, "--out")
-    _check_member(directory, member)
-    if selected is not None:
-        check_model_file(selected, "write it again with `evoprune select` or `evoprune ensemble`")
-    elif member is None and directory.has(RunDirectory.BEST_HEAD):
-        check_model_file(
-            directory.file(RunDirectory.BEST_HEAD),
-            f"restore it, or export a head retrained from the run's seed instead (--member {UNPRUNED}, or "
-            "--member HASH of a multi-objective run)",
-        )
+    check_out(out, directory.path, force)
+    _check_heads(directory, member, selected)
     from ..data.loading import load_feature_set
     from ..head.image_model import image_classifier
 
@@ -287,8 +296,6 @@ def export_model(
     _check_weights_file(config.data.weights)  # before the features, which would be re-extracted without it
     feature_set = load_feature_set(config)
     metadata = feature_set.metadata
-    force : bool
-        Overwrite an existing ``out`` that is not this run's own earlier export.
     backbone = _backbone(metadata)
     members, hashes, source = _members(directory, feature_set, config, member, selected)
     encoding = directory.read_summary().encoding
@@ -316,7 +323,6 @@ def export_model(
             "any height and width"
             if input_size is None
             else f"height x width = {input_size[0]} x {input_size[1]}"
-    check_out(out, directory.path, force)
         ),
         "resize": "none (images must come at the backbone's size)"
         if input_size == (backbone.image_size,) * 2
