@@ -725,8 +725,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--quantize",
         default="none",
-        choices=["none", "dynamic", "float16"],
-        help="with --format litert: dynamic-range int8 weights, or float16 weights",
+        choices=["none", "int8", "dynamic", "float16"],
+        help="with --format litert: int8 (full-integer, calibrated on the run's training images), "
+        "dynamic (dynamic-range int8 weights) or float16 weights",
     )
     export.add_argument(
         "--input-size",
@@ -739,7 +740,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         default=None,
         help="the model file, .keras or .tflite (default "
-        "RUN_DIR/export/<best|HASH|file name>[_int8|_fp16].keras|.tflite)",
+        "RUN_DIR/export/<best|HASH|file name>[_int8|_dynamic|_fp16].keras|.tflite)",
     )
     export.set_defaults(handler=_export)
     export.add_argument(

@@ -1,4 +1,4 @@
-"""Does an exported model classify as the two-stage pipeline does? The agreement checks of ``evoprune export``.
+"""Does an exported model classify as the two-stage pipeline does? ``evoprune export``'s agreement checks.
 
 The two-stage pipeline is what the run measured: the cached features of the
 test images through the saved head (``best_head.keras``, or a ``select`` /
@@ -17,7 +17,7 @@ from ..records.directory import RunDirectory
 
 
 def split_images(run_dir: str, size: int | None = None):
-    """The run's test images (uint8 RGB at ``size``, default the cache's) and their cached features and labels."""
+    """The run's test images (uint8 RGB at ``size``, default the cache's), their cached features, labels."""
     from ..data.loading import config_source, load_feature_set
 
     config = RunDirectory(run_dir).read_config()
@@ -25,6 +25,31 @@ def split_images(run_dir: str, size: int | None = None):
     test = feature_set.splits[0].test
     images = config_source(config).load(test, size or int(feature_set.metadata["image_size"]))
     return images, feature_set.features[test], feature_set.labels[test]
+
+
+def calibration_images(config, feature_set, size: tuple, n: int, seed: int) -> np.ndarray:
+    """``n`` of the run's training images (drawn with ``seed``), uint8 RGB of ``size`` (height, width).
+
+    The representative set of ``--quantize int8``: training images only, never
+    the validation or test images the agreement is measured on. They are read
+    at the backbone's size as the cache read them (PIL's bilinear) and, for
+    another input size, resized to it with PIL's bilinear filter.
+    """
+    from PIL import Image
+
+    from ..data.loading import config_source
+
+    train = feature_set.splits[0].train
+    drawn = np.sort(np.random.default_rng(seed).choice(train, min(n, train.size), replace=False))
+    height, width = size
+    images = config_source(config).load(
+        drawn, height if height == width else int(feature_set.metadata["image_size"])
+    )
+    if images.shape[1:3] == (height, width):
+        return images
+    return np.stack(
+        [np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR)) for image in images]
+    )
 
 
 def two_stage(head_path: str, features: np.ndarray) -> np.ndarray:

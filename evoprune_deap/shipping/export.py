@@ -29,7 +29,8 @@ from ..storage import check_file, write_json
 from ..version import __version__
 
 FORMATS = {"keras": ".keras", "litert": ".tflite"}
-QUANTIZE = ("none", "dynamic", "float16")
+QUANTIZE = ("none", "int8", "dynamic", "float16")
+SUFFIXES = {"none": "", "int8": "_int8", "dynamic": "_dynamic", "float16": "_fp16"}
 UNPRUNED = "unpruned"
 
 
@@ -110,11 +111,32 @@ def _check_weights_file(weights: str | None, sha256: str | None = None) -> None:
         )
 
 
-def _backbone(metadata: dict):
+def _check_rebuildable(weights, run_dir: str) -> None:
+    """Random backbone weights (``--weights none``) are drawn anew each time: no export can rebuild them."""
+    if isinstance(weights, str) and weights.lower() == "none":  # None: the default (ImageNet) weights
+        raise BackboneError(
+            f"Run {run_dir!r} was made with --weights none: its backbone had random weights that no file "
+            "keeps, so an exported model would compute other features; make the run with --weights FILE "
+            "(or imagenet) to export it."
+        )
+
+
+def _check_sources(config, quantize: str, run_dir: str) -> None:
+    """What the export rebuilds from the run's config: its backbone, and for ``int8`` its training images."""
+    _check_rebuildable(config.data.weights, run_dir)
+    if quantize == "int8" and config.data.features is not None:
+        raise ConfigError(
+            f"--quantize int8 calibrates on the run's training images, and run {run_dir!r} was made from a "
+            f"feature cache ({config.data.features}) alone; use --quantize float16 or dynamic."
+        )
+
+
+def _backbone(metadata: dict, run_dir: str):
     """The backbone the features were made with, its weights checked against the cache's checksum."""
     from ..data.backbones import build_backbone
 
     weights = metadata.get("weights")
+    _check_rebuildable(weights, run_dir)
     _check_weights_file(weights, metadata.get("weights_sha256"))
     backbone = build_backbone(
         metadata["backbone"], int(metadata["image_size"]), None if weights in (None, "imagenet") else weights
@@ -125,6 +147,24 @@ def _backbone(metadata: dict):
             f"{metadata['weights_sha256']} the run's features were made with; restore those weights."
         )
     return backbone
+
+
+def _litert(model, out: str, quantize: str, config, feature_set, input_size: tuple) -> dict | None:
+    """Convert ``model`` to ``out`` (``.tflite``); for ``int8``, calibrated on the run's training images (a
+    seeded draw of :data:`~evoprune_deap.shipping.litert.CALIBRATION_IMAGES`): return what calibrated it."""
+    from .deploy_check import calibration_images
+    from .litert import CALIBRATION_IMAGES, convert
+
+    with tempfile.TemporaryDirectory() as scratch:
+        staged, calibration = os.path.join(scratch, "model.keras"), None
+        model.save(staged)
+        if quantize == "int8":
+            seed = config.run.seed
+            images = calibration_images(config, feature_set, input_size, CALIBRATION_IMAGES, seed)
+            np.save(os.path.join(scratch, "calibration.npy"), images)
+            calibration = {"images": len(images), "split": "train", "seed": seed}
+        convert(staged, out, quantize, calibration and os.path.join(scratch, "calibration.npy"))
+    return calibration
 
 
 def _read_sidecar(path: str) -> dict:
@@ -246,10 +286,13 @@ def export_model(
     selected : str or None
         A ``.keras`` file of ``evoprune select`` or ``evoprune ensemble``.
     format : {"keras", "litert"}
-    quantize : {"none", "dynamic", "float16"}
-        LiteRT only: ``dynamic``, dynamic-range int8 weights; ``float16``, half-precision weights.
+    quantize : {"none", "int8", "dynamic", "float16"}
+        LiteRT only: ``int8``, full-integer (int8 weights and activations,
+        calibrated on the run's training images; uint8 images in, float32
+        probabilities out); ``dynamic``, dynamic-range int8 weights;
+        ``float16``, half-precision weights.
     out : str or None
-        Default ``RUN_DIR/export/<source>[_int8].keras|.tflite``.
+        Default ``RUN_DIR/export/<source>[_int8|_dynamic|_fp16].keras|.tflite``.
     fold : bool
         Fold a feature selection into the backbone where exact.
     input_size : (height, width), "HEIGHTxWIDTH" or None
@@ -284,7 +327,7 @@ def export_model(
         out = os.path.join(
             directory.path,
             "export",
-            name + {"none": "", "dynamic": "_int8", "float16": "_fp16"}[quantize] + FORMATS[format],
+            name + SUFFIXES[quantize] + FORMATS[format],
         )
     check_file(out, "--out")
     check_out(out, directory.path, force)
@@ -293,10 +336,11 @@ def export_model(
     from ..head.image_model import image_classifier
 
     config = directory.read_config()
+    _check_sources(config, quantize, run_dir)
     _check_weights_file(config.data.weights)  # before the features, which would be re-extracted without it
     feature_set = load_feature_set(config)
     metadata = feature_set.metadata
-    backbone = _backbone(metadata)
+    backbone = _backbone(metadata, run_dir)
     members, hashes, source = _members(directory, feature_set, config, member, selected)
     encoding = directory.read_summary().encoding
     if input_size is None and format == "litert":
@@ -307,17 +351,14 @@ def export_model(
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     if format == "keras":
         built.model.save(out)
-    else:
-        from .litert import convert
-
-        with tempfile.TemporaryDirectory() as scratch:
-            staged = os.path.join(scratch, "model.keras")
-            built.model.save(staged)
-            convert(staged, out, quantize)
+    calibration = (
+        _litert(built.model, out, quantize, config, feature_set, input_size) if format == "litert" else None
+    )
     record = {
         "model": out,
         "format": format,
         "quantize": quantize,
+        **({"calibration": calibration} if calibration else {}),
         "input": "uint8 RGB images, shape (n, height, width, 3), "
         + (
             "any height and width"

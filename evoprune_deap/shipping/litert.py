@@ -5,10 +5,16 @@ on JAX: :func:`convert` runs in the TensorFlow worker process
 (:mod:`evoprune_deap.tensorflow_worker`; inside a command, the one its
 extractions use). It loads the ``.keras`` model and exports it with Keras'
 public ``model.export(format="litert")``, restricted to LiteRT's built-in ops
-(no TensorFlow "flex" ops, which phone and microcontroller runtimes lack);
-``dynamic`` adds TensorFlow's default optimisation, dynamic-range int8
-weights; ``float16`` half-precision weights. What the converter prints from
-C++ is kept off the terminal; a failure is one line that quotes its reason.
+(no TensorFlow "flex" ops, which phone and microcontroller runtimes lack).
+``int8`` is full-integer post-training quantisation: int8 weights and
+activations, their ranges calibrated on a representative set of images
+(:data:`CALIBRATION_IMAGES` of the run's training images, passed as a
+``.npy`` file); the model keeps its interface, raw uint8 RGB images in (the
+pixels need no quantisation parameters) and float32 probabilities out (the
+int8 softmax dequantised), so an app calls it as the float32 one.
+``dynamic`` is dynamic-range int8 (int8 weights, float activations);
+``float16`` half-precision weights. What the converter prints from C++ is
+kept off the terminal; a failure is one line that quotes its reason.
 
 :func:`predict` runs :file:`fresh_predict.py` by path, so that process imports
 numpy and the LiteRT interpreter only for a ``.tflite`` model (neither Keras
@@ -40,20 +46,29 @@ def _child(command: list[str], env: dict | None = None) -> subprocess.CompletedP
 
 
 REASON_CHARS = 300
-"""The most of the converter's error message a failure quotes (its first line can be the whole MLIR module)."""
+"""The most of the converter's error message a failure quotes (its first line can be a whole MLIR module)."""
 
 
 class _ConverterFailed(Exception):
     """Raised in the worker: the first line of the converter's error."""
 
 
-def convert(keras_path: str, tflite_path: str, quantize: str = "none") -> None:
-    """Convert a saved ``.keras`` model (built-in layers only) to ``.tflite`` in the TensorFlow worker."""
+def convert(
+    keras_path: str, tflite_path: str, quantize: str = "none", calibration: str | None = None
+) -> None:
+    """Convert a saved ``.keras`` model (built-in layers only) to ``.tflite`` in the TensorFlow worker.
+
+    ``calibration``: for ``quantize="int8"``, a ``.npy`` file of uint8 images
+    of the model's input size, the representative set of its activations.
+    """
     from ..tensorflow_worker import tensorflow_worker
 
+    if (quantize == "int8") != (calibration is not None):
+        raise ValueError("quantize='int8' needs calibration images, and only it takes them.")
     with tensorflow_worker() as worker:  # a worker that died is raised inside, so the next job gets a new one
         try:
-            failed = worker.submit(_convert_in_worker, keras_path, tflite_path, quantize).exception()
+            job = worker.submit(_convert_in_worker, keras_path, tflite_path, quantize, calibration)
+            failed = job.exception()
         except concurrent.futures.process.BrokenProcessPool as exc:
             failed = exc
         if isinstance(
@@ -71,7 +86,7 @@ def convert(keras_path: str, tflite_path: str, quantize: str = "none") -> None:
 
 
 def predict(model_path: str, images: np.ndarray, batch_size: int = 32, env: dict | None = None) -> dict:
-    """Run an exported ``.tflite`` or ``.keras`` model on uint8 images in a fresh process without evoprune_deap.
+    """Run an exported ``.tflite`` or ``.keras`` model on uint8 images in a fresh process, no evoprune_deap.
 
     Returns ``{"probabilities": (n, C) array, "runtime": str, "modules": [...]}``:
     the interpreter package used, and which of keras, tensorflow, jax and
@@ -93,7 +108,34 @@ def predict(model_path: str, images: np.ndarray, batch_size: int = 32, env: dict
     return {"probabilities": probabilities, **info}
 
 
-def _convert_in_worker(keras_path: str, tflite_path: str, quantize: str) -> None:
+CALIBRATION_IMAGES = 300
+"""Training images in the representative set of ``--quantize int8`` (LiteRT suggests a few hundred)."""
+
+
+def _representative(calibration: str):
+    """The converter's representative dataset: one image at a time, as the model's uint8 input."""
+    images = np.load(calibration, allow_pickle=False)
+
+    def generate():
+        for image in images:
+            yield [image[None]]
+
+    return generate
+
+
+def _converter_options(quantize: str, calibration: str | None) -> dict:
+    import tensorflow as tf
+
+    optimize = {"optimizations": [tf.lite.Optimize.DEFAULT]}
+    return {
+        "none": lambda: {},
+        "int8": lambda: {**optimize, "representative_dataset": _representative(calibration)},
+        "dynamic": lambda: optimize,
+        "float16": lambda: {**optimize, "target_spec": {"supported_types": [tf.float16]}},
+    }[quantize]()
+
+
+def _convert_in_worker(keras_path: str, tflite_path: str, quantize: str, calibration: str | None) -> None:
     """In the TensorFlow worker (TensorFlow imported quietly there): load and export, the converter's native
     output kept off the terminal."""
     import keras
@@ -101,14 +143,7 @@ def _convert_in_worker(keras_path: str, tflite_path: str, quantize: str) -> None
 
     from ..quiet import native_stderr_silenced
 
-    options = {
-        "none": {},
-        "dynamic": {"optimizations": [tf.lite.Optimize.DEFAULT]},
-        "float16": {
-            "optimizations": [tf.lite.Optimize.DEFAULT],
-            "target_spec": {"supported_types": [tf.float16]},
-        },
-    }[quantize]
+    options = _converter_options(quantize, calibration)
     spec = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS], **options.pop("target_spec", {})}
     with native_stderr_silenced():
         try:
