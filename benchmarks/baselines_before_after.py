@@ -113,13 +113,14 @@ def main(argv=None) -> None:
     )
     parser.add_argument("run_dir", help="a finished run directory with a baselines.csv")
     parser.add_argument("--old", required=True, help="the older tree (a git worktree of an earlier commit)")
+    parser.add_argument("--new", default=HERE, help="the newer tree (default: this one)")
     parser.add_argument("--repeats", type=int, default=1, help="times each tree runs (alternating)")
     parser.add_argument("--random", type=int, default=3, help="random masks (the campaign's default: 3)")
     args = parser.parse_args(argv)
     folder = tempfile.mkdtemp(prefix="baselines-before-after-")
     results = {"old": [], "new": []}
     for repeat in range(args.repeats):
-        for label, tree in (("old", os.path.abspath(args.old)), ("new", HERE)):
+        for label, tree in (("old", os.path.abspath(args.old)), ("new", os.path.abspath(args.new))):
             results[label].append(run_tree(tree, args.run_dir, folder, f"{label}{repeat}", args.random))
             print(f"{label} run {repeat}: {results[label][-1]['seconds']:.1f} s", flush=True)
     print(f"\n{'method':<18}{'draw':>5}  {'figure':<20}{'old':>12}{'new':>12}{'|difference|':>15}")
