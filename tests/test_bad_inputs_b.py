@@ -116,7 +116,7 @@ def test_an_unreadable_class_folder_is_named(ws):
         command = ["setpriv", "--inh-caps=-all", "--bounding-set=-all", *command]
     before = snapshot(ws)
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     finally:
         os.chmod("d/digit1", 0o755)
     line = check_refusal(done.returncode, done.stderr, "digit1' cannot be read (permission denied)")

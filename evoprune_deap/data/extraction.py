@@ -14,6 +14,7 @@ that worker and its last backbone.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import importlib.util
 import itertools
 import logging
@@ -25,12 +26,13 @@ from typing import Callable
 import numpy as np
 
 from ..config import DataConfig
-from ..errors import BackboneError, ConfigError, DatasetError, FeatureCacheError
+from ..errors import ConfigError, DatasetError, FeatureCacheError
 from ..seeding import derive_seed, make_rng
 from ..storage import cache_dir
 from ..tensorflow_worker import BACKEND as CONVOLUTION_BACKEND
 from ..tensorflow_worker import tensorflow_worker
 from ..version import __version__
+from .backbones import check_weights
 from .features import FeatureSet
 from .splits import make_splits
 
@@ -96,59 +98,6 @@ def _extract_in_worker(extraction: tuple, indices: np.ndarray) -> np.ndarray:
                 net_key,
             )
     return _worker_state["net"].extract(_worker_state["source"].load(indices, image_size))
-
-
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-
-def check_weights(weights, backbone: str | None = None) -> None:
-    """A weights path must name an existing file the backbone can read (``None``, ``imagenet`` and
-    ``none`` are not paths): checked here, before a backbone loads.
-
-    ``efficientnet_lite0`` takes its own ImageNet file only (checked by sha256) and has no random
-    weights; the keras.applications backbones take an HDF5 file (``.h5``, ``.weights.h5``).
-
-    Raises
-    ------
-    BackboneError
-    """
-    if weights == "none" and backbone == "efficientnet_lite0":
-        raise BackboneError(
-            "--weights none (random weights) is for the keras.applications backbones (e.g. --backbone "
-            "resnet50 --weights none); efficientnet_lite0 uses its packaged ImageNet weights: drop --weights."
-        )
-    if weights in (None, "imagenet", "none"):
-        return
-    if os.path.isdir(str(weights)):
-        raise BackboneError(
-            f"Backbone weights {weights!r} is a directory; pass the weights file (.h5 or .pth)."
-        )
-    if not os.path.isfile(str(weights)):
-        raise BackboneError(
-            f"Backbone weights file {weights!r} does not exist; pass an existing file with "
-            "--weights, or --weights imagenet to download them (needs internet)."
-        )
-    if backbone is not None:
-        _check_weights_contents(str(weights), backbone)
-
-
-def _check_weights_contents(weights: str, backbone: str) -> None:
-    from .backbones.efficientnet_lite0 import WEIGHTS_SHA256, file_sha256
-
-    if backbone == "efficientnet_lite0":
-        if file_sha256(weights) != WEIGHTS_SHA256:
-            raise BackboneError(
-                f"Weights file {weights!r} is not EfficientNet-Lite0's ImageNet file (sha256 "
-                f"{WEIGHTS_SHA256[:12]}...); drop --weights to use the packaged one."
-            )
-        return
-    with open(weights, "rb") as stream:
-        head = stream.read(2048 + 8)
-    if not any(head[offset : offset + 8] == HDF5_SIGNATURE for offset in (0, 512, 1024, 2048)):
-        raise BackboneError(
-            f"Weights file {weights!r}: not an HDF5 weights file (.h5, .weights.h5) that {backbone} can "
-            f"load; pass the {backbone} 'notop' weights file, or --weights imagenet to download them."
-        )
 
 
 def _use_worker(source) -> bool:
@@ -309,57 +258,29 @@ def extract_features(
     ------
     DatasetError, BackboneError, FeatureCacheError, ConfigError
     """
-    DataConfig(
+    data = DataConfig(  # validates every value
         backbone=backbone,
         weights=weights,
         image_size=image_size,
         split_seed=split_seed,
         val_fraction=val_fraction,
         test_fraction=test_fraction,
-    )  # validates every value
-    check_weights(weights, backbone)
+    )
+    _check_arguments(data, batch_size)
     seed = split_seed
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"batch_size must be a positive integer; got {batch_size!r}.")
     out = out or default_cache_path(source.name, backbone, image_size)
     planned = build_backbone_metadata(backbone, image_size, weights, n_features=0)
     key = cache_key(
         source, backbone, weights, planned["weights_sha256"], image_size, seed, val_fraction, test_fraction
     )
 
-    changed = [] if expect_key is None else sorted(k for k in key if key[k] != expect_key.get(k))
-    if changed:  # fields added later (hold-out, OOD) are checked by the caller
-        raise FeatureCacheError(
-            f"The data differ from those the run started with ({', '.join(changed)} changed); nothing was "
-            f"extracted and the cache {out!r} was left as it was. Restore the images (or settings) the run "
-            "started with to resume it, or start a new run."
-        )
+    _check_expected(key, expect_key, out)
     _check_overwritable(out)
-    if reuse and os.path.exists(out):
-        cached = FeatureSet.load(out)
-        if cached.metadata.get("key") == key:
-            logger.info("Reusing feature cache %s", out)
-            return FeatureSet(
-                cached.features,
-                cached.labels,
-                cached.class_names,
-                cached.splits,
-                {**cached.metadata, "cache_hit": True, "cache_path": out},
-            )
-        logger.info("Feature cache %s was made differently; rebuilding it", out)
+    cached = _reusable(out, key) if reuse else None
+    if cached is not None:
+        return cached
 
-    splits = make_splits(
-        source.labels,
-        source.partition,
-        source.partition_kind,
-        val_fraction,
-        test_fraction,
-        make_rng(derive_seed(seed, "splits")),
-        source.class_names,
-    )
-    if check_splits is not None:
-        check_splits(splits)
-    source.check_files()  # a bad image is refused now, not after the backbone loads
+    splits = _checked_splits(source, seed, val_fraction, test_fraction, check_splits)
     start = time.perf_counter()
     features, backbone_meta = embed_source(source, backbone, image_size, weights, batch_size, progress)
     seconds = time.perf_counter() - start
@@ -380,10 +301,52 @@ def extract_features(
     )
     feature_set.save(out)
     logger.info("Wrote feature cache %s (%d x %d)", out, *features.shape)
-    return FeatureSet(
-        features,
-        feature_set.labels,
-        feature_set.class_names,
-        splits,
-        {**metadata, "cache_hit": False, "cache_path": out},
+    return dataclasses.replace(feature_set, metadata={**metadata, "cache_hit": False, "cache_path": out})
+
+
+def _checked_splits(source, seed: int, val_fraction: float, test_fraction: float, check_splits) -> tuple:
+    """The source's splits, passed to ``check_splits``; then every image file is checked, so that a bad one
+    is refused now, not after the backbone loads."""
+    splits = make_splits(
+        source.labels,
+        source.partition,
+        source.partition_kind,
+        val_fraction,
+        test_fraction,
+        make_rng(derive_seed(seed, "splits")),
+        source.class_names,
     )
+    if check_splits is not None:
+        check_splits(splits)
+    source.check_files()
+    return splits
+
+
+def _check_arguments(data: DataConfig, batch_size) -> None:
+    check_weights(data.weights, data.backbone)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size must be a positive integer; got {batch_size!r}.")
+
+
+def _check_expected(key: dict, expect_key: dict | None, out: str) -> None:
+    """A resumed run's data must give the key it started with (fields added later, hold-out and OOD, are
+    checked by the caller)."""
+    changed = [] if expect_key is None else sorted(k for k in key if key[k] != expect_key.get(k))
+    if changed:
+        raise FeatureCacheError(
+            f"The data differ from those the run started with ({', '.join(changed)} changed); nothing was "
+            f"extracted and the cache {out!r} was left as it was. Restore the images (or settings) the run "
+            "started with to resume it, or start a new run."
+        )
+
+
+def _reusable(out: str, key: dict) -> FeatureSet | None:
+    """The cache at ``out`` if it was made with ``key``; None if it is missing or was made differently."""
+    if not os.path.exists(out):
+        return None
+    cached = FeatureSet.load(out)
+    if cached.metadata.get("key") != key:
+        logger.info("Feature cache %s was made differently; rebuilding it", out)
+        return None
+    logger.info("Reusing feature cache %s", out)
+    return dataclasses.replace(cached, metadata={**cached.metadata, "cache_hit": True, "cache_path": out})

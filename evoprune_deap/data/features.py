@@ -23,6 +23,7 @@ from ..storage import atomic_write
 from .splits import Split, carve_holdout
 
 CACHE_FORMAT = 1
+CACHE_FIX = "rebuild it with `evoprune extract --force` and the options that made it (or delete it)"
 
 
 def _array_sha256(array: np.ndarray) -> str:
@@ -107,33 +108,35 @@ class FeatureSet:
         if not self.splits:
             raise FeatureCacheError("A FeatureSet needs at least one split.")
         for k, split in enumerate(self.splits):
-            for part, index in split.parts().items():
-                if index.size == 0 and part != "val":
-                    raise FeatureCacheError(f"Split {k} has an empty {part} part.")
-                if index.size and (index.min() < 0 or index.max() >= features.shape[0]):
-                    raise FeatureCacheError(
-                        f"Split {k} {part} indices fall outside the {features.shape[0]} samples."
-                    )
-            if split.holdout.size and (
-                split.holdout.min() < 0
-                or split.holdout.max() >= features.shape[0]
-                or np.intersect1d(split.holdout, split.train).size
-            ):
+            self._validate_split(k, split)
+
+    def _validate_split(self, k: int, split) -> None:
+        """Split ``k``: indices in range, parts disjoint, two classes in training, no test class unseen."""
+        for part, index in split.parts().items():
+            if index.size == 0 and part != "val":
+                raise FeatureCacheError(f"Split {k} has an empty {part} part.")
+            if index.size and (index.min() < 0 or index.max() >= self.features.shape[0]):
                 raise FeatureCacheError(
-                    f"Split {k} hold-out indices fall outside the samples or overlap training."
+                    f"Split {k} {part} indices fall outside the {self.features.shape[0]} samples."
                 )
-            if np.intersect1d(split.train, split.test).size or np.intersect1d(split.train, split.val).size:
-                raise FeatureCacheError(f"Split {k} reuses samples across train, validation and test.")
-            if np.unique(labels[split.train]).size < 2:
-                raise FeatureCacheError(
-                    f"Split {k} has a single class in its training part; need at least 2."
-                )
-            unseen = np.setdiff1d(np.unique(labels[split.test]), np.unique(labels[split.train]))
-            if unseen.size:
-                raise FeatureCacheError(
-                    f"Split {k} test part has class {self.class_names[int(unseen[0])]!r} unseen in "
-                    "training; every test class needs training samples."
-                )
+        if split.holdout.size and (
+            split.holdout.min() < 0
+            or split.holdout.max() >= self.features.shape[0]
+            or np.intersect1d(split.holdout, split.train).size
+        ):
+            raise FeatureCacheError(
+                f"Split {k} hold-out indices fall outside the samples or overlap training."
+            )
+        if np.intersect1d(split.train, split.test).size or np.intersect1d(split.train, split.val).size:
+            raise FeatureCacheError(f"Split {k} reuses samples across train, validation and test.")
+        if np.unique(self.labels[split.train]).size < 2:
+            raise FeatureCacheError(f"Split {k} has a single class in its training part; need at least 2.")
+        unseen = np.setdiff1d(np.unique(self.labels[split.test]), np.unique(self.labels[split.train]))
+        if unseen.size:
+            raise FeatureCacheError(
+                f"Split {k} test part has class {self.class_names[int(unseen[0])]!r} unseen in "
+                "training; every test class needs training samples."
+            )
 
     def arrays(self, fold: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Return ``{"train": (X, y), "val": (X, y), "test": (X, y), "holdout": (X, y)}`` for one split.
@@ -241,39 +244,8 @@ class FeatureSet:
         FeatureCacheError
             Missing, truncated, tampered or malformed file.
         """
-        if os.path.isdir(path):
-            inside = sorted(name for name in os.listdir(path) if name.endswith(".npz"))
-            hint = f"; it holds {', '.join(inside[:5])}" if inside else ""
-            raise FeatureCacheError(
-                f"Feature cache {path!r} is a directory; pass the .npz file itself{hint}."
-            )
-        if not os.path.isfile(path):
-            raise FeatureCacheError(
-                f"Feature cache {path!r} does not exist; create it with `evoprune extract --out {path}`."
-            )
-        fix = "rebuild it with `evoprune extract --force` and the options that made it (or delete it)"
-        with open(path, "rb") as stream:
-            is_zip = stream.read(4) == b"PK\x03\x04"
-        if not is_zip:
-            raise FeatureCacheError(
-                f"{path!r} is not a feature cache (an .npz file written by `evoprune "
-                "extract`); pass the cache file, or make one with `evoprune extract --out`."
-            )
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {name: data[name] for name in data.files}
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
-            reason = "it holds pickled objects, which are never loaded" if "pickle" in str(exc) else str(exc)
-            raise FeatureCacheError(
-                f"Feature cache {path!r} is truncated or corrupt ({reason}); {fix}."
-            ) from exc
-        if "metadata" not in arrays:
-            raise FeatureCacheError(
-                f"{path!r} holds arrays {sorted(arrays)[:4]} but no evoprune metadata: it is not a feature "
-                "cache written by `evoprune extract`. Make one from images with `evoprune extract --images "
-                "DIR --out FEATURES.npz`, or fit arrays X, y with the Python API "
-                "(EvoPruneClassifier().fit(X, y))."
-            )
+        fix = CACHE_FIX
+        arrays = _read_arrays(path)
         try:
             meta = json.loads(str(arrays.pop("metadata")))
             checksums = meta.pop("checksums")
@@ -297,6 +269,42 @@ class FeatureSet:
             return cls(arrays["features"], arrays["labels"], class_names, splits, meta)
         except (FeatureCacheError, KeyError) as exc:
             raise FeatureCacheError(f"Feature cache {path!r} is inconsistent ({exc}); {fix}.") from exc
+
+
+def _read_arrays(path: str) -> dict:
+    """The arrays of the ``.npz`` file at ``path``, metadata included; FeatureCacheError naming the file and
+    the fix if it is no such file."""
+    if os.path.isdir(path):
+        inside = sorted(name for name in os.listdir(path) if name.endswith(".npz"))
+        hint = f"; it holds {', '.join(inside[:5])}" if inside else ""
+        raise FeatureCacheError(f"Feature cache {path!r} is a directory; pass the .npz file itself{hint}.")
+    if not os.path.isfile(path):
+        raise FeatureCacheError(
+            f"Feature cache {path!r} does not exist; create it with `evoprune extract --out {path}`."
+        )
+    with open(path, "rb") as stream:
+        is_zip = stream.read(4) == b"PK\x03\x04"
+    if not is_zip:
+        raise FeatureCacheError(
+            f"{path!r} is not a feature cache (an .npz file written by `evoprune "
+            "extract`); pass the cache file, or make one with `evoprune extract --out`."
+        )
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        reason = "it holds pickled objects, which are never loaded" if "pickle" in str(exc) else str(exc)
+        raise FeatureCacheError(
+            f"Feature cache {path!r} is truncated or corrupt ({reason}); {CACHE_FIX}."
+        ) from exc
+    if "metadata" not in arrays:
+        raise FeatureCacheError(
+            f"{path!r} holds arrays {sorted(arrays)[:4]} but no evoprune metadata: it is not a feature "
+            "cache written by `evoprune extract`. Make one from images with `evoprune extract --images "
+            "DIR --out FEATURES.npz`, or fit arrays X, y with the Python API "
+            "(EvoPruneClassifier().fit(X, y))."
+        )
+    return arrays
 
 
 def _check_width(features: np.ndarray, meta: dict) -> None:
