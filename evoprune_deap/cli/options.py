@@ -242,7 +242,7 @@ def config_from_args(args, config_path: str | None = None, **fixed):
         config = config.replace(run={"workers": 0})
     if config.data.features is None:
         return config
-    from .data.features import FeatureSet
-    from .run.preflight import check_against_cache
+    from ..data.features import FeatureSet
+    from ..run.preflight import check_against_cache
 
     return check_against_cache(config, given, FeatureSet.load(config.data.features).metadata)
