@@ -1,4 +1,5 @@
-"""scikit-learn estimators over feature arrays: :class:`EvoPruneClassifier` and :class:`EvoPruneFeatureSelector`.
+"""scikit-learn estimators over feature arrays: :class:`EvoPruneClassifier` and
+:class:`EvoPruneFeatureSelector`.
 
 Both take features already extracted (rows = samples), carve a stratified
 validation split from the training data given to ``fit``, run EvoPruneDeepTL
@@ -163,7 +164,8 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _feature_set(self, X: np.ndarray, y: np.ndarray) -> FeatureSet:
-        """One split: train and a stratified validation carve; the test part repeats validation (fit has no test)."""
+        """One split: train and a stratified validation carve; the test part repeats validation (no test in
+        fit)."""
         names = tuple(str(c) for c in self.classes_)
         train, val = stratified_carve(
             np.arange(len(y)), y, self.validation_fraction, make_rng(self.seed_), "validation", names

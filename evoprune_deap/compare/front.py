@@ -41,7 +41,8 @@ def front_masks(population: list) -> list[np.ndarray]:
 
 
 def front_rows(fitness, masks: list, accuracies: list) -> list[dict]:
-    """Score each front member on test (and hold-out, OOD test) with ``fitness``; ``accuracies``: the GA's values."""
+    """Score each front member on test (and hold-out, OOD test) with ``fitness``; ``accuracies``: the GA's
+    values."""
     rows = []
     for mask, accuracy, score in zip(masks, accuracies, fitness.score_many(masks, with_test=True)):
         rows.append(
@@ -131,7 +132,8 @@ def parse_window(text: str) -> tuple[float, float]:
 
 
 def window_members(front, low: float, high: float) -> list[int]:
-    """Row positions of the members whose accuracy lies between the ``low`` and ``high`` percentiles of the front's."""
+    """Row positions of the members whose accuracy lies between the ``low`` and ``high`` percentiles of the
+    front's."""
     accuracy = front["accuracy"].to_numpy(float)
     lo, hi = np.percentile(accuracy, [low, high])
     return np.flatnonzero((accuracy >= lo - 1e-12) & (accuracy <= hi + 1e-12)).tolist()

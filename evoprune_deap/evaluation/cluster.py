@@ -2,8 +2,8 @@
 
 :func:`open_client` starts (or connects to) the cluster. :class:`ClusterFitness`
 meets the :class:`~evoprune_deap.evaluation.fitness.Fitness` protocol, as
-:class:`~evoprune_deap.evaluation.fitness.MaskFitness` does, but trains on the workers: the features are put on
-the cluster once per run as the result of a task (so Dask can recompute them
+:class:`~evoprune_deap.evaluation.fitness.MaskFitness` does, but trains on the workers: the features are put
+on the cluster once per run as the result of a task (so Dask can recompute them
 for a worker that joins or restarts, which data placed with ``scatter`` would
 not survive), and each worker builds the run's fitness once and keeps it.
 
@@ -210,14 +210,15 @@ class ClusterFitness(SingleMask):
     def for_masks(
         cls, client, feature_set, encoding, head_config, protocol: str, seed: int, **options
     ) -> "ClusterFitness":
-        """The cluster form of ``MaskFitness(feature_set, encoding, head_config, protocol, seed, **options)``."""
+        """The cluster form of
+        ``MaskFitness(feature_set, encoding, head_config, protocol, seed, **options)``."""
         factory = functools.partial(
             MaskFitness, encoding=encoding, head_config=head_config, protocol=protocol, seed=seed, **options
         )
         return cls(client, feature_set, factory, encoding, protocol, heads_per_program(head_config.engine))
 
     def _submit(self, masks: list, with_test: bool) -> tuple[list, list]:
-        """Split ``masks`` into tasks (at most ``heads_per_task`` each, at least one per worker) and start them."""
+        """Split ``masks`` into tasks (``heads_per_task`` at most, one per worker at least) and start them."""
         n_workers = max(1, len(self.client.scheduler_info()["workers"]))
         groups = chunks(masks, min(self.heads_per_task, -(-len(masks) // n_workers)))
         futures = [

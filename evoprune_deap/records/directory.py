@@ -118,7 +118,8 @@ class RunDirectory:
                 else "it is not a run directory"
             )
             raise RunDirectoryError(
-                f"Run directory {self.path!r} already holds files; {hint}, or pass another --run-dir or --out."
+                f"Run directory {self.path!r} already holds files; {hint}, "
+                "or pass another --run-dir or --out."
             )
 
     def discard_if_unused(self, created: bool) -> None:
@@ -157,7 +158,8 @@ class RunDirectory:
         )
 
     def check_resumable(self, features_key) -> None:
-        """Refuse to resume a finished run, a non-run, or a run on other features (``features_key``; None: not checked)."""
+        """Refuse to resume a finished run, a non-run, or a run on other features (``features_key``; None: not
+        checked)."""
         if not self.is_started:
             raise self.not_a_run()
         if self.is_finished:

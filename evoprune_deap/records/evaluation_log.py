@@ -139,7 +139,8 @@ class EvaluationLog:
             if exc.errno == errno.ENOSPC:
                 raise RunDirectoryError(
                     f"Disk full while writing {self.path!r}; free some space, then continue with "
-                    f"`evoprune run --resume {shlex.quote(os.path.dirname(self.path))}` (finished evaluations are kept)."
+                    f"`evoprune run --resume {shlex.quote(os.path.dirname(self.path))}` "
+                    "(finished evaluations are kept)."
                 ) from exc
             raise RunDirectoryError(f"Cannot write {self.path!r} ({exc}); fix it, then resume.") from exc
 
