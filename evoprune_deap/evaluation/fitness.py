@@ -67,7 +67,8 @@ class HeadScore:
         return self.fold_weights[0] if self.fold_weights else None
 
     def result(self, protocol: str) -> tuple[float, dict, tuple]:
-        """``(fitness, info, fold weights)`` for the GA: validation accuracy (and OOD AUROC), or test under the paper protocol."""
+        """``(fitness, info, fold weights)`` for the GA: validation accuracy (and OOD AUROC), or test
+        under the paper protocol."""
         paper = protocol == "paper"
         fitness = self.test_accuracy if paper else self.val_accuracy
         info = {"val_accuracy": self.val_accuracy, "epochs": self.epochs, "seconds": self.seconds}
@@ -392,7 +393,8 @@ class MaskFitness(SingleMask):
         return confidence(logits, self.ood_score, self.ood_temperature)
 
     def evaluate_many(self, masks: list, on_result=None) -> Iterator[tuple]:
-        """:meth:`Fitness.evaluate_many`, computed here as the results are consumed, ``heads_per_task`` at a time."""
+        """:meth:`Fitness.evaluate_many`, computed here as the results are consumed,
+        ``heads_per_task`` at a time."""
         for chunk in chunks(masks, self.heads_per_task):
             try:
                 scores = self.score_many(chunk, with_test=self.protocol == "paper")
