@@ -97,8 +97,9 @@ def test_a_keras_applications_backbone_exports_folded_end_to_end(faces_folder, t
         # the last conv (3x3, 512 -> 512, with bias) loses every unselected filter
         assert record["costs"]["backbone_parameters_removed"] == (512 - kept) * (3 * 3 * 512 + 1)
         found = agreement(reference, predict(out, images, env=env)["probabilities"], labels)
-        assert found["agree"] == 1.0, (fmt, found)
-        assert found["max_abs_difference"] < 1e-3, (fmt, found)
+        # random VGG19 features give a head of small margins: the probabilities, not only the classes, must
+        # match (3e-8 here for both formats; the last conv's filters out of order moves them by 2e-3)
+        assert found["agree"] == 1.0 and found["max_abs_difference"] < 1e-5, (fmt, found)
 
 
 def test_a_run_on_random_backbone_weights_is_refused_by_export(faces_folder, tmp_path, refused):
