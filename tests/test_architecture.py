@@ -176,3 +176,26 @@ def test_the_architecture_page_lists_every_module():
     listed = set(re.findall(r"\b([a-z_0-9]+)\.py\b", tree))
     modules = {path.stem for path in (ROOT / "evoprune_deap").rglob("*.py")}
     assert listed == modules, (sorted(modules - listed), sorted(listed - modules))
+
+
+def test_both_fitnesses_meet_the_one_protocol_and_a_function_needs_one_by_one():
+    """One way into a persisted run: ``evaluate_many(masks, on_result)``; a plain function is adapted."""
+    import numpy as np
+
+    from evoprune_deap.evaluation.cluster import ClusterFitness
+    from evoprune_deap.evaluation.fitness import MaskFitness
+    from evoprune_deap.search.evaluator import BatchFitness, one_by_one
+
+    for cls in (MaskFitness, ClusterFitness):
+        missing = [
+            name
+            for name in ("score_many", "evaluate_many", "rescore_many", "local", "score")
+            if not callable(getattr(cls, name, None))
+        ]
+        assert missing == [], f"{cls.__name__} lacks {missing}"
+    heard = []
+    adapted = one_by_one(lambda mask: float(mask.sum()))
+    assert isinstance(adapted, BatchFitness)
+    masks = [np.ones(3, bool), np.zeros(3, bool)]
+    assert list(adapted.evaluate_many(masks, on_result=lambda m, r: heard.append(r))) == [3.0, 0.0]
+    assert heard == [3.0, 0.0]  # the journal hears each result as it is computed
