@@ -22,12 +22,26 @@ from ..records.summary import METHODS
 
 CONFIDENCE = 0.95
 MIN_SEEDS = 3
+"""Fewer seeds give no interval: with 2, the t interval is 12.7 standard errors wide either side."""
 ROUNDING = 12
 """Decimals kept of each paired difference."""
-"""Fewer seeds give no interval: with 2, the t interval is 12.7 standard errors wide either side."""
 GROUP = ["dataset", "protocol", "encoding"]
 NO_DIFFERENCE = "no detectable difference"
 TOO_FEW = "too few seeds"
+COLUMNS = [
+    *GROUP,
+    "reference",
+    "method",
+    "metric",
+    "n_seeds",
+    "mean_difference",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_wilcoxon",
+    "verdict",
+]
+"""The columns of :func:`paired_differences`' table (then ``p_holm``)."""
 
 
 def paired_differences(
@@ -58,8 +72,6 @@ def paired_differences(
         and "too few seeds"; the same difference in every seed gives a point
         interval and no t-test p-value.
     """
-    from scipy import stats
-
     rows = []
     for key, group in runs.groupby(GROUP, sort=False):
         wide = group.pivot_table(index="seed", columns="method", values=metric, aggfunc="mean")
@@ -73,54 +85,49 @@ def paired_differences(
             # Accuracies are counts over a fixed set: equal differences must not differ by float noise
             # (a spread of 1e-17 would give a "significant" p of 0).
             difference = np.round((pair[ref] - pair[method]).to_numpy(dtype=float), ROUNDING)
-            n = difference.size
-            mean = float(difference.mean()) if n else float("nan")
-            low = high = p_t = p_w = float("nan")
-            if n >= MIN_SEEDS:
-                spread = stats.sem(difference)
-                if (
-                    spread < 1e-9
-                ):  # the same difference in every seed (to float noise): a point interval, no t-test
-                    low = high = mean
-                else:
-                    low, high = stats.t.interval(CONFIDENCE, n - 1, loc=mean, scale=spread)
-                    p_t = float(stats.ttest_1samp(difference, 0.0).pvalue)  # = ttest_rel of the pairs
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)  # scipy: exact p for small n
-                    p_w = float(stats.wilcoxon(difference).pvalue) if np.any(difference != 0) else 1.0
+            figures = paired_statistics(difference)
             rows.append(
                 {
                     **dict(zip(GROUP, key)),
                     "reference": ref,
                     "method": method,
                     "metric": metric,
-                    "n_seeds": n,
-                    "mean_difference": mean,
-                    "ci_low": float(low),
-                    "ci_high": float(high),
-                    "p_value": p_t,
-                    "p_wilcoxon": p_w,
-                    "verdict": verdict(low, high, ref),
+                    "n_seeds": difference.size,
+                    **figures,
+                    "verdict": verdict(figures["ci_low"], figures["ci_high"], ref),
                 }
             )
-    table = pd.DataFrame(
-        rows,
-        columns=[
-            *GROUP,
-            "reference",
-            "method",
-            "metric",
-            "n_seeds",
-            "mean_difference",
-            "ci_low",
-            "ci_high",
-            "p_value",
-            "p_wilcoxon",
-            "verdict",
-        ],
-    )
+    table = pd.DataFrame(rows, columns=COLUMNS)
     table["p_holm"] = holm(table["p_value"].to_numpy(dtype=float))
     return table
+
+
+def paired_statistics(difference: np.ndarray) -> dict:
+    """``mean_difference``, ``ci_low``, ``ci_high`` (t interval), ``p_value`` (t-test) and ``p_wilcoxon`` of
+    one method's paired differences (NaN with fewer than :data:`MIN_SEEDS`; the same difference in every
+    seed: a point interval and no t-test p-value)."""
+    from scipy import stats
+
+    n = difference.size
+    mean = float(difference.mean()) if n else float("nan")
+    low = high = p_t = p_w = float("nan")
+    if n >= MIN_SEEDS:
+        spread = stats.sem(difference)
+        if spread < 1e-9:  # the same difference in every seed (to float noise): a point interval, no t-test
+            low = high = mean
+        else:
+            low, high = stats.t.interval(CONFIDENCE, n - 1, loc=mean, scale=spread)
+            p_t = float(stats.ttest_1samp(difference, 0.0).pvalue)  # = ttest_rel of the pairs
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # scipy: exact p for small n
+            p_w = float(stats.wilcoxon(difference).pvalue) if np.any(difference != 0) else 1.0
+    return {
+        "mean_difference": mean,
+        "ci_low": float(low),
+        "ci_high": float(high),
+        "p_value": p_t,
+        "p_wilcoxon": p_w,
+    }
 
 
 def holm(p_values: np.ndarray, alpha: float = 1 - CONFIDENCE) -> np.ndarray:
