@@ -2,7 +2,9 @@
 
 A mask enters as bits, becomes :class:`~evoprune_deap.head.masks.HeadMasks`
 once (checked by its :class:`~evoprune_deap.head.encodings.Encoding`), and
-leaves as a :class:`HeadScore`, with the trained weights. Fitness is
+leaves as a :class:`~evoprune_deap.evaluation.scoring.HeadScore`, with the
+trained weights (:meth:`MaskFitness.score_many`: its training step here, its
+scoring steps in :mod:`~evoprune_deap.evaluation.scoring`). Fitness is
 deterministic: the training seed of a mask derives from (run seed, mask bits,
 fold) (:meth:`MaskFitness.training_seed`), so the same mask scores the same
 in any order or worker, and memoising by bitstring is sound.
@@ -20,7 +22,7 @@ from __future__ import annotations
 import copy
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Iterator, Protocol, runtime_checkable
 
 import numpy as np
@@ -28,56 +30,15 @@ import numpy as np
 from ..config import FitnessConfig, HeadConfig
 from ..data.features import FeatureSet
 from ..head.encodings import Encoding
-from ..head.forward import accuracy, head_logits
-from ..head.ood import confidence, ood_auroc
+from ..head.ood import confidence
 from ..head.trainer import HeadTrainer
 from ..search.bits import mask_key
 from ..search.evaluator import BatchFitness
-from ..search.objectives import EMPTY_MASK
 from ..seeding import derive_seed
+from .scoring import HeadScore, Scoring
 
 REEVALUATION = "reevaluate"
 """The purpose in the seeds of the final re-evaluation (:meth:`MaskFitness.reseeded`)."""
-
-
-@dataclass(frozen=True)
-class HeadScore:
-    """Accuracies of one mask's head (mean over folds where there are several).
-
-    ``fold_weights`` are the trained weights of the head of each fold (empty
-    for an empty mask): plain arrays, so a score computed on a worker travels
-    back whole; :func:`~evoprune_deap.head.stack.deployable_head` makes the
-    Keras head from them.
-    """
-
-    val_accuracy: float
-    test_accuracy: float | None
-    epochs: int
-    seconds: float
-    fold_weights: tuple = ()
-    holdout_accuracy: float | None = None  # with the test score, where the features hold out data
-    ood_auroc: float | None = None  # validation vs OOD validation images, where the features have OOD images
-    test_ood_auroc: float | None = None  # test vs OOD test images, with the test score
-    spread: float | None = None  # standard deviation of the validation accuracy over repeats or folds
-    where: dict | None = field(default=None, compare=False)  # worker, pid, started, ended (finished.csv)
-
-    @property
-    def weights(self):
-        """The trained weights of fold 0's head (None for an empty mask)."""
-        return self.fold_weights[0] if self.fold_weights else None
-
-    def result(self, protocol: str) -> tuple[float, dict, tuple]:
-        """``(fitness, info, fold weights)`` for the GA: validation accuracy (and OOD AUROC), or test
-        under the paper protocol."""
-        paper = protocol == "paper"
-        fitness = self.test_accuracy if paper else self.val_accuracy
-        info = {"val_accuracy": self.val_accuracy, "epochs": self.epochs, "seconds": self.seconds}
-        auroc = self.test_ood_auroc if paper else self.ood_auroc
-        if auroc is not None:
-            info["ood_auroc"] = auroc
-        if self.spread is not None:
-            info["spread"] = self.spread
-        return fitness, {**info, **(self.where or {})}, self.fold_weights
 
 
 def where_this_runs() -> dict:
@@ -301,93 +262,42 @@ class MaskFitness(SingleMask):
         start, started = time.perf_counter(), time.time()
         head_masks = [self.encoding.head_masks(mask) for mask in masks]
         live = [i for i, m in enumerate(head_masks) if not m.is_empty()]
-        ood = self.feature_set.ood
-        val_parts = ("val", "ood_val") if ood is not None else ("val",)
-        test_parts = (("test", "holdout") + (("ood_test",) if ood is not None else ())) if with_test else ()
-        scores = {i: {part: [] for part in val_parts + test_parts} for i in live}
-        epochs, weights = dict.fromkeys(live, 0), {i: [] for i in live}
+        scoring = Scoring(self.feature_set, self._confidence, with_test, self.has_spread)
+        figures = {i: scoring.figures() for i in live}
         for fold in range(len(self.feature_set.splits)):
             arrays = self.feature_set.arrays(fold)
-            if fold_weights is None:  # the refit of cross-validation (part -1) only where test is scored
-                trainings = [t for t in self.trainings(fold) if t.part >= 0 or with_test]
-                trained = []
-                for jobs in _by_training_set(trainings, live):
-                    x, y = jobs[0][1].train
-                    heads = self.trainer.train_many(
-                        [head_masks[i] for i, _ in jobs],
-                        x,
-                        y,
-                        [self.training_seed(masks[i], fold, t.repeat) for i, t in jobs],
-                    )
-                    trained += [(i, t, head.weights, head.epochs) for (i, t), head in zip(jobs, heads)]
-            else:
-                trained = [
-                    (i, t, fold_weights[i][fold], 0) for t in self.trainings(fold) if t.deployed for i in live
-                ]
-            for i, training, head_weights, n_epochs in trained:
-                epochs[i] += n_epochs
-                logits = _Logits(head_weights, head_masks[i])
-                if training.val[1].size:  # with fold_weights: the deployed heads' validation split
-                    scores[i]["val"].append(accuracy(logits(training.val[0], "val"), training.val[1]))
-                    if ood is not None:
-                        scores[i]["ood_val"].append(
-                            ood_auroc(
-                                self._confidence(logits(training.val[0], "val")),
-                                self._confidence(logits(ood["val"], "ood_val")),
-                            )
-                        )
-                if training.deployed:
-                    weights[i].append(head_weights)
-                    for part in test_parts:
-                        if part == "ood_test":
-                            scores[i][part].append(
-                                ood_auroc(
-                                    self._confidence(logits(arrays["test"][0], "test")),
-                                    self._confidence(logits(ood["test"], part)),
-                                )
-                            )
-                        elif arrays[part][0].shape[0]:
-                            scores[i][part].append(accuracy(logits(arrays[part][0], part), arrays[part][1]))
+            for i, training, weights, epochs in self._trained(
+                masks, head_masks, live, fold, with_test, fold_weights
+            ):
+                scoring.add(figures[i], training, weights, head_masks[i], epochs, arrays)
         seconds = (time.perf_counter() - start) / max(len(masks), 1)
-        held_out = with_test and self.feature_set.splits[0].holdout.size > 0
-        results = []
-        for i in range(len(masks)):
-            if i not in scores:  # an empty mask: no head to train (search.objectives.EMPTY_MASK)
-                worst, auroc = EMPTY_MASK["accuracy"], EMPTY_MASK["ood"] if ood is not None else None
-                results.append(
-                    HeadScore(
-                        worst,
-                        worst if with_test else None,
-                        0,
-                        seconds,
-                        holdout_accuracy=worst if held_out else None,
-                        ood_auroc=auroc,
-                        test_ood_auroc=auroc if with_test else None,
-                        spread=0.0 if self.has_spread else None,
-                    )
-                )
-                continue
-            mean = {part: float(np.mean(values)) if values else None for part, values in scores[i].items()}
-            spread = (
-                float(np.std(scores[i]["val"], ddof=1))
-                if self.has_spread and len(scores[i]["val"]) > 1
-                else (0.0 if self.has_spread else None)
-            )
-            results.append(
-                HeadScore(
-                    float("nan") if mean["val"] is None else mean["val"],
-                    mean.get("test"),
-                    epochs[i],
-                    seconds,
-                    tuple(weights[i]),
-                    mean.get("holdout"),
-                    mean.get("ood_val"),
-                    mean.get("ood_test"),
-                    spread,
-                )
-            )
+        results = [
+            scoring.score(figures[i], seconds) if i in figures else scoring.empty(seconds)
+            for i in range(len(masks))
+        ]
         where = {**where_this_runs(), "started": started, "ended": time.time()}
         return [replace(result, where=where) for result in results]
+
+    def _trained(self, masks, head_masks, live, fold, with_test, fold_weights) -> list[tuple]:
+        """The training step: ``(mask index, training, weights, epochs)`` of each live mask's heads on
+        dataset split ``fold``, trained as the trainer groups them, or the given ``fold_weights``."""
+        if fold_weights is not None:
+            return [
+                (i, t, fold_weights[i][fold], 0) for t in self.trainings(fold) if t.deployed for i in live
+            ]
+        # the refit of cross-validation (part -1) only where test is scored
+        trainings = [t for t in self.trainings(fold) if t.part >= 0 or with_test]
+        trained = []
+        for jobs in _by_training_set(trainings, live):
+            x, y = jobs[0][1].train
+            heads = self.trainer.train_many(
+                [head_masks[i] for i, _ in jobs],
+                x,
+                y,
+                [self.training_seed(masks[i], fold, t.repeat) for i, t in jobs],
+            )
+            trained += [(i, t, head.weights, head.epochs) for (i, t), head in zip(jobs, heads)]
+        return trained
 
     def _confidence(self, logits: np.ndarray) -> np.ndarray:
         return confidence(logits, self.ood_score, self.ood_temperature)
@@ -408,18 +318,6 @@ class MaskFitness(SingleMask):
                 if on_result is not None:
                     on_result(mask, result)
                 yield result
-
-
-class _Logits:
-    """One head's logits of each scored set, computed once (the one forward pass)."""
-
-    def __init__(self, weights, masks):
-        self.weights, self.masks, self.cache = weights, masks, {}
-
-    def __call__(self, x: np.ndarray, key: str) -> np.ndarray:
-        if key not in self.cache:
-            self.cache[key] = head_logits(self.weights, self.masks, x)
-        return self.cache[key]
 
 
 def _by_training_set(trainings: list, live: list) -> list[list]:

@@ -18,7 +18,7 @@ from ..compare.baselines import run_baselines
 from ..config import ExperimentConfig
 from ..data.loading import load_feature_set
 from ..errors import DatasetError, RunDirectoryError
-from ..evaluation.fitness import HeadScore
+from ..evaluation.scoring import HeadScore
 from ..evaluation.setup import cluster_for
 from ..head.encodings import Encoding
 from ..records.directory import RunDirectory

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..compare.front import front_masks, write_front
 from ..config import ExperimentConfig
-from ..evaluation.fitness import HeadScore
+from ..evaluation.scoring import HeadScore
 from ..head.costs import count_flops, count_parameters
 from ..head.stack import deployable_head
 from ..records.directory import RunDirectory
