@@ -131,6 +131,27 @@ def test_paper_protocol_scores_on_test_and_honest_on_validation(faces_features):
     assert score.weights.dims == (faces_features.n_features, 32, 16, 2)
 
 
+def test_a_scores_figures_are_its_deployed_heads_accuracy_on_each_split(faces_features):
+    """Validation, test and hold-out accuracy are the saved Keras head's, each on its own split."""
+    from evoprune_deap.head.stack import deployable_head
+
+    features = faces_features.with_holdout(0.2, seed=1)
+    encoding = Encoding("fc1", features.n_features, CONFIG.hidden_units)
+    mask = np.random.default_rng(2).random(encoding.n_bits) < 0.6
+    score = MaskFitness(features, encoding, CONFIG, "honest", seed=0).score(mask, with_test=True)
+    head = deployable_head(score.weights, encoding.head_masks(mask), CONFIG)
+    arrays = features.arrays()
+    for part, figure in (
+        ("val", score.val_accuracy),
+        ("test", score.test_accuracy),
+        ("holdout", score.holdout_accuracy),
+    ):
+        x, y = arrays[part]
+        assert y.size and figure == pytest.approx(np.mean(np.argmax(head.predict(x, verbose=0), 1) == y)), (
+            part
+        )
+
+
 @pytest.mark.parametrize("name", ["fc1", "fs"])
 def test_mask_with_no_active_unit_gets_the_documented_fitness(faces_features, name):
     encoding = Encoding(name, faces_features.n_features, CONFIG.hidden_units)
