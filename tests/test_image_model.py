@@ -37,7 +37,7 @@ def test_in_model_resize_gives_pils_uint8_pixels():
 def test_input_size_parses_height_by_width():
     assert parse_input_size("300x200") == (300, 200) and parse_input_size(None) is None
     for bad in ("300", "ax3", "0x5", "3x4x5"):
-        with pytest.raises(ConfigError, match="HEIGHTxWIDTH|positive"):
+        with pytest.raises(ConfigError, match=r"HEIGHTxWIDTH|needs sides in \[1, 4096\]"):
             parse_input_size(bad)
 
 
