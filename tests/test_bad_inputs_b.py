@@ -350,3 +350,10 @@ def test_each_message_names_the_fix(ws, refused, no_backbone, argv, problem, fix
     write_digits_folder(ws / "test3", n_per_class=3, classes=(0, 1, 2), size=32)
     write_digits_folder(ws / "single", n_per_class=3, classes=(0,), size=32)
     assert fix in refused(argv, problem, ws)
+
+
+def test_a_missing_run_directory_names_the_fix(tmp_path, refused):
+    """select of a folder that does not exist: one line with what to pass instead."""
+    missing = tmp_path / "runs" / "elpv_fc1_seed0_typo"
+    line = refused(["select", str(missing), "--knee"], "does not exist", tmp_path)
+    assert "'run directory:'" in line

@@ -144,7 +144,10 @@ class RunDirectory:
     def not_a_run(self) -> RunDirectoryError:
         """The error for a path without a run, naming the run directories under it (the ``--out`` parent)."""
         if not os.path.isdir(self.path):
-            return RunDirectoryError(f"Run directory {self.path!r} does not exist.")
+            return RunDirectoryError(
+                f"Run directory {self.path!r} does not exist; pass the folder a run printed as its "
+                "'run directory:' (e.g. runs/elpv_fc1_seed0)."
+            )
         runs = sorted(root for root, _dirs, files in os.walk(self.path) if self.CONFIG in files)
         if runs:
             shown = ", ".join(repr(run) for run in runs[:5]) + (
