@@ -303,3 +303,22 @@ def test_a_python_script_config_trains_here_and_the_command_line_on_every_core()
 
     assert load_config().run.workers is None and resolve_workers(None) == 1
     assert config_from_args(build_parser().parse_args(["run"])).run.workers == 0
+
+
+@pytest.mark.parametrize("encoding, same", [("fc1", True), ("fs", False)])
+def test_a_campaign_compares_the_widths_a_run_trains_not_how_they_were_written(tmp_path, encoding, same):
+    """A run recorded with hidden_units = [512, 512] is the run an unset hidden_units makes for fc1 (the
+    encoding's paper widths), and not for fs (one layer of 512)."""
+    from evoprune_deap.config import from_dict
+    from evoprune_deap.errors import RunDirectoryError
+    from evoprune_deap.records.directory import RunDirectory
+    from evoprune_deap.run.campaign import check_same_run
+
+    directory = RunDirectory(str(tmp_path))
+    directory.write_config(from_dict({"ga": {"encoding": encoding}, "head": {"hidden_units": [512, 512]}}))
+    planned = from_dict({"ga": {"encoding": encoding}})
+    if same:
+        check_same_run(directory, planned, None, str(tmp_path))
+    else:
+        with pytest.raises(RunDirectoryError, match=r"hidden_units = \(512, 512\) there, \(512,\) here"):
+            check_same_run(directory, planned, None, str(tmp_path))

@@ -148,7 +148,10 @@ def check_same_run(directory: RunDirectory, config: ExperimentConfig, features_k
     heads train) and the same features; else RunDirectoryError, before any work."""
     if not directory.is_started:
         return
-    recorded, planned = directory.read_config().to_dict(), config.to_dict()
+    made = directory.read_config()
+    recorded, planned = made.to_dict(), config.to_dict()
+    # an unset [head] hidden_units means the encoding's paper widths: compare the widths each run trains
+    recorded["head"]["hidden_units"], planned["head"]["hidden_units"] = made.hidden_units, config.hidden_units
     for table, key in PLACE_ONLY:
         recorded[table].pop(key, None), planned[table].pop(key, None)
     differs = [
