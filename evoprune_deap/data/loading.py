@@ -31,55 +31,59 @@ def load_feature_set(
     """
     data = config.data
     ood_cache = None if data.ood_features is None else FeatureSet.load(data.ood_features)
-    if data.features is not None:
-        feature_set = FeatureSet.load(data.features)
-    else:
-        if ood_cache is not None:  # refused before the run's own images are extracted
-            _check_ood_made_alike(ood_cache, data)
-        feature_set = _extract(
-            config,
-            dict(
-                dataset=data.dataset,
-                images=data.images,
-                test_images=data.test_images,
-                train_subset=data.train_subset,
-                name=data.name,
-            ),
-            progress,
-            out,
-            reuse,
-            expect_key=expect_key,
-        )
+    feature_set = _run_features(config, ood_cache, progress, out, reuse, expect_key)
     feature_set = feature_set.with_holdout(data.holdout_fraction, data.split_seed)
     check_folds(config, feature_set)
+    ood = ood_cache if ood_cache is not None else _ood_features(config, feature_set, progress, reuse)
+    return feature_set if ood is None else feature_set.with_ood(ood, data.split_seed)
+
+
+def _run_features(config: ExperimentConfig, ood_cache, progress, out, reuse, expect_key) -> FeatureSet:
+    """The run's own features: the cache ``[data] features``, or extracted (an OOD cache made otherwise is
+    refused before the run's images are extracted)."""
+    data = config.data
+    if data.features is not None:
+        return FeatureSet.load(data.features)
     if ood_cache is not None:
-        ood = ood_cache
-    elif data.ood_dataset is not None or data.ood_images is not None:
-        # The OOD images are extracted as the features were: their cache's backbone, image size and weights.
-        made = feature_set.metadata
-        like = dict(
-            backbone=made.get("backbone") or data.backbone,
-            image_size=made.get("image_size") or data.image_size,
-            weights=data.weights if made.get("weights") in (None, "imagenet") else made["weights"],
+        _check_ood_made_alike(ood_cache, data)
+    source = dict(
+        dataset=data.dataset,
+        images=data.images,
+        test_images=data.test_images,
+        train_subset=data.train_subset,
+        name=data.name,
+    )
+    return _extract(config, source, progress, out, reuse, expect_key=expect_key)
+
+
+def _ood_features(config: ExperimentConfig, feature_set: FeatureSet, progress, reuse) -> FeatureSet | None:
+    """OOD images' features, extracted as the run's were (their backbone, image size and weights); None
+    without OOD images."""
+    data = config.data
+    if data.ood_dataset is None and data.ood_images is None:
+        return None
+    made = feature_set.metadata
+    like = dict(
+        backbone=made.get("backbone") or data.backbone,
+        image_size=made.get("image_size") or data.image_size,
+        weights=data.weights if made.get("weights") in (None, "imagenet") else made["weights"],
+    )
+    source = dict(dataset=data.ood_dataset, images=data.ood_images, sample=data.ood_max_images)
+    try:
+        return _extract(
+            config,
+            source,
+            progress,
+            None,
+            reuse,
+            check=lambda found: _check_ood_classes(found, feature_set),
+            **like,
         )
-        try:
-            ood = _extract(
-                config,
-                dict(dataset=data.ood_dataset, images=data.ood_images, sample=data.ood_max_images),
-                progress,
-                None,
-                reuse,
-                check=lambda source: _check_ood_classes(source, feature_set),
-                **like,
-            )
-        except DatasetError as exc:
-            raise DatasetError(
-                f"Out-of-distribution images: {exc} (OOD images are read like a dataset: two or "
-                "more class subfolders, e.g. OOD/clothes/*.png, OOD/faces/*.png.)"
-            ) from exc
-    else:
-        return feature_set
-    return feature_set.with_ood(ood, data.split_seed)
+    except DatasetError as exc:
+        raise DatasetError(
+            f"Out-of-distribution images: {exc} (OOD images are read like a dataset: two or "
+            "more class subfolders, e.g. OOD/clothes/*.png, OOD/faces/*.png.)"
+        ) from exc
 
 
 def _extract(

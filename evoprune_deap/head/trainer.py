@@ -134,29 +134,13 @@ def protocol(config: HeadConfig, early_stopping: bool = True):
     import jax
     import jax.numpy as jnp
 
-    min_delta, patience = jnp.float32(config.min_delta), config.patience
-
     def run(
         state: TrainState, unit_masks, x, y, columns, orders, sample_weights, first, until, kernel_masks=None
     ) -> TrainState:
         n_samples = jnp.sum(sample_weights)
         if columns is not None:  # a zero column for the padding inputs
             x = jnp.concatenate([x, jnp.zeros((x.shape[0], 1), x.dtype)], axis=1)
-
-        def batch_loss(weights, xb, yb, wb):
-            return jnp.sum(crossentropy(forward(weights, xb, unit_masks), yb) * wb) / jnp.sum(wb)
-
-        gradient = jax.value_and_grad(batch_loss)
-
-        def step(carry, batch):
-            weights, velocity, total = carry
-            index, wb = batch
-            xb = x[index] if columns is None else x[index][:, columns]
-            loss, grads = gradient(weights, xb, y[index], wb)
-            weights, velocity = sgd(weights, velocity, grads, config)
-            if kernel_masks is not None:
-                weights = apply_kernel_masks(weights, kernel_masks)
-            return (weights, velocity, total + loss * jnp.sum(wb)), None
+        step = _batch_step(config, unit_masks, x, y, columns, kernel_masks)
 
         def epoch(state: TrainState) -> TrainState:
             (weights, velocity, total), _ = jax.lax.scan(
@@ -164,29 +148,62 @@ def protocol(config: HeadConfig, early_stopping: bool = True):
                 (state.weights, state.velocity, jnp.float32(0.0)),
                 (orders[state.epoch - first], sample_weights),
             )
-            loss = total / n_samples
-            # keras.callbacks.EarlyStopping: the first epoch always counts as an improvement;
-            # without early stopping every epoch does (the last one's weights are kept).
-            improved = (state.epoch == 0) | (loss + min_delta < state.best_loss)
-            if not early_stopping:
-                improved = jnp.bool_(True)
-            wait = jnp.where(improved, 0, state.wait + 1)
-            return TrainState(
-                epoch=state.epoch + 1,
-                weights=weights,
-                velocity=velocity,
-                best_loss=jnp.where(improved, loss, state.best_loss),
-                best_weights=jax.tree_util.tree_map(
-                    lambda new, old: jnp.where(improved, new, old), weights, state.best_weights
-                ),
-                wait=wait,
-                stopped=~improved & (wait >= patience) & (state.epoch > 0),
-                losses=state.losses.at[state.epoch].set(loss),
-            )
+            return _end_epoch(state, weights, velocity, total / n_samples, config, early_stopping)
 
         return jax.lax.while_loop(lambda s: (s.epoch < until) & ~s.stopped, epoch, state)
 
     return run
+
+
+def _batch_step(config: HeadConfig, unit_masks, x, y, columns, kernel_masks):
+    """One batch of an epoch, for ``jax.lax.scan``: the loss and its gradient, the SGD update, the kernel
+    masks; the carry sums the epoch's loss (weighted by the batch's real samples)."""
+    import jax
+    import jax.numpy as jnp
+
+    def batch_loss(weights, xb, yb, wb):
+        return jnp.sum(crossentropy(forward(weights, xb, unit_masks), yb) * wb) / jnp.sum(wb)
+
+    gradient = jax.value_and_grad(batch_loss)
+
+    def step(carry, batch):
+        weights, velocity, total = carry
+        index, wb = batch
+        xb = x[index] if columns is None else x[index][:, columns]
+        loss, grads = gradient(weights, xb, y[index], wb)
+        weights, velocity = sgd(weights, velocity, grads, config)
+        if kernel_masks is not None:
+            weights = apply_kernel_masks(weights, kernel_masks)
+        return (weights, velocity, total + loss * jnp.sum(wb)), None
+
+    return step
+
+
+def _end_epoch(state: TrainState, weights, velocity, loss, config: HeadConfig, early_stopping: bool):
+    """The state after an epoch whose mean training loss is ``loss``: Keras' EarlyStopping on the training
+    loss (min_delta, patience, best weights kept), or every epoch counted without ``early_stopping``."""
+    import jax
+    import jax.numpy as jnp
+
+    min_delta, patience = jnp.float32(config.min_delta), config.patience
+    # keras.callbacks.EarlyStopping: the first epoch always counts as an improvement;
+    # without early stopping every epoch does (the last one's weights are kept).
+    improved = (state.epoch == 0) | (loss + min_delta < state.best_loss)
+    if not early_stopping:
+        improved = jnp.bool_(True)
+    wait = jnp.where(improved, 0, state.wait + 1)
+    return TrainState(
+        epoch=state.epoch + 1,
+        weights=weights,
+        velocity=velocity,
+        best_loss=jnp.where(improved, loss, state.best_loss),
+        best_weights=jax.tree_util.tree_map(
+            lambda new, old: jnp.where(improved, new, old), weights, state.best_weights
+        ),
+        wait=wait,
+        stopped=~improved & (wait >= patience) & (state.epoch > 0),
+        losses=state.losses.at[state.epoch].set(loss),
+    )
 
 
 @functools.cache
