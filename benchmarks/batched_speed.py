@@ -28,7 +28,7 @@ import numpy as np
 import evoprune_deap  # noqa: F401  (sets the Keras backend)
 from evoprune_deap.config import HeadConfig, from_dict
 from evoprune_deap.data.loading import load_feature_set
-from evoprune_deap.head.encodings import Encoding
+from evoprune_deap.head.masks import Encoding
 from evoprune_deap.head.trainer import HeadTrainer
 
 

@@ -27,7 +27,7 @@ import evoprune_deap  # noqa: F401  (sets the Keras backend)
 from evoprune_deap.config import GAConfig, HeadConfig
 from evoprune_deap.evaluation.cluster import SINGLE_THREAD_XLA, ClusterFitness, available_cores, open_client
 from evoprune_deap.evaluation.fitness import MaskFitness
-from evoprune_deap.head.encodings import Encoding
+from evoprune_deap.head.masks import Encoding
 
 _pool_fitness = None
 

@@ -33,7 +33,7 @@ import pandas as pd
 import evoprune_deap  # noqa: F401  (sets the Keras backend)
 from evoprune_deap.config import HeadConfig, from_dict
 from evoprune_deap.data.loading import load_feature_set
-from evoprune_deap.head.encodings import Encoding
+from evoprune_deap.head.masks import Encoding
 from evoprune_deap.head.trainer import HeadTrainer
 from evoprune_deap.report.reliability import components
 from evoprune_deap.search.bits import mask_from_hex, mask_hash, mask_key

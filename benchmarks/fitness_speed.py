@@ -36,7 +36,7 @@ import evoprune_deap  # noqa: F401  (sets the Keras backend)
 from evoprune_deap.config import HeadConfig
 from evoprune_deap.data.features import FeatureSet
 from evoprune_deap.data.splits import Split
-from evoprune_deap.head.encodings import Encoding
+from evoprune_deap.head.masks import Encoding
 from evoprune_deap.head.weights import HeadWeights
 
 ACTIVE_FC1 = (512, 384, 256, 128)

@@ -185,7 +185,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
     def _head(self) -> tuple:
         """(weights, masks) of the best head: the weights read from ``head_``, the masks from ``mask_``."""
         from .config import HeadConfig
-        from .head.encodings import Encoding
+        from .head.masks import Encoding
         from .head.weights import HeadWeights
 
         units = None if self.hidden_units is None else tuple(self.hidden_units)

@@ -10,7 +10,7 @@ from sklearn.preprocessing import StandardScaler
 from evoprune_deap.compare.baselines import LINEAR_PROBE_C, linear_probe
 from evoprune_deap.config import HeadConfig
 from evoprune_deap.evaluation.fitness import MaskFitness
-from evoprune_deap.head.encodings import Encoding
+from evoprune_deap.head.masks import Encoding
 from evoprune_deap.report.statistics import NO_DIFFERENCE, paired_differences
 from evoprune_deap.report.tables import method_table, optimism_table
 from evoprune_deap.search.bits import mask_key

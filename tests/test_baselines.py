@@ -10,7 +10,7 @@ from evoprune_deap.compare.baselines import (
     run_baselines,
 )
 from evoprune_deap.config import HeadConfig
-from evoprune_deap.head.encodings import Encoding
+from evoprune_deap.head.masks import Encoding
 
 
 @pytest.mark.parametrize("sparsity", [0.0, 0.25, 0.63, 0.9])
@@ -92,7 +92,7 @@ from evoprune_deap.compare.baselines import run_baselines
 from evoprune_deap.config import HeadConfig
 from evoprune_deap.data.features import FeatureSet
 from evoprune_deap.data.splits import Split
-from evoprune_deap.head.encodings import Encoding
+from evoprune_deap.head.masks import Encoding
 rng = np.random.default_rng(0)
 y = np.repeat([0, 1], 60)
 x = (rng.normal(size=(120, 12)) + y[:, None]).astype(np.float32)

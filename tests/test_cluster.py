@@ -150,8 +150,13 @@ def test_a_fitness_that_raises_names_the_mask(cluster, tmp_path):
 
 
 def test_a_failed_evaluation_is_journaled_with_its_exception_and_never_replayed(tmp_path):
-    from evoprune_deap.records.evaluation_log import columns_for, journal_columns, known_results, read_log
-    from evoprune_deap.run.evolution import FinishedJournal
+    from evoprune_deap.records.evaluation_log import (
+        FinishedJournal,
+        columns_for,
+        journal_columns,
+        known_results,
+        read_log,
+    )
 
     path = str(tmp_path / "finished.csv")
     journal = FinishedJournal(path, 0, journal_columns(columns_for()))

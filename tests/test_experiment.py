@@ -145,7 +145,7 @@ def test_paper_protocol_end_to_end_scores_the_mean_test_accuracy_over_folds(tmp_
 
     from evoprune_deap.cli import main
     from evoprune_deap.data.features import FeatureSet
-    from evoprune_deap.head.encodings import Encoding
+    from evoprune_deap.head.masks import Encoding
     from evoprune_deap.head.trainer import HeadTrainer
     from evoprune_deap.search.bits import mask_from_hex, mask_key
     from evoprune_deap.seeding import derive_seed

@@ -9,7 +9,7 @@ import pytest
 from evoprune_deap.config import FitnessConfig, HeadConfig, from_dict, load_config
 from evoprune_deap.errors import ConfigError
 from evoprune_deap.evaluation.fitness import MaskFitness
-from evoprune_deap.head.encodings import Encoding
+from evoprune_deap.head.masks import Encoding
 from evoprune_deap.head.trainer import HeadTrainer
 from evoprune_deap.head.weights import HeadWeights
 from evoprune_deap.records.evaluation_log import read_log

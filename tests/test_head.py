@@ -4,8 +4,8 @@ import pytest
 from evoprune_deap.config import HeadConfig
 from evoprune_deap.evaluation.fitness import MaskFitness
 from evoprune_deap.head.costs import count_parameters
-from evoprune_deap.head.encodings import Encoding
 from evoprune_deap.head.forward import COARSE, padded_dims, padded_width
+from evoprune_deap.head.masks import Encoding
 from evoprune_deap.head.stack import fit_head, masked_reference_head
 from evoprune_deap.head.trainer import HeadTrainer
 from evoprune_deap.head.weights import HeadWeights, load_weights, save_weights

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from evoprune_deap.errors import EncodingError
-from evoprune_deap.head.encodings import Encoding
+from evoprune_deap.head.masks import Encoding
 from evoprune_deap.search import operators
 from evoprune_deap.search.bits import mask_from_hex, mask_key, mask_to_hex
 from evoprune_deap.search.individual import Individual

@@ -85,7 +85,7 @@ def test_fresh_scores_come_from_fresh_seeds_never_the_searchs(faces_features, tm
 
 
 def result_encoding(result, features):
-    from evoprune_deap.head.encodings import Encoding
+    from evoprune_deap.head.masks import Encoding
 
     return Encoding("fc1", features.n_features, (16,))
 

@@ -11,9 +11,9 @@ from evoprune_deap.errors import ConfigError
 from evoprune_deap.evaluation.fitness import MaskFitness
 from evoprune_deap.head import trainer as trainer_module
 from evoprune_deap.head.batching import MAX_HEADS, head_bytes, heads_per_program, split_batches
-from evoprune_deap.head.encodings import Encoding
 from evoprune_deap.head.fine_tune import MaskSchedule, fine_tune, seeded_once_orders
 from evoprune_deap.head.forward import padded_dims
+from evoprune_deap.head.masks import Encoding
 from evoprune_deap.head.stack import fit_head, masked_reference_head
 from evoprune_deap.head.trainer import HeadTrainer, TrainState, batch_indices, epoch_orders
 from evoprune_deap.head.weights import HeadWeights

@@ -73,7 +73,7 @@ def test_mask_length_must_match_the_head():
     from evoprune_deap.config import HeadConfig
     from evoprune_deap.errors import EncodingError
     from evoprune_deap.evaluation.fitness import MaskFitness
-    from evoprune_deap.head.encodings import Encoding
+    from evoprune_deap.head.masks import Encoding
 
     fitness = MaskFitness(_features(), Encoding("fs", 6, (4,)), HeadConfig(hidden_units=(4,)), "honest", 0)
     with pytest.raises(EncodingError, match="needs 6 bits"):

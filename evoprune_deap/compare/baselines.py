@@ -31,9 +31,9 @@ import numpy as np
 from ..config import HeadConfig
 from ..data.features import FeatureSet
 from ..evaluation.fitness import MaskFitness
-from ..head.encodings import Encoding
 from ..head.fine_tune import MaskSchedule, fine_tune, seeded_once_orders
 from ..head.forward import TrainedHead
+from ..head.masks import Encoding
 from ..head.weights import HeadWeights
 from ..seeding import derive_seed, make_rng
 
@@ -203,7 +203,7 @@ def run_baselines(
     ``with_references=False`` leaves out the two that do not depend on the
     sparsity (the unpruned head and the linear probe), for callers scoring
     several sparsities. ``reference`` is the run's unpruned head (a
-    :class:`~evoprune_deap.evaluation.scoring.HeadScore` with its fold weights, see
+    :class:`~evoprune_deap.head.scoring.HeadScore` with its fold weights, see
     :func:`~evoprune_deap.run.finish.train_reference`): its row is the
     ``unpruned`` one, and the one-shot and gradual methods prune it. Without
     it, it is trained here by the run's rule (the same head: the run seed and

@@ -1,10 +1,10 @@
 """Mask -> fitness: retrain the pruned head from scratch and score it.
 
 A mask enters as bits, becomes :class:`~evoprune_deap.head.masks.HeadMasks`
-once (checked by its :class:`~evoprune_deap.head.encodings.Encoding`), and
-leaves as a :class:`~evoprune_deap.evaluation.scoring.HeadScore`, with the
+once (checked by its :class:`~evoprune_deap.head.masks.Encoding`), and
+leaves as a :class:`~evoprune_deap.head.scoring.HeadScore`, with the
 trained weights (:meth:`MaskFitness.score_many`: its training step here, its
-scoring steps in :mod:`~evoprune_deap.evaluation.scoring`). Fitness is
+scoring steps in :mod:`~evoprune_deap.head.scoring`). Fitness is
 deterministic: the training seed of a mask derives from (run seed, mask bits,
 fold) (:meth:`MaskFitness.training_seed`), so the same mask scores the same
 in any order or worker, and memoising by bitstring is sound.
@@ -29,13 +29,14 @@ import numpy as np
 
 from ..config import FitnessConfig, HeadConfig
 from ..data.features import FeatureSet
-from ..head.encodings import Encoding
+from ..head.masks import Encoding
 from ..head.ood import confidence
+from ..head.scoring import HeadScore, Scoring
 from ..head.trainer import HeadTrainer
 from ..search.bits import mask_key
 from ..search.evaluator import BatchFitness
+from ..search.objectives import EMPTY_MASK
 from ..seeding import derive_seed
-from .scoring import HeadScore, Scoring
 
 REEVALUATION = "reevaluate"
 """The purpose in the seeds of the final re-evaluation (:meth:`MaskFitness.reseeded`)."""
@@ -272,7 +273,7 @@ class MaskFitness(SingleMask):
                 scoring.add(figures[i], training, weights, head_masks[i], epochs, arrays)
         seconds = (time.perf_counter() - start) / max(len(masks), 1)
         results = [
-            scoring.score(figures[i], seconds) if i in figures else scoring.empty(seconds)
+            scoring.score(figures[i], seconds) if i in figures else scoring.empty(seconds, EMPTY_MASK)
             for i in range(len(masks))
         ]
         where = {**where_this_runs(), "started": started, "ended": time.time()}

@@ -6,7 +6,7 @@ import contextlib
 
 from ..config import ExperimentConfig
 from ..data.features import FeatureSet
-from ..head.encodings import Encoding
+from ..head.masks import Encoding
 from .cluster import ClusterFitness, check_workers, default_workers, open_client
 from .fitness import MaskFitness
 

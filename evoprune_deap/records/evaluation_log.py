@@ -2,7 +2,9 @@
 
 Its format lives here only: the columns, how a row is written, how a log is
 read back (repairing a row torn by a kill), and how its rows become the
-known results a resumed run replays.
+known results a resumed run replays; and its two writers, the GA's callback that appends each evaluation in
+budget order (:class:`EvaluationWriter`, ``evaluations.csv``) and the journal of results in the order they
+finish (:class:`FinishedJournal`, ``finished.csv``).
 
 Each row ends with ``check``, a hash chain: the SHA-256 of the previous row's check and this row's
 fields (the header's line starts the chain), first 16 hex digits. A resume replays logged fitness
@@ -19,9 +21,11 @@ import hashlib
 import io
 import os
 import shlex
+import threading
 
 from ..errors import RunDirectoryError
 from ..search.bits import mask_from_hex, mask_hash, mask_key, mask_to_hex
+from ..search.callbacks import Callback, split_result
 
 COLUMNS = (
     "evaluation",
@@ -261,3 +265,54 @@ def known_results(rows: list[dict]) -> dict:
                 info[name] = float(row[name])
         known[mask_key(row["mask"])] = (row["fitness"], info)
     return known
+
+
+class EvaluationWriter(Callback):
+    """Appends each evaluation after the first ``n_logged`` to the run's log (flushed and fsynced).
+
+    On resume the first ``n_logged`` evaluations replay the log's own rows;
+    later ones are new, or replayed from the journal, and are written.
+    """
+
+    def __init__(self, log: EvaluationLog, n_logged: int = 0):
+        self.log, self.n_logged = log, n_logged
+
+    def on_evaluation(self, evaluation, state):
+        if evaluation.index >= self.n_logged:
+            self.log.append(
+                log_row(evaluation.index + 1, evaluation.mask, evaluation.fitness, evaluation.info)
+            )
+
+
+class FinishedJournal:
+    """``finished.csv``: every result from the workers, in the order they finish.
+
+    The columns of ``evaluations.csv`` and where and when each ran (worker,
+    pid, start, end; :data:`~evoprune_deap.records.evaluation_log.WHERE`), with
+    a row holding the exception for an evaluation that failed; numbered in finishing order; called
+    from the cluster client's helper thread, so appends are serialised. The
+    file is opened at the first result.
+    """
+
+    def __init__(self, path: str, n_existing: int, columns: tuple):
+        self.path, self.log, self.count, self.closed, self.columns = path, None, n_existing, False, columns
+        self._lock = threading.Lock()
+
+    def __call__(self, mask, result) -> None:
+        """Journal one result, or (``result`` an exception) one failed evaluation."""
+        with self._lock:
+            if self.closed:  # a late callback: the run has already logged or abandoned this result
+                return
+            self.log = self.log or EvaluationLog(self.path, self.columns)
+            self.count += 1
+            if isinstance(result, BaseException):
+                self.log.append(failure_row(self.count, mask, result))
+            else:
+                fitness, info, _ = split_result(result)
+                self.log.append(log_row(self.count, mask, fitness, info))
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            if self.log is not None:
+                self.log.close()

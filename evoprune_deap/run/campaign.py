@@ -18,9 +18,9 @@ from ..compare.baselines import run_baselines
 from ..config import ExperimentConfig
 from ..data.loading import load_feature_set
 from ..errors import DatasetError, RunDirectoryError
-from ..evaluation.scoring import HeadScore
 from ..evaluation.setup import cluster_for
-from ..head.encodings import Encoding
+from ..head.masks import Encoding
+from ..head.scoring import HeadScore
 from ..records.directory import RunDirectory
 from .experiment import check_features, run_experiment
 

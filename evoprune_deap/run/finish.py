@@ -10,8 +10,8 @@ import numpy as np
 
 from ..compare.front import front_masks, write_front
 from ..config import ExperimentConfig
-from ..evaluation.scoring import HeadScore
 from ..head.costs import count_flops, count_parameters
+from ..head.scoring import HeadScore
 from ..head.stack import deployable_head
 from ..records.directory import RunDirectory
 from ..records.summary import RunSummary

@@ -72,7 +72,7 @@ class Reevaluation:
 
     def summary_fields(self, search_best) -> dict:
         """The fields of ``summary.json`` (see :class:`~evoprune_deap.records.summary.RunSummary`);
-        ``search_best`` is the search best's :class:`~evoprune_deap.evaluation.scoring.HeadScore`."""
+        ``search_best`` is the search best's :class:`~evoprune_deap.head.scoring.HeadScore`."""
         chosen, first = self.rows[self.chosen], self.rows[0]
         return {
             "logged_fitness": chosen["logged_fitness"],

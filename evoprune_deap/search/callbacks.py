@@ -1,4 +1,4 @@
-"""Hooks into a GA run (pymoo / sklearn-genetic-opt style)."""
+"""Hooks into a GA run (pymoo / sklearn-genetic-opt style), and the fitness results they see."""
 
 from __future__ import annotations
 
@@ -19,3 +19,16 @@ class Callback:
 
     def on_end(self, state) -> None:
         """Called once, when the run stops for any reason but an exception."""
+
+
+def split_result(result) -> tuple[float, dict, object]:
+    """A fitness result as ``(fitness, info, payload)``.
+
+    A fitness callable may return a float, ``(float, dict)``, or ``(float,
+    dict, payload)``: the payload (e.g. the trained weights) goes to the
+    callbacks with the evaluation and is not kept in the history.
+    """
+    if not isinstance(result, tuple):
+        return float(result), {}, None
+    fitness, info, *payload = result
+    return float(fitness), dict(info), payload[0] if payload else None

@@ -19,24 +19,11 @@ from deap import tools
 
 from ..errors import EvopruneError
 from .bits import mask_hash, mask_key
-from .callbacks import Callback
+from .callbacks import Callback, split_result
 from .individual import Individual, sort_key
 from .objectives import SingleObjective
 
 logger = logging.getLogger(__name__)
-
-
-def split_result(result) -> tuple[float, dict, object]:
-    """A fitness result as ``(fitness, info, payload)``.
-
-    A fitness callable may return a float, ``(float, dict)``, or ``(float,
-    dict, payload)``: the payload (e.g. the trained weights) goes to the
-    callbacks with the evaluation and is not kept in the history.
-    """
-    if not isinstance(result, tuple):
-        return float(result), {}, None
-    fitness, info, *payload = result
-    return float(fitness), dict(info), payload[0] if payload else None
 
 
 @runtime_checkable

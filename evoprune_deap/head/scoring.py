@@ -17,9 +17,8 @@ from typing import Callable
 import numpy as np
 
 from ..data.features import FeatureSet
-from ..head.forward import accuracy, head_logits
-from ..head.ood import ood_auroc
-from ..search.objectives import EMPTY_MASK
+from .forward import accuracy, head_logits
+from .ood import ood_auroc
 
 
 @dataclass(frozen=True)
@@ -142,9 +141,10 @@ class Scoring:
             spread,
         )
 
-    def empty(self, seconds: float) -> HeadScore:
-        """An empty mask's score: no head to train (:data:`~evoprune_deap.search.objectives.EMPTY_MASK`)."""
-        worst, auroc = EMPTY_MASK["accuracy"], EMPTY_MASK["ood"] if self.ood is not None else None
+    def empty(self, seconds: float, rule: dict) -> HeadScore:
+        """An empty mask's score: no head to train; its figures are ``rule``'s (the fitness passes
+        :data:`~evoprune_deap.search.objectives.EMPTY_MASK`, the one empty-mask rule)."""
+        worst, auroc = rule["accuracy"], rule["ood"] if self.ood is not None else None
         return HeadScore(
             worst,
             worst if self.with_test else None,
