@@ -50,7 +50,7 @@ def _noop():
 
 def elpv():
     from evoprune_deap.data.extraction import extract_features
-    from evoprune_deap.data.sources import load_source
+    from evoprune_deap.data.images.sources import load_source
 
     return extract_features(load_source("elpv"), image_size=128)
 

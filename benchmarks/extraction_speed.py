@@ -17,7 +17,7 @@ import time
 
 import evoprune_deap  # noqa: F401  (sets the Keras backend)
 from evoprune_deap.data.extraction import extract_features
-from evoprune_deap.data.sources import elpv_source, load_source
+from evoprune_deap.data.images.sources import elpv_source, load_source
 
 
 def build_folder(root: str, n_images: int) -> str:

@@ -45,7 +45,7 @@ HIDDEN = (512, 512)
 
 def _masked_reference(masks, feature_set: FeatureSet, config: HeadConfig):
     """The full-width head times 0/1 masks, with the initial weights of seed 1234."""
-    from evoprune_deap.head.stack import masked_reference_head
+    from evoprune_deap.head.models.stack import masked_reference_head
 
     dims = (feature_set.n_features, *config.hidden_units, feature_set.n_classes)
     return masked_reference_head(
@@ -90,7 +90,7 @@ def rps_like(seed: int = 0) -> FeatureSet:
 
 def elpv() -> FeatureSet:
     from evoprune_deap.data.extraction import extract_features
-    from evoprune_deap.data.sources import load_source
+    from evoprune_deap.data.images.sources import load_source
 
     return extract_features(load_source("elpv"), image_size=128)
 
@@ -148,7 +148,7 @@ class _Trainer:
 
     def masked_reference(self, mask) -> tuple[float, float]:
         """(seconds per epoch, fitness) of the masked full-width head: Keras fit here, same seed."""
-        from evoprune_deap.head.stack import fit_head
+        from evoprune_deap.head.models.stack import fit_head
 
         masks = self.encoding.head_masks(mask)
         fs = self.feature_set

@@ -30,7 +30,7 @@ _PUBLIC = {  # name -> module that defines it, imported on first use so `import 
     "ExperimentConfig": ".config",
     "load_config": ".config",
     "FeatureSet": ".data.features",
-    "load_source": ".data.sources",
+    "load_source": ".data.images.sources",
     "extract_features": ".data.extraction",
     "load_feature_set": ".run.experiment",
     "run_experiment": ".run.experiment",
@@ -40,7 +40,7 @@ _PUBLIC = {  # name -> module that defines it, imported on first use so `import 
     "export_member": ".shipping.members",
     "build_ensemble": ".shipping.members",
     "export_model": ".shipping.export",
-    "load_head": ".head.stack",
+    "load_head": ".head.models.stack",
     "EvoPruneClassifier": ".estimators",
     "EvoPruneFeatureSelector": ".estimators",
 }

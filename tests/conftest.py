@@ -57,7 +57,7 @@ def faces_cache(tmp_path_factory):
 def faces_features(faces_folder, faces_cache):
     """Real EfficientNet-Lite0 features of the LFW subset at 64 px."""
     from evoprune_deap.data.extraction import extract_features
-    from evoprune_deap.data.sources import load_source
+    from evoprune_deap.data.images.sources import load_source
 
     return extract_features(load_source(images=faces_folder), out=faces_cache, **FACES_EXTRACT)
 

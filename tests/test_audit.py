@@ -199,7 +199,7 @@ def test_the_difference_plot_draws_each_mean_and_interval():
 def test_a_train_subset_is_stratified_keeps_every_test_image_and_loads_the_chosen_ones(tmp_path):
     from conftest import write_digits_folder
 
-    from evoprune_deap.data.sources import load_source
+    from evoprune_deap.data.images.sources import load_source
 
     write_digits_folder(tmp_path / "train", n_per_class=10, classes=(0, 1, 2))
     write_digits_folder(tmp_path / "test", n_per_class=3, classes=(0, 1, 2))

@@ -51,7 +51,7 @@ def test_keras_applications_feature_width_without_weights(name, width, tmp_path)
     from conftest import write_digits_folder
 
     from evoprune_deap.data.extraction import extract_features
-    from evoprune_deap.data.sources import load_source
+    from evoprune_deap.data.images.sources import load_source
 
     folder = write_digits_folder(tmp_path / "digits", n_per_class=8, classes=(0, 1))
     features = extract_features(

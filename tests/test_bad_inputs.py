@@ -123,7 +123,7 @@ def test_python_api_bad_inputs_raise_the_same_errors(workspace):
 
 
 def test_a_train_folder_is_named_after_its_parent(tmp_path):
-    from evoprune_deap.data.sources import folder_name, load_source
+    from evoprune_deap.data.images.sources import folder_name, load_source
 
     write_digits_folder(tmp_path / "plants" / "train", n_per_class=3, classes=(0, 1))
     assert load_source(images=str(tmp_path / "plants" / "train")).name == "plants"

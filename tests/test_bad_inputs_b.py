@@ -153,7 +153,7 @@ def _digit_files() -> dict:
 
 
 def test_a_macos_zip_is_read_without_its_resource_forks(ws):
-    from evoprune_deap.data.sources import load_source
+    from evoprune_deap.data.images.sources import load_source
 
     entries = {f"pics/{name}": data for name, data in _digit_files().items()}
     entries.update(
@@ -321,6 +321,52 @@ def test_sigterm_stops_a_run_as_ctrl_c_does_with_an_absolute_resume_hint(ws):
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "Traceback" not in err, err
     assert f"continue with `evoprune run --resume {ws / 'runs' / 'r'}`" in err
+
+
+def test_sigterm_stops_a_multi_objective_run_on_a_local_cluster_with_one_line(ws):
+    """NSGA-II on two Dask workers: one SIGTERM finishes the evaluation in progress, cancels the rest of the
+    batch while the cluster is up, and says one thing (no "Exception ignored in" from a batch left open)."""
+    features = _pixel_features("px.npz")
+    (ws / "slow.toml").write_text("[head]\nmax_epochs = 400\npatience = 100000\nmin_delta = 0.0\n")
+    argv = [
+        "run",
+        "--features",
+        features,
+        "--config",
+        "slow.toml",
+        "--population",
+        "6",
+        "--evaluations",
+        "12",
+    ]
+    argv += ["--objectives", "accuracy,active", "--reevaluate", "0", "--workers", "2", "--run-dir", "runs/r"]
+    process = _evoprune(*argv, cwd=ws)
+    deadline = time.time() + 240
+    while not (ws / "runs" / "r" / "finished.csv").exists():  # a first head has finished; others train
+        assert time.time() < deadline and process.poll() is None
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("evoprune: Interrupted after "), err  # no Dask noise
+    assert f"continue with `evoprune run --resume {ws / 'runs' / 'r'}`" in err
+
+
+def test_a_result_the_closing_client_cannot_fetch_is_not_journaled_nor_raised_in_its_thread():
+    from distributed.comm.core import CommClosedError
+
+    from evoprune_deap.evaluation.cluster import _journal
+
+    class Done:  # a task that finished on a worker whose result cannot be fetched any more
+        status = "finished"
+
+        def result(self):
+            raise CommClosedError("in <TCP (closed) ConnectionPool.gather>: Stream is closed")
+
+    journaled = []
+    _journal(lambda mask, result: journaled.append(mask), "honest", [np.ones(4, bool)], Done())
+    assert journaled == []
 
 
 def test_a_cjk_dataset_name_draws_without_a_warning_per_glyph():

@@ -322,3 +322,14 @@ def test_a_campaign_compares_the_widths_a_run_trains_not_how_they_were_written(t
     else:
         with pytest.raises(RunDirectoryError, match=r"hidden_units = \(512, 512\) there, \(512,\) here"):
             check_same_run(directory, planned, None, str(tmp_path))
+
+
+def test_a_runs_config_names_its_out_folder_absolutely(tmp_path, monkeypatch):
+    """A relative --out is stored as the folder it named, so config.toml describes the run from anywhere."""
+    import tomllib
+
+    monkeypatch.chdir(tmp_path)
+    run = RunDirectory(str(tmp_path / "run")).create()
+    run.write_config(load_config(overrides={"run": {"out": "runs"}}))
+    with open(run.file(RunDirectory.CONFIG), "rb") as stream:
+        assert tomllib.load(stream)["run"]["out"] == str(tmp_path / "runs")

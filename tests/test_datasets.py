@@ -5,7 +5,7 @@ import pytest
 from conftest import write_digits_folder
 from PIL import Image
 
-from evoprune_deap.data.sources import elpv_source, fashion_mnist_source, load_source, to_rgb_uint8
+from evoprune_deap.data.images.sources import elpv_source, fashion_mnist_source, load_source, to_rgb_uint8
 from evoprune_deap.data.splits import make_splits
 from evoprune_deap.errors import DatasetError
 from evoprune_deap.seeding import make_rng

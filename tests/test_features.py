@@ -6,7 +6,7 @@ from conftest import FACES_EXTRACT
 
 from evoprune_deap.data.extraction import extract_features
 from evoprune_deap.data.features import FeatureSet
-from evoprune_deap.data.sources import load_source
+from evoprune_deap.data.images.sources import load_source
 from evoprune_deap.data.splits import Split
 from evoprune_deap.errors import FeatureCacheError
 
@@ -190,7 +190,7 @@ def test_extractions_sharing_a_worker_see_the_folder_as_it_is_now_and_equal_a_wo
     np.testing.assert_array_equal(second.features[:18], first.features)
     code = (
         "import sys; from evoprune_deap.data.extraction import extract_features; "
-        "from evoprune_deap.data.sources import load_source; "
+        "from evoprune_deap.data.images.sources import load_source; "
         f"extract_features(load_source(images=sys.argv[1]), out=sys.argv[2], **{options!r})"
     )
     subprocess.run(

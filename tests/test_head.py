@@ -6,7 +6,7 @@ from evoprune_deap.evaluation.fitness import MaskFitness
 from evoprune_deap.head.costs import count_parameters
 from evoprune_deap.head.forward import COARSE, padded_dims, padded_width
 from evoprune_deap.head.masks import Encoding
-from evoprune_deap.head.stack import fit_head, masked_reference_head
+from evoprune_deap.head.models.stack import fit_head, masked_reference_head
 from evoprune_deap.head.trainer import HeadTrainer
 from evoprune_deap.head.weights import HeadWeights, load_weights, save_weights
 from evoprune_deap.search.objectives import EMPTY_MASK
@@ -133,7 +133,7 @@ def test_paper_protocol_scores_on_test_and_honest_on_validation(faces_features):
 
 def test_a_scores_figures_are_its_deployed_heads_accuracy_on_each_split(faces_features):
     """Validation, test and hold-out accuracy are the saved Keras head's, each on its own split."""
-    from evoprune_deap.head.stack import deployable_head
+    from evoprune_deap.head.models.stack import deployable_head
 
     features = faces_features.with_holdout(0.2, seed=1)
     encoding = Encoding("fc1", features.n_features, CONFIG.hidden_units)

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from evoprune_deap.errors import ConfigError
-from evoprune_deap.head.image_model import resize_matrix
+from evoprune_deap.head.models.image_model import resize_matrix
 from evoprune_deap.shipping.export import check_options, parse_input_size
 
 
@@ -24,7 +24,7 @@ def test_in_model_resize_gives_pils_uint8_pixels():
     """The fixed-size resize of an exported model, run in Keras, against PIL resizing the same uint8 image."""
     import keras
 
-    from evoprune_deap.head.image_model import _resize
+    from evoprune_deap.head.models.image_model import _resize
 
     image = np.random.default_rng(5).integers(0, 256, (1, 75, 60, 3), dtype=np.uint8)
     inputs = keras.Input((75, 60, 3))

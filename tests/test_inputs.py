@@ -47,7 +47,7 @@ def work(tmp_path):
 def test_digit_named_class_folders_are_classes_not_folds_end_to_end(tmp_path):
     """MNIST-style DIR/0/*.png ... DIR/2/*.png: extract, run and report."""
     from evoprune_deap.cli import main
-    from evoprune_deap.data.sources import load_source
+    from evoprune_deap.data.images.sources import load_source
 
     root = tmp_path / "mnist_like"
     write_digits_folder(root, n_per_class=10)

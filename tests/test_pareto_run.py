@@ -156,7 +156,7 @@ def test_ensemble_is_a_majority_vote_saved_as_one_model(pareto_run, tmp_path, ca
 def test_majority_vote_counts_votes_and_breaks_a_tie_by_the_mean_probability():
     import keras
 
-    from evoprune_deap.head.layers import MajorityVote
+    from evoprune_deap.head.models.layers import MajorityVote
 
     # three heads, two samples, three classes
     a = np.array([[0.6, 0.3, 0.1], [0.50, 0.45, 0.05]], np.float32)

@@ -138,7 +138,7 @@ def test_a_failed_extraction_drops_the_shared_worker_and_the_next_one_works(face
     import shutil
 
     from evoprune_deap.data.extraction import embed_source
-    from evoprune_deap.data.sources import load_source
+    from evoprune_deap.data.images.sources import load_source
     from evoprune_deap.errors import DatasetError
 
     vanishing = str(tmp_path / "faces")

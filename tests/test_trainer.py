@@ -14,7 +14,7 @@ from evoprune_deap.head.batching import MAX_HEADS, head_bytes, heads_per_program
 from evoprune_deap.head.fine_tune import MaskSchedule, fine_tune, seeded_once_orders
 from evoprune_deap.head.forward import padded_dims
 from evoprune_deap.head.masks import Encoding
-from evoprune_deap.head.stack import fit_head, masked_reference_head
+from evoprune_deap.head.models.stack import fit_head, masked_reference_head
 from evoprune_deap.head.trainer import HeadTrainer, TrainState, batch_indices, epoch_orders
 from evoprune_deap.head.weights import HeadWeights
 from evoprune_deap.run.experiment import run_experiment
@@ -286,7 +286,7 @@ class _KeepMasked(keras.constraints.Constraint):
 
 def _constrained_keras_head(weights: HeadWeights, masks: tuple, config: HeadConfig):
     """The reference: the full head, its kernels times ``masks`` after every update (a Keras constraint)."""
-    from evoprune_deap.head.stack import compile_head
+    from evoprune_deap.head.models.stack import compile_head
 
     layers = [keras.Input((weights.dims[0],))]
     for i, (width, mask) in enumerate(zip(weights.dims[1:-1], masks)):

@@ -84,7 +84,7 @@ def _extract_in_worker(extraction: tuple, indices: np.ndarray) -> np.ndarray:
     contents (``"none"``, random weights, is always built anew).
     """
     from .backbones import build_backbone
-    from .sources import load_source
+    from .images.sources import load_source
 
     number, spec, backbone, image_size, weights, weights_sha256 = extraction
     if _worker_state.get("number") != number:
@@ -219,7 +219,7 @@ def extract_features(
     Parameters
     ----------
     source : ImageSource
-        See :func:`evoprune_deap.data.sources.load_source`.
+        See :func:`evoprune_deap.data.images.sources.load_source`.
     backbone : str
         Name in :data:`evoprune_deap.config.BACKBONES`.
     image_size : int

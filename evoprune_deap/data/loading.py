@@ -91,8 +91,8 @@ def _extract(
 ) -> FeatureSet:
     """Extract (or reuse) the features of a source; ``check(source)`` runs before any image is read,
     ``like`` overrides the backbone, image size and weights of ``[data]``."""
-    from ..data.extraction import extract_features
-    from ..data.sources import load_source
+    from .extraction import extract_features
+    from .images.sources import load_source
 
     data = config.data
     source = load_source(**source_args, subset_seed=data.split_seed, sample_seed=data.split_seed)
@@ -118,7 +118,7 @@ def _extract(
 def config_source(config: ExperimentConfig):
     """The image source of a config's data (its images, not the cached features): what the run was made
     from."""
-    from ..data.sources import load_source
+    from .images.sources import load_source
 
     data = config.data
     return load_source(

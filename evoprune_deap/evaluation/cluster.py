@@ -20,6 +20,7 @@ import os
 import uuid
 import warnings
 from collections import OrderedDict
+from concurrent.futures import CancelledError
 
 from ..errors import ConfigError, EvopruneError
 from ..head.trainer import heads_per_program
@@ -127,27 +128,39 @@ def open_client(scheduler: str | None = None, n_workers: int = 0):
         with client:
             yield client
         return
-    env = {
+    nanny = logging.getLogger("distributed.nanny")
+    level = nanny.level
+    try:
+        with (
+            dask.config.set(LOCAL_WORKER_CONFIG),
+            LocalCluster(
+                n_workers=n_workers or default_workers(),
+                threads_per_worker=1,
+                processes=True,
+                memory_limit=0,
+                host=LOCAL_HOST,
+                dashboard_address=f"{LOCAL_HOST}:0",
+                silence_logs=logging.ERROR,
+                env=_worker_environment(),
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            client.run(_prepare_worker)
+            try:
+                yield client
+            finally:  # a worker still training when the run stops is killed after 4 s: expected, not news
+                nanny.setLevel(logging.ERROR)
+    finally:
+        nanny.setLevel(level)
+
+
+def _worker_environment() -> dict:
+    """Local workers: single-threaded XLA (one core each), the Keras backend of this process, quiet TF."""
+    return {
         "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " " + SINGLE_THREAD_XLA).strip(),
         "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "jax"),
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
-    with (
-        dask.config.set(LOCAL_WORKER_CONFIG),
-        LocalCluster(
-            n_workers=n_workers or default_workers(),
-            threads_per_worker=1,
-            processes=True,
-            memory_limit=0,
-            host=LOCAL_HOST,
-            dashboard_address=f"{LOCAL_HOST}:0",
-            silence_logs=logging.ERROR,
-            env=env,
-        ) as cluster,
-    ):
-        with Client(cluster) as client:
-            client.run(_prepare_worker)
-            yield client
 
 
 def _hold(value):
@@ -239,15 +252,7 @@ class ClusterFitness(SingleMask):
         groups, futures = self._submit(masks, with_test=self.protocol == "paper")
         if on_result is not None:
             for group, future in zip(groups, futures):
-                future.add_done_callback(
-                    lambda done, group=group: (
-                        done.status == "finished"
-                        and [
-                            on_result(mask, score.result(self.protocol))
-                            for mask, score in zip(group, done.result())
-                        ]
-                    )
-                )
+                future.add_done_callback(functools.partial(_journal, on_result, self.protocol, group))
         return self._in_order(groups, futures, on_result)
 
     def _in_order(self, groups, futures, on_result=None):
@@ -298,6 +303,18 @@ class ClusterFitness(SingleMask):
         """The fitness's ``score_many`` of the masks, spread over the workers, in order."""
         groups, futures = self._submit(masks, with_test)
         return [score for group, future in zip(groups, futures) for score in _result(group[0], future)]
+
+
+def _journal(on_result, protocol: str, group: list, done) -> None:
+    """Journal a finished task's results (a helper thread of the client calls it as each task finishes)."""
+    if done.status != "finished":
+        return
+    try:
+        scores = done.result()
+    except (OSError, CancelledError):  # the run stopped and its client is closing: the result never arrived
+        return
+    for mask, score in zip(group, scores):
+        on_result(mask, score.result(protocol))
 
 
 def _result(mask, future):

@@ -151,7 +151,7 @@ class TrainedHead:
 
     def to_keras(self):
         """A standalone Keras head taking the full feature vector (save it with ``.save``)."""
-        from .stack import deployable_head
+        from .models.stack import deployable_head
 
         return deployable_head(self.weights, self.masks, self.config)
 

@@ -27,7 +27,7 @@ class HeadScore:
 
     ``fold_weights`` are the trained weights of the head of each fold (empty
     for an empty mask): plain arrays, so a score computed on a worker travels
-    back whole; :func:`~evoprune_deap.head.stack.deployable_head` makes the
+    back whole; :func:`~evoprune_deap.head.models.stack.deployable_head` makes the
     Keras head from them.
     """
 

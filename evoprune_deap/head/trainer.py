@@ -15,7 +15,7 @@ shuffles and early stopping (a stopped head is frozen while others go on).
 A mask's head is built physically: only its active inputs and units, its
 initial weights sliced from one full-width Glorot draw, so it computes what
 the full-width head times 0/1 masks computes (tested against Keras ``fit``
-of that masked head, :func:`~evoprune_deap.head.stack.fit_head`: the epoch
+of that masked head, :func:`~evoprune_deap.head.models.stack.fit_head`: the epoch
 shuffles are the ones that function makes Keras draw, :func:`epoch_orders`).
 Widths are padded by the one rule of :func:`~evoprune_deap.head.forward.padded_width`, fine where
 heads train alone, by powers of two where they train batched (so that heads of different densities
@@ -220,7 +220,7 @@ def epoch_orders(seed: int, n_samples: int, n_epochs: int, first: int = 0) -> np
 
     Epoch ``e`` is ``np.random.permutation(n_samples)`` right after numpy's
     global generator is seeded with ``derive_seed(seed, "epoch", e)``: what
-    :func:`~evoprune_deap.head.stack.fit_head` makes Keras' ``fit`` draw.
+    :func:`~evoprune_deap.head.models.stack.fit_head` makes Keras' ``fit`` draw.
     """
     orders = np.empty((n_epochs, n_samples), dtype=np.int32)
     for row, epoch in enumerate(range(first, first + n_epochs)):

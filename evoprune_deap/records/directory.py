@@ -183,6 +183,8 @@ class RunDirectory:
 
     # ------------------------------------------------------------ files
     def write_config(self, config: ExperimentConfig) -> None:
+        """``config.toml``, with ``[run] out`` made absolute (the file describes the run from any folder)."""
+        config = config.replace(run={"out": os.path.abspath(config.run.out)})
         write_text(self.file(self.CONFIG), dump_toml(config))
 
     def read_config(self) -> ExperimentConfig:

@@ -11,8 +11,8 @@ import numpy as np
 from ..compare.front import front_masks, write_front
 from ..config import ExperimentConfig
 from ..head.costs import count_flops, count_parameters
+from ..head.models.stack import deployable_head
 from ..head.scoring import HeadScore
-from ..head.stack import deployable_head
 from ..records.directory import RunDirectory
 from ..records.summary import RunSummary
 from ..report.plots import save_convergence, unpruned_fitness

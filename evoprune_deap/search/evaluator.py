@@ -110,6 +110,14 @@ def _next_result(pending: "Pending", key: bytes):
         raise fitness_failure(pending.first[key].mask, exc) from exc
 
 
+def _close(results) -> None:
+    """Stop a batch's results now (a generator's ``finally`` cancels its work while the cluster is up),
+    not whenever the garbage collector reaches it."""
+    close = getattr(results, "close", None)
+    if close is not None:
+        close()
+
+
 def fitness_failure(mask, exc: Exception) -> EvopruneError:
     """The one error for a fitness that raised (here or on a worker): names the mask and the cause."""
     mask = np.asarray(mask, dtype=bool)
@@ -257,6 +265,7 @@ class Evaluator:
             self._record(evaluation, individual)
             if any(callback.on_evaluation(evaluation, state) for callback in self.callbacks):
                 self.stop("callback")
+                _close(pending.results)  # the rest of this batch is not collected: cancel it now
                 return True
         for key, individual in zip(pending.keys, pending.individuals):
             if key in self.memo and not individual.fitness.valid:
@@ -267,9 +276,7 @@ class Evaluator:
     def abandon(self, tickets) -> None:
         """Drop tickets that will not be collected (the run stopped); their work is cancelled if possible."""
         for pending in tickets:
-            close = getattr(pending.results, "close", None)
-            if close is not None:
-                close()
+            _close(pending.results)
             pending.collected = True
             self.reserved -= len(pending.run_keys)
             self.in_flight.difference_update(pending.run_keys)

@@ -54,7 +54,7 @@ def calibration_images(config, feature_set, size: tuple, n: int, seed: int) -> n
 
 def two_stage(head_path: str, features: np.ndarray) -> np.ndarray:
     """Class probabilities of the saved head (features in) on cached features."""
-    from ..head.stack import load_head
+    from ..head.models.stack import load_head
 
     return np.asarray(load_head(head_path).predict(features, verbose=0))
 

@@ -1,6 +1,6 @@
 """``evoprune export``: a finished run's pruned network as one image-to-class model, Keras or LiteRT.
 
-The model (:func:`~evoprune_deap.head.image_model.image_classifier`) takes raw
+The model (:func:`~evoprune_deap.head.models.image_model.image_classifier`) takes raw
 RGB uint8 images of any size and returns class probabilities; its heads are
 the run's best head (``best_head.keras``), a front member retrained from the
 run's seed (``member``, as ``evoprune select`` does), the unpruned reference
@@ -93,8 +93,8 @@ def _read_sidecar(path: str) -> dict:
 
 def _members(directory: RunDirectory, feature_set, config, member: str | None, selected: str | None):
     """The heads to export and where they came from: (members, mask hashes, source)."""
-    from ..head.image_model import Member, members_of
-    from ..head.stack import load_head
+    from ..head.models.image_model import Member, members_of
+    from ..head.models.stack import load_head
 
     if selected is not None:
         members = members_of(load_head(selected))
@@ -217,7 +217,7 @@ def export_model(
     check_out(out, directory.path, force)
     check_heads(directory, member, selected)
     from ..data.loading import load_feature_set
-    from ..head.image_model import image_classifier
+    from ..head.models.image_model import image_classifier
 
     config = directory.read_config()
     check_sources(config, quantize, run_dir)

@@ -82,7 +82,7 @@ def export_member(
     Returns the summary (also written beside the model): rule, mask, the
     front row's figures and those of the retrained head, the model's path.
     """
-    from ..head.stack import deployable_head
+    from ..head.models.stack import deployable_head
 
     out = _checked_out(out)
     limit = None if max_active is None else parse_percent(max_active)
@@ -119,9 +119,10 @@ def export_member(
 
 
 def vote(heads: list, x: np.ndarray) -> np.ndarray:
-    """What the saved ensemble outputs on features x: :func:`~evoprune_deap.head.layers.majority_vote` of
-    its members' class probabilities, each from the one forward pass (``heads``: (weights, masks) pairs)."""
-    from ..head.layers import majority_vote
+    """What the saved ensemble outputs on features x:
+    :func:`~evoprune_deap.head.models.layers.majority_vote` of its members' class probabilities, each from
+    the one forward pass (``heads``: (weights, masks) pairs)."""
+    from ..head.models.layers import majority_vote
 
     probabilities = [softmax(head_logits(weights, masks, x)) for weights, masks in heads]
     return np.asarray(majority_vote(probabilities)) if len(heads) > 1 else probabilities[0]
@@ -147,7 +148,7 @@ def build_ensemble(run_dir: str, window: str = "85-95", out: str | None = None) 
     """A majority vote of the front members whose accuracy lies in a percentile ``window`` of the front's.
 
     Each member is retrained from its seed; the ensemble is one Keras model
-    (the members' heads and a :class:`~evoprune_deap.head.layers.MajorityVote`).
+    (the members' heads and a :class:`~evoprune_deap.head.models.layers.MajorityVote`).
     Reports test accuracy (the vote the saved model computes, :func:`vote`) and test OOD
     AUROC (the members' mean confidence, scored as each member's), against
     the front's most accurate member. Writes ``.keras``, ``.json`` and a
@@ -194,11 +195,11 @@ def build_ensemble(run_dir: str, window: str = "85-95", out: str | None = None) 
 
 def ensemble_model(heads: list, config, n_features: int):
     """The saved ensemble: one Keras model over the full feature vector, the members' deployable heads
-    (``heads``: (weights, masks) pairs) and a :class:`~evoprune_deap.head.layers.MajorityVote`."""
+    (``heads``: (weights, masks) pairs) and a :class:`~evoprune_deap.head.models.layers.MajorityVote`."""
     import keras
 
-    from ..head.layers import MajorityVote
-    from ..head.stack import deployable_head
+    from ..head.models.layers import MajorityVote
+    from ..head.models.stack import deployable_head
 
     members = [deployable_head(w, m, config, name=f"member_{k}") for k, (w, m) in enumerate(heads)]
     inputs = keras.Input((n_features,), name="features")

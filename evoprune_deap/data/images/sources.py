@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..errors import DatasetError
+from ...errors import DatasetError
 from .folders import class_folders, folder_name, is_fold_layout, unpack_zip  # noqa: F401 (folder_name)
 from .images import (  # noqa: F401 (IMAGE_EXTENSIONS, MAX_PIXELS_VARIABLE, to_rgb_uint8: public here too)
     IMAGE_EXTENSIONS,

@@ -12,8 +12,8 @@ import os
 import shutil
 import tempfile
 
-from ..errors import DatasetError
-from ..storage import cache_dir
+from ...errors import DatasetError
+from ...storage import cache_dir
 from .images import IMAGE_EXTENSIONS
 
 

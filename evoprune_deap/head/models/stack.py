@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import HeadConfig
-from ..seeding import derive_seed
-from .masks import HeadMasks
+from ...config import HeadConfig
+from ...seeding import derive_seed
+from ..masks import HeadMasks
 
 
 def build_stack(
@@ -46,7 +46,7 @@ def build_stack(
     config : HeadConfig
         ``use_bias`` of the hidden layers (the output layer always has one).
     unit_masks, input_mask : bool
-        Add a :class:`~evoprune_deap.head.layers.UnitMask` after each hidden
+        Add a :class:`~evoprune_deap.head.models.layers.UnitMask` after each hidden
         layer (``fc1_mask``..) / on the inputs (``input_mask``), all ones.
     """
     import keras
@@ -113,7 +113,7 @@ def deployable_head(weights, masks: HeadMasks, config: HeadConfig, name: str = "
     """
     import keras
 
-    from ..quiet import import_tensorflow_quietly
+    from ...quiet import import_tensorflow_quietly
     from .layers import SelectFeatures
 
     import_tensorflow_quietly()  # Keras imports it to save a model; without the start-up lines
@@ -137,7 +137,7 @@ def load_head(path: str):
     """
     import keras
 
-    from ..quiet import import_tensorflow_quietly
+    from ...quiet import import_tensorflow_quietly
     from . import layers  # noqa: F401  (registers the custom layers with Keras)
 
     import_tensorflow_quietly()  # Keras may import it to load; without its start-up lines

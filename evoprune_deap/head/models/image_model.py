@@ -10,7 +10,7 @@ feature selection is folded into the backbone where that is exact
 (:func:`~evoprune_deap.data.backbones.slicing.fold_feature_selection`), so
 the network computes only the features some head reads; otherwise the pooled
 features are sliced. Several heads (an ensemble) share one backbone pass and
-vote (:func:`~evoprune_deap.head.layers.majority_vote`).
+vote (:func:`~evoprune_deap.head.models.layers.majority_vote`).
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import HeadConfig
-from ..data.backbones.slicing import fold_feature_selection, multiply_adds
-from .costs import count_flops, count_parameters
-from .masks import HeadMasks
+from ...config import HeadConfig
+from ...data.backbones.slicing import fold_feature_selection, multiply_adds
+from ..costs import count_flops, count_parameters
+from ..masks import HeadMasks
+from ..weights import HeadWeights
 from .stack import build_stack
-from .weights import HeadWeights
 
 PIL_PRECISION_BITS = 22
 """PIL resizes uint8 images with coefficients in fixed point with this many fractional bits."""
@@ -108,7 +108,7 @@ class Member:
 def members_of(model) -> list[Member]:
     """The heads of a saved deployable head (``best_head.keras``, ``evoprune select``) or ensemble.
 
-    Reads the layers :func:`~evoprune_deap.head.stack.deployable_head` builds:
+    Reads the layers :func:`~evoprune_deap.head.models.stack.deployable_head` builds:
     an optional ``SelectFeatures`` and the pruned dense stack; an ensemble
     (``evoprune ensemble``) holds one such model per member and a vote.
     """
