@@ -292,13 +292,14 @@ def test_relative_paths_in_a_toml_name_files_beside_it(ws, refused, no_backbone)
     )
 
 
-def _evoprune(*argv, cwd):
+def _evoprune(*argv, cwd, group=False):
     return subprocess.Popen(
         [sys.executable, "-m", "evoprune_deap", *argv],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=group,  # its own process group, which a job scheduler signals as a whole
     )
 
 
@@ -323,9 +324,11 @@ def test_sigterm_stops_a_run_as_ctrl_c_does_with_an_absolute_resume_hint(ws):
     assert f"continue with `evoprune run --resume {ws / 'runs' / 'r'}`" in err
 
 
-def test_sigterm_stops_a_multi_objective_run_on_a_local_cluster_with_one_line(ws):
-    """NSGA-II on two Dask workers: one SIGTERM finishes the evaluation in progress, cancels the rest of the
-    batch while the cluster is up, and says one thing (no "Exception ignored in" from a batch left open)."""
+def test_sigterm_to_the_process_group_stops_a_multi_objective_run_on_a_local_cluster_with_one_line(ws):
+    """NSGA-II on two Dask workers, and SIGTERM to the whole process group (as `timeout` or Slurm send it):
+    the workers keep training (none is restarted), the run finishes the evaluation in progress, cancels the
+    rest of the batch while the cluster is up, and says one thing (no Dask warning, no "Exception
+    ignored in" from a batch left open)."""
     features = _pixel_features("px.npz")
     (ws / "slow.toml").write_text("[head]\nmax_epochs = 400\npatience = 100000\nmin_delta = 0.0\n")
     argv = [
@@ -340,12 +343,12 @@ def test_sigterm_stops_a_multi_objective_run_on_a_local_cluster_with_one_line(ws
         "12",
     ]
     argv += ["--objectives", "accuracy,active", "--reevaluate", "0", "--workers", "2", "--run-dir", "runs/r"]
-    process = _evoprune(*argv, cwd=ws)
+    process = _evoprune(*argv, cwd=ws, group=True)
     deadline = time.time() + 240
     while not (ws / "runs" / "r" / "finished.csv").exists():  # a first head has finished; others train
         assert time.time() < deadline and process.poll() is None
         time.sleep(0.1)
-    process.send_signal(signal.SIGTERM)
+    os.killpg(process.pid, signal.SIGTERM)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     lines = [line for line in err.splitlines() if line.strip()]

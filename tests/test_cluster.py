@@ -235,13 +235,28 @@ def test_scores_on_a_cluster_come_back_in_order(cluster):
     assert fitness.score(masks[0], with_test=False) == (serial(masks[0]), False)
 
 
-def test_the_local_cluster_listens_on_loopback_only():
+def _deaf_pid():
+    return os.getpid(), [signal.getsignal(n) == signal.SIG_IGN for n in (signal.SIGINT, signal.SIGTERM)]
+
+
+def test_the_local_cluster_listens_on_loopback_only_and_its_workers_outlive_the_run_s_signals():
+    """Ctrl-C or a job scheduler's SIGTERM reach the whole process group: a local worker keeps training the
+    evaluation in progress (the run closes the cluster itself), and so does one the nanny restarts."""
     from evoprune_deap.evaluation.cluster import open_client
 
     with open_client(None, 1) as client:
         info = client.scheduler_info()
         addresses = [info["address"], *info["workers"]]
         assert len(addresses) == 2 and all(a.startswith("tcp://127.0.0.1:") for a in addresses), addresses
+        (pid, deaf), *_ = client.run(_deaf_pid).values()
+        assert deaf == [True, True]
+        for number in (signal.SIGINT, signal.SIGTERM):
+            os.kill(pid, number)
+        time.sleep(1.0)
+        assert [p for p, _ in client.run(_deaf_pid).values()] == [pid]  # the same process, still serving
+        client.restart()
+        (restarted, deaf), *_ = client.run(_deaf_pid).values()
+        assert restarted != pid and deaf == [True, True]
 
 
 def test_the_real_fitness_trains_on_the_workers_of_a_scheduler_and_equals_a_run_here(

@@ -78,28 +78,6 @@ def check_workers(n_workers: int) -> int:
     return n_workers
 
 
-def _prepare_worker(dask_worker) -> None:
-    """Pin a LocalCluster worker (named 0, 1, ...) to its own core, then import the training stack.
-
-    Linux affinity is per thread, and threads inherit it from the thread that
-    creates them: every thread the worker has now (its event loop, its task
-    thread) is pinned, so the XLA threads its task thread starts later are too.
-    Importing Keras and JAX here makes the start-up visible as start-up, not
-    as the first head's training time.
-    """
-    cores = available_cores()
-    if isinstance(dask_worker.name, int) and len(cores) > 1 and os.path.isdir("/proc/self/task"):
-        core = cores[dask_worker.name % len(cores)]
-        for thread in os.listdir("/proc/self/task"):
-            with contextlib.suppress(OSError):  # a thread that ended meanwhile
-                os.sched_setaffinity(int(thread), {core})
-    from ..quiet import import_tensorflow_quietly
-
-    import_tensorflow_quietly()  # Keras' fit (baselines) and saving import it; without its C++ start-up lines
-    import jax  # noqa: F401  (the trainer)
-    import keras  # noqa: F401
-
-
 @contextlib.contextmanager
 def open_client(scheduler: str | None = None, n_workers: int = 0):
     """A Dask client: connected to ``scheduler``, or to a new LocalCluster closed on exit.
@@ -115,6 +93,8 @@ def open_client(scheduler: str | None = None, n_workers: int = 0):
     """
     import dask
     from distributed import Client, LocalCluster
+
+    from .local_workers import LocalWorker
 
     if scheduler is not None:
         try:
@@ -145,7 +125,7 @@ def open_client(scheduler: str | None = None, n_workers: int = 0):
             ) as cluster,
             Client(cluster) as client,
         ):
-            client.run(_prepare_worker)
+            client.register_plugin(LocalWorker(), name="evoprune-local-worker")
             try:
                 yield client
             finally:  # a worker still training when the run stops is killed after 4 s: expected, not news
