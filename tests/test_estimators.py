@@ -114,6 +114,15 @@ def test_one_class_is_refused_with_the_fix():
         EvoPruneClassifier(**SMALL).fit(np.ones((20, 3)), np.zeros(20))
 
 
+def test_more_cv_folds_than_a_class_has_samples_is_refused_before_any_training(tmp_path):
+    x = np.random.default_rng(0).random((24, 3))
+    y = np.array([0] * 20 + [1] * 4)  # class 1: 4 samples, of which the validation carve keeps some
+    run_dir = tmp_path / "run"
+    with pytest.raises(ValueError, match=r"--cv-folds 10 .*class '1' has 4 .*pass --cv-folds 4 or fewer"):
+        EvoPruneClassifier(**SMALL, cv_folds=10, run_dir=str(run_dir)).fit(x, y)
+    assert not run_dir.exists()
+
+
 def test_the_public_api_is_importable_from_the_package_and_lazy():
     import subprocess
     import sys

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..config import ExperimentConfig
 from ..data.features import FeatureSet
-from ..data.loading import load_feature_set
+from ..data.loading import check_folds, load_feature_set
 from ..errors import FeatureCacheError, RunInterrupted
 from ..evaluation.setup import cluster_description, cluster_for, make_fitness
 from ..records.directory import RunDirectory
@@ -172,4 +172,5 @@ def check_features(config: ExperimentConfig, feature_set: FeatureSet) -> None:
             f"says backbone = {config.data.backbone!r}; fix [data] backbone or use the right cache."
         )
     check_training_images(config, feature_set)
+    check_folds(config, feature_set)  # features given from Python (or the estimator) come by here only
     check_head_fits(config, feature_set.n_features, feature_set.n_classes, feature_set.splits[0].train.size)
