@@ -201,3 +201,20 @@ def test_extractions_sharing_a_worker_see_the_folder_as_it_is_now_and_equal_a_wo
         capture_output=True,
     )
     np.testing.assert_array_equal(FeatureSet.load(str(tmp_path / "own.npz")).features, second.features)
+
+
+def test_other_splits_name_their_own_cache_and_the_default_keeps_its_name(tmp_path, monkeypatch):
+    """`evoprune run --split-seed 1` must not overwrite the cache every default run reads."""
+    from evoprune_deap.config import DataConfig
+    from evoprune_deap.data.extraction import default_cache_path
+
+    monkeypatch.setenv("EVOPRUNE_CACHE_DIR", str(tmp_path))
+    base = str(tmp_path / "features" / "elpv-efficientnet_lite0-128px")
+    assert default_cache_path("elpv", "efficientnet_lite0", 128) == base + ".npz"
+    assert default_cache_path("elpv", "efficientnet_lite0", 128, DataConfig()) == base + ".npz"
+    assert (
+        default_cache_path("elpv", "efficientnet_lite0", 128, DataConfig(split_seed=1))
+        == base + "-split1.npz"
+    )
+    both = DataConfig(val_fraction=0.1, test_fraction=0.3)
+    assert default_cache_path("elpv", "efficientnet_lite0", 128, both) == base + "-val0.1-test0.3.npz"

@@ -211,3 +211,17 @@ def test_two_sources_of_ood_images_are_refused():
         DataConfig(ood_dataset="fashion-mnist", ood_images="some/folder")
     with pytest.raises(ConfigError, match="ood_max_images"):
         DataConfig(ood_images="some/folder", ood_max_images=5)
+
+
+def test_an_ensemble_window_holding_no_front_member_is_one_clear_error():
+    """Three members at 0.746, 0.765, 0.771: no accuracy lies between the 85th and 95th percentiles."""
+    import pandas as pd
+
+    from evoprune_deap.compare.front import window_members
+    from evoprune_deap.errors import EvopruneError
+
+    front = pd.DataFrame({"accuracy": [0.746, 0.765, 0.771], "n_active": [10, 20, 30]})
+    assert window_members(front, 0, 100) == [0, 1, 2]
+    assert window_members(front, 90, 100) == [2]
+    with pytest.raises(EvopruneError, match=r"window 85-95 .*0\.7460-0\.7710\); widen --window"):
+        window_members(front, 85, 95)

@@ -136,7 +136,14 @@ def window_members(front, low: float, high: float) -> list[int]:
     front's."""
     accuracy = front["accuracy"].to_numpy(float)
     lo, hi = np.percentile(accuracy, [low, high])
-    return np.flatnonzero((accuracy >= lo - 1e-12) & (accuracy <= hi + 1e-12)).tolist()
+    rows = np.flatnonzero((accuracy >= lo - 1e-12) & (accuracy <= hi + 1e-12)).tolist()
+    if not rows:
+        raise EvopruneError(
+            f"No front member's accuracy lies in the window {low:g}-{high:g} (percentiles of the front's "
+            f"{len(accuracy)} accuracies, {accuracy.min():.4f}-{accuracy.max():.4f}); widen --window "
+            "(e.g. --window 50-100, or 0-100 for every member)."
+        )
+    return rows
 
 
 FRONT_BASELINES = 3

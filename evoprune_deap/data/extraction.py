@@ -44,9 +44,23 @@ _worker_state: dict = {}  # in the worker: the source being extracted, and the l
 _extractions = itertools.count()  # numbers each extraction, so the worker reopens the source of a new one
 
 
-def default_cache_path(dataset: str, backbone: str, image_size: int) -> str:
-    """``$EVOPRUNE_CACHE_DIR`` (default ``~/.cache/evoprune-deap``)/features/<name>.npz."""
-    return cache_dir("features", f"{dataset}-{backbone}-{image_size}px.npz")
+def default_cache_path(dataset: str, backbone: str, image_size: int, splits: DataConfig | None = None) -> str:
+    """``$EVOPRUNE_CACHE_DIR`` (default ``~/.cache/evoprune-deap``)/features/<name>.npz.
+
+    Splits other than the default (``splits``: its split seed, validation and test fractions) name their
+    own cache, so a run with ``--split-seed 1`` never overwrites the cache every default run reads.
+    """
+    default, splits = DataConfig(), splits or DataConfig()
+    suffix = "".join(
+        f"-{label}{value:g}"
+        for label, value, usual in (
+            ("split", splits.split_seed, default.split_seed),
+            ("val", splits.val_fraction, default.val_fraction),
+            ("test", splits.test_fraction, default.test_fraction),
+        )
+        if value != usual
+    )
+    return cache_dir("features", f"{dataset}-{backbone}-{image_size}px{suffix}.npz")
 
 
 def cache_key(
@@ -268,7 +282,7 @@ def extract_features(
     )
     _check_arguments(data, batch_size)
     seed = split_seed
-    out = out or default_cache_path(source.name, backbone, image_size)
+    out = out or default_cache_path(source.name, backbone, image_size, data)
     planned = build_backbone_metadata(backbone, image_size, weights, n_features=0)
     key = cache_key(
         source, backbone, weights, planned["weights_sha256"], image_size, seed, val_fraction, test_fraction
