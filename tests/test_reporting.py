@@ -87,6 +87,29 @@ def test_report_numbers_equal_those_recomputed_from_the_run_files(tmp_path):
     assert os.path.isfile(tmp_path / "report" / "paper_table.tex") and len(written["runs"]) == 12
 
 
+def test_a_report_of_one_seed_shows_no_made_up_spread_or_interval(tmp_path, capsys):
+    from evoprune_deap.cli import main
+    from evoprune_deap.report.tables import _front_cell
+
+    _fake_run(str(tmp_path / "campaign"), "fc1", 0, np.random.default_rng(2))
+    assert main(["report", str(tmp_path / "campaign"), "--out", str(tmp_path / "report")]) == 0
+    out = capsys.readouterr().out
+    assert "(1 seed)" in out and "±" not in out and "nan" not in out
+    one = {"mean_difference": 0.017, "ci_low": np.nan, "ci_high": np.nan, "p_holm": np.nan, "n_seeds": 1}
+    assert _front_cell(pd.Series(one)) == "+1.7 (n=1)"
+    three = {**one, "ci_low": -0.002, "ci_high": 0.035, "p_holm": 0.41, "n_seeds": 3}
+    assert _front_cell(pd.Series(three)) == "+1.7 [-0.2, +3.5] p_holm 0.41"
+
+
+def test_report_with_no_ga_run_writes_no_empty_paper_table(tmp_path):
+    rng = np.random.default_rng(3)
+    run_dir, _, _ = _fake_run(str(tmp_path / "campaign"), "fc1", 0, rng)
+    directory = RunDirectory(run_dir)  # a multi-objective run: its row is NSGA-II's, no GA's
+    directory.write_summary(dataclasses.replace(directory.read_summary(), objectives=("accuracy", "active")))
+    written = write_report([str(tmp_path / "campaign")], str(tmp_path / "report"))
+    assert "paper_table" not in written and not os.path.exists(tmp_path / "report" / "paper_table.md")
+
+
 def test_report_and_plot_commands_draw_from_saved_tables(tmp_path, capsys):
     from evoprune_deap.cli import main
 

@@ -127,7 +127,8 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _mean_std(mean: float, std: float) -> str:
-    return f"{mean:.3f} ± {0.0 if np.isnan(std) else std:.3f}"
+    """``"0.760 ± 0.004"``; one seed has no spread: ``"0.760 (1 seed)"``, never a made-up ``± 0.000``."""
+    return f"{mean:.3f} (1 seed)" if np.isnan(std) else f"{mean:.3f} ± {std:.3f}"
 
 
 def paper_table(summary: pd.DataFrame, method: str = "ga") -> pd.DataFrame:
@@ -247,17 +248,25 @@ def front_table(along: pd.DataFrame, differences: pd.DataFrame) -> pd.DataFrame:
             "front_accuracy": round(float(runs[key[3]].mean()), 4),
         }
         for _, diff in group.iterrows():
-            row[f"minus_{diff['method']}"] = (
-                f"{100 * diff['mean_difference']:+.1f} [{100 * diff['ci_low']:+.1f}, "
-                f"{100 * diff['ci_high']:+.1f}] p_holm {diff['p_holm']:.2f}"
-            )
+            row[f"minus_{diff['method']}"] = _front_cell(diff)
         rows.append(row)
     return pd.DataFrame(rows).set_index(["dataset", "protocol", "encoding", "metric"])
 
 
+def _front_cell(diff) -> str:
+    """``"+1.7 [-0.2, +3.5] p_holm 0.41"``; under :data:`MIN_SEEDS` seeds no interval: ``"+1.7 (n=1)"``."""
+    from .statistics import MIN_SEEDS
+
+    mean = f"{100 * diff['mean_difference']:+.1f}"
+    if diff["n_seeds"] < MIN_SEEDS:
+        return f"{mean} (n={int(diff['n_seeds'])})"
+    return f"{mean} [{100 * diff['ci_low']:+.1f}, {100 * diff['ci_high']:+.1f}] p_holm {diff['p_holm']:.2f}"
+
+
 def _signed(values: pd.Series) -> str:
     std = values.std()
-    return f"{100 * values.mean():+.1f} ± {0.0 if np.isnan(std) else 100 * std:.1f} pt"
+    spread = "(1 seed)" if np.isnan(std) else f"± {100 * std:.1f}"
+    return f"{100 * values.mean():+.1f} {spread} pt"
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -336,6 +345,7 @@ def write_report(paths, out: str, caption: str = "") -> dict:
         front_differences["p_holm"] = holm(front_differences["p_value"].to_numpy(dtype=float))
         front_differences.to_csv(os.path.join(out, "front_differences.csv"), index=False)
         tables["front_table"] = front_table(along, front_differences)
+    tables = {name: table for name, table in tables.items() if len(table)}  # e.g. no GA run: no paper table
     for name, table in tables.items():
         table.to_csv(os.path.join(out, f"{name}.csv"))
         with open(os.path.join(out, f"{name}.md"), "w") as stream:
