@@ -27,8 +27,27 @@ def test_extract_then_reuse(tmp_path):
     first = evoprune("extract", "--images", folder, "--image-size", "32", "--out", out)
     assert first.returncode == 0, first.stderr
     assert "extracted" in first.stdout and "30 images x 1280 features, 3 classes" in first.stdout
+    # stderr is a pipe here, as in a log: the extraction says so in a line (no bar, not silent)
+    assert "evoprune: extracting features: " in first.stderr and "images embedded" in first.stderr
     second = evoprune("extract", "--images", folder, "--image-size", "32", "--out", out)
     assert second.returncode == 0 and "reused cache" in second.stdout
+    assert "extracting features" not in second.stderr  # a cache hit embeds nothing
+
+
+def test_extraction_progress_in_a_log_is_a_line_a_minute(capsys):
+    from evoprune_deap.cli.progress import LineProgress
+
+    now = [0.0]
+    progress = LineProgress(every=60.0, clock=lambda: now[0])
+    for seconds in (10, 30, 59, 70, 100, 131):
+        now[0] = seconds
+        progress.update(100)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [  # at 10 s, then 70 s (60 after the last line), then 131 s
+        "evoprune: extracting features: 100 images embedded (10/s)",
+        "evoprune: extracting features: 400 images embedded (6/s)",
+        "evoprune: extracting features: 600 images embedded (5/s)",
+    ]
 
 
 @pytest.mark.parametrize(

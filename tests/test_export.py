@@ -318,7 +318,8 @@ def test_unpruned_member_exports_the_whole_network(fs_run, tmp_path):
         (["--format", "litert", "--out", "model.keras"], "does not end with .tflite"),
         (["--quantize", "dynamic"], "needs --format litert"),
         (["--quantize", "int8"], "needs --format litert"),
-        (["--selected", "nothing.keras"], "is not a .keras file"),
+        (["--selected", "nothing.keras"], "'nothing.keras' does not exist"),
+        (["--selected", os.path.abspath(__file__)], "is not a .keras file"),
         (["--input-size", "300"], "is not HEIGHTxWIDTH"),
     ],
 )

@@ -47,9 +47,39 @@ class ProgressBar(Callback):
 
 
 def extraction_bar(config, total=None):
-    """A tqdm bar for feature extraction, or None when the features are a file."""
+    """A tqdm bar for feature extraction on a terminal; in a log (stderr not a terminal) a line a minute
+    (:class:`LineProgress`); None when the features are a file or with ``-q``."""
     from tqdm import tqdm
 
-    if config.data.features is not None:
+    if config.data.features is not None or _BARS_OFF:
         return None
-    return tqdm(total=total, unit="img", desc="extract", file=sys.stderr, disable=_BARS_OFF)
+    if not sys.stderr.isatty():
+        return LineProgress()
+    return tqdm(total=total, unit="img", desc="extract", file=sys.stderr)
+
+
+class LineProgress:
+    """Extraction progress for a log: one line when the first images are embedded, then at most one a
+    minute (a long extraction, e.g. Fashion-MNIST's 70,000 images, is otherwise silent for hours)."""
+
+    def __init__(self, every: float = 60.0, clock=None):
+        import time
+
+        self.every, self.clock = every, clock or time.monotonic
+        self.started = self.clock()
+        self.done, self.printed = 0, None
+
+    def update(self, n: int) -> None:
+        self.done += n
+        now = self.clock()
+        if self.printed is None or now - self.printed >= self.every:
+            self.printed = now
+            rate = self.done / max(now - self.started, 1e-9)
+            print(
+                f"evoprune: extracting features: {self.done} images embedded ({rate:.0f}/s)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def close(self) -> None:
+        pass

@@ -76,6 +76,11 @@ def check_options(
         )
     if member is not None and selected is not None:
         raise ConfigError("Pass --member or --selected, not both.")
+    if selected is not None and not os.path.exists(selected):
+        raise ConfigError(
+            f"--selected {selected!r} does not exist; pass a file that `evoprune select` or `evoprune "
+            "ensemble` wrote (RUN_DIR/selected/*.keras, RUN_DIR/ensemble/*.keras)."
+        )
     if selected is not None and not (selected.endswith(".keras") and os.path.isfile(selected)):
         raise ConfigError(
             f"--selected {selected!r} is not a .keras file written by `evoprune select` or "
