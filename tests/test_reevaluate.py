@@ -38,8 +38,8 @@ def _table(run_dir):
 
 
 def _summary(run_dir):
-    summary = json.loads((run_dir / RunDirectory.SUMMARY).read_text())
-    return {k: v for k, v in summary.items() if not k.endswith("seconds")}
+    summary = json.loads((run_dir / RunDirectory.SUMMARY).read_text())  # less what the processes changed
+    return {k: v for k, v in summary.items() if not k.endswith("seconds") and k != "replayed_evaluations"}
 
 
 @pytest.fixture(scope="module")
@@ -209,6 +209,10 @@ def test_a_run_killed_during_reevaluation_resumes_without_redoing_finished_candi
     ).read_bytes()
     assert _summary(run_dir) == _summary(whole)
     assert (run_dir / "best_mask.json").read_text() == (whole / "best_mask.json").read_text()
+    replayed = [
+        json.loads((d / RunDirectory.SUMMARY).read_text())["replayed_evaluations"] for d in (run_dir, whole)
+    ]
+    assert replayed == [_summary(whole)["evaluations"], 0]  # the search was the killed process's
 
 
 @pytest.mark.slow  # a local Dask cluster of two workers (about 2 min on 2 busy cores)

@@ -205,9 +205,12 @@ def test_ctrl_c_stops_after_the_current_evaluation_and_says_how_to_resume(
     assert f"--resume {run_dir}" in err and "Traceback" not in err
     rows = read_log(str(run_dir / "evaluations.csv"))
     assert 2 <= len(rows) < 8
+    journaled = len(pd.read_csv(run_dir / "finished.csv"))  # what the stopped process trained
     resumed = _evoprune("run", "--resume", str(run_dir))
-    assert resumed.wait(timeout=600) == 0
+    out, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0
     _compare(run_dir, real_uninterrupted)
+    assert f"; {journaled} trained by an earlier process)" in out  # its wall time is the resume's only
 
 
 class OutOfOrder:

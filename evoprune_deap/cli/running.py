@@ -157,6 +157,15 @@ def _resumed_config(args):
     return config.replace(run=where) if where else config
 
 
+def _replayed(summary) -> str:
+    """``"; 27 trained by an earlier process"`` for a resumed run (its wall time is this process's)."""
+    return (
+        f"; {summary.replayed_evaluations} trained by an earlier process"
+        if summary.replayed_evaluations
+        else ""
+    )
+
+
 def _print_result(result) -> None:
     s = result.summary
     print(
@@ -170,7 +179,7 @@ def _print_result(result) -> None:
             if s.holdout_accuracy is not None
             else ""
         )
-        + f"  {s.evaluations} evaluations ({s.stop_reason}), {s.wall_seconds:.0f} s, "
+        + f"  {s.evaluations} evaluations ({s.stop_reason}{_replayed(s)}), {s.wall_seconds:.0f} s, "
         f"parameters -{s.parameter_reduction_percent:.1f}%"
     )
 

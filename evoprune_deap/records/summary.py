@@ -54,8 +54,8 @@ class RunSummary:
     evaluations: int
     cache_hits: int
     stop_reason: str
-    search_seconds: float
-    wall_seconds: float
+    search_seconds: float  # this process's: a resumed run's earlier processes are not counted
+    wall_seconds: float  # this process's, as search_seconds
     keras_backend: str
     holdout_accuracy: float | None = None  # where the run's features hold out training data
     unpruned_holdout_accuracy: float | None = None
@@ -66,6 +66,7 @@ class RunSummary:
     )
     front_size: int | None = None
     hypervolume: float | None = None
+    replayed_evaluations: int | None = None  # of ``evaluations``, those an earlier process trained (resume)
     # The final re-evaluation ([fitness] reevaluate = K): the shipped head is the chosen mask's, and
     # the search's own best (by logged fitness) is reported beside it, so one run measures the effect.
     logged_fitness: float | None = None  # the chosen mask's fitness in the search (= fitness)

@@ -133,6 +133,7 @@ def summarise(
         flop_reduction_percent=100.0 * (1 - flops / flops_full),
         evaluations=state.n_evaluations,
         cache_hits=state.cache_hits,
+        replayed_evaluations=sum(evaluation.replayed for evaluation in state.history),
         stop_reason=state.stop_reason,
         search_seconds=search_seconds,
         wall_seconds=time.perf_counter() - started,
