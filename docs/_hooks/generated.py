@@ -3,7 +3,7 @@
 - ``reference/cli.md``: the help of ``evoprune`` and of each subcommand, from the real parser
   (``evoprune_deap.cli.build_parser``), exactly as ``evoprune NAME --help`` prints it;
 - ``results/**/plots/*.png`` and ``results/noise/*.png``: the committed figures, served beside the pages
-  that show them (MkDocs serves only files under ``docs_dir``), and ``results/README.md`` as a page;
+  that show them (MkDocs serves only files under ``docs_dir``), and ``results/README.md`` with the READMEs it cites as pages;
 - on the API page, docstrings' Sphinx roles (``:meth:`X```) read as plain code.
 """
 
@@ -19,7 +19,8 @@ from mkdocs.structure.files import File
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIGURES = ("results/*/plots/*.png", "results/*/*/plots/*.png", "results/noise/*.png")
-RESULTS = "results/README.md"  # the record of every committed result, served as it is
+RESULTS = ("results/README.md", "results/fitness_paper_budget/README.md", "results/noise_600/README.md")
+"""The record of every committed result and the READMEs it sends readers to, served as they are."""
 
 
 def command_help(parser, argv: list[str]) -> str:
@@ -76,5 +77,6 @@ def on_files(files, config):
         for path in sorted(ROOT.glob(pattern)):
             uri = path.relative_to(ROOT).as_posix()
             files.append(File.generated(config, uri, abs_src_path=str(path)))
-    files.append(File.generated(config, RESULTS, abs_src_path=str(ROOT / RESULTS)))
+    for page in RESULTS:
+        files.append(File.generated(config, page, abs_src_path=str(ROOT / page)))
     return files
