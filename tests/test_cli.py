@@ -38,7 +38,7 @@ def test_extraction_progress_in_a_log_is_a_line_a_minute(capsys):
     from evoprune_deap.cli.progress import LineProgress
 
     now = [0.0]
-    progress = LineProgress(every=60.0, clock=lambda: now[0])
+    progress = LineProgress("extracting features", "images embedded", rate=True, clock=lambda: now[0])
     for seconds in (10, 30, 59, 70, 100, 131):
         now[0] = seconds
         progress.update(100)
@@ -48,6 +48,10 @@ def test_extraction_progress_in_a_log_is_a_line_a_minute(capsys):
         "evoprune: extracting features: 400 images embedded (6/s)",
         "evoprune: extracting features: 600 images embedded (5/s)",
     ]
+    search = LineProgress("evolve", "evaluations", total=40, clock=lambda: now[0])
+    search.set_postfix(best="0.7746", active="41.2%")
+    search.update(1)
+    assert capsys.readouterr().err == "evoprune: evolve: 1/40 evaluations, best 0.7746, active 41.2%\n"
 
 
 @pytest.mark.parametrize(
@@ -148,3 +152,5 @@ def test_run_extracts_an_image_folder_on_demand(tmp_path):
     assert result.stderr.splitlines() == [
         line for line in result.stderr.splitlines() if line.startswith("evoprune")
     ]
+    # stderr is a pipe, as in a log: the search says where it is in a line, not a bar or nothing
+    assert "evoprune: evolve: 1/4 evaluations, best 0." in result.stderr, result.stderr

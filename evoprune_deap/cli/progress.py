@@ -16,8 +16,8 @@ def bars_off() -> None:
 
 
 class ProgressBar(Callback):
-    """GA callback drawing a tqdm bar: evaluations, best fitness and its active % (or hypervolume and
-    front size), workers connected."""
+    """GA callback showing progress: evaluations, best fitness and its active % (or hypervolume and front
+    size), workers connected; a tqdm bar on a terminal, a line a minute in a log (:class:`LineProgress`)."""
 
     def __init__(self, client=None):
         self.client = client
@@ -25,13 +25,15 @@ class ProgressBar(Callback):
     def on_start(self, state):
         from tqdm import tqdm
 
-        self.bar = tqdm(
-            total=state.max_evaluations, unit="eval", desc="evolve", file=sys.stderr, disable=_BARS_OFF
-        )
+        if _BARS_OFF is None and not sys.stderr.isatty():
+            self.bar = LineProgress("evolve", "evaluations", total=state.max_evaluations)
+        else:
+            self.bar = tqdm(
+                total=state.max_evaluations, unit="eval", desc="evolve", file=sys.stderr, disable=_BARS_OFF
+            )
 
     def on_evaluation(self, evaluation, state):
         record = state.logbook[-1]
-        self.bar.update(1)
         workers = {} if self.client is None else {"workers": len(self.client.scheduler_info()["workers"])}
         if "hypervolume" in record:  # multi-objective
             shown = dict(hypervolume=f"{record['hypervolume']:.4f}", front=record["front_size"])
@@ -41,6 +43,7 @@ class ProgressBar(Callback):
                 active=f"{100 * record['best_active'] / evaluation.mask.size:.1f}%",
             )
         self.bar.set_postfix(**shown, **workers)
+        self.bar.update(1)
 
     def on_end(self, state):
         self.bar.close()
@@ -54,32 +57,38 @@ def extraction_bar(config, total=None):
     if config.data.features is not None or _BARS_OFF:
         return None
     if not sys.stderr.isatty():
-        return LineProgress()
+        return LineProgress("extracting features", "images embedded", rate=True)
     return tqdm(total=total, unit="img", desc="extract", file=sys.stderr)
 
 
 class LineProgress:
-    """Extraction progress for a log: one line when the first images are embedded, then at most one a
-    minute (a long extraction, e.g. Fashion-MNIST's 70,000 images, is otherwise silent for hours)."""
+    """Progress for a log, where a bar would be one endless line: a line when the first item is done,
+    then at most one a minute (a paper-budget run or Fashion-MNIST's extraction is otherwise silent for
+    an hour). The part of tqdm's interface the bars use: ``update``, ``set_postfix``, ``close``."""
 
-    def __init__(self, every: float = 60.0, clock=None):
+    def __init__(self, desc: str, unit: str, total=None, rate=False, every: float = 60.0, clock=None):
         import time
 
+        self.desc, self.unit, self.total, self.rate = desc, unit, total, rate
         self.every, self.clock = every, clock or time.monotonic
         self.started = self.clock()
-        self.done, self.printed = 0, None
+        self.done, self.printed, self.postfix = 0, None, {}
+
+    def set_postfix(self, **fields) -> None:
+        self.postfix = fields
 
     def update(self, n: int) -> None:
         self.done += n
         now = self.clock()
         if self.printed is None or now - self.printed >= self.every:
             self.printed = now
-            rate = self.done / max(now - self.started, 1e-9)
-            print(
-                f"evoprune: extracting features: {self.done} images embedded ({rate:.0f}/s)",
-                file=sys.stderr,
-                flush=True,
-            )
+            print(self.line(now), file=sys.stderr, flush=True)
+
+    def line(self, now: float) -> str:
+        done = f"{self.done}/{self.total}" if self.total else f"{self.done}"
+        rate = f" ({self.done / max(now - self.started, 1e-9):.0f}/s)" if self.rate else ""
+        fields = "".join(f", {key} {value}" for key, value in self.postfix.items())
+        return f"evoprune: {self.desc}: {done} {self.unit}{rate}{fields}"
 
     def close(self) -> None:
         pass
