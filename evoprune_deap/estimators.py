@@ -113,8 +113,6 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         """Evolve a pruned head on (X, y); returns self."""
-        from .run.experiment import run_experiment
-
         X, y = validate_data(self, X, y, dtype=np.float32)
         check_classification_targets(y)
         labels = LabelEncoder().fit(y)
@@ -150,11 +148,7 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         )
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must lie in (0, 1); got {self.validation_fraction!r}.")
-        features = self._feature_set(X, labels.transform(y).astype(np.int64))
-        with tempfile.TemporaryDirectory(prefix="evoprune-") as scratch:
-            result = run_experiment(
-                config, features, run_dir=self.run_dir or f"{scratch}/run", artifacts=self.run_dir is not None
-            )
+        result = self._evolve(config, self._feature_set(X, labels.transform(y).astype(np.int64)))
         self.mask_ = np.asarray(result.best_mask, dtype=bool)
         self.n_active_ = int(self.mask_.sum())
         self.head_ = result.model
@@ -162,6 +156,23 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
         self.best_fitness_ = float(result.summary.fitness)
         self.reevaluated_fitness_ = result.summary.reevaluated_fitness
         return self
+
+    def _evolve(self, config, features: FeatureSet):
+        """The run; a Ctrl-C or SIGTERM ends it as a :class:`KeyboardInterrupt`, which scikit-learn's
+        ``cross_val_score`` and ``GridSearchCV`` do not catch as a failed fit (a ``RunInterrupted`` is an
+        ``Exception``, and its resume command names a run directory a fit never resumes)."""
+        from .errors import RunInterrupted
+        from .run.experiment import run_experiment
+
+        try:
+            with tempfile.TemporaryDirectory(prefix="evoprune-") as scratch:
+                run_dir = self.run_dir or f"{scratch}/run"
+                return run_experiment(config, features, run_dir=run_dir, artifacts=self.run_dir is not None)
+        except RunInterrupted as stop:
+            raise KeyboardInterrupt(
+                f"{type(self).__name__}.fit was interrupted (Ctrl-C or SIGTERM); a fit does not resume: "
+                "call fit again."
+            ) from stop
 
     def _feature_set(self, X: np.ndarray, y: np.ndarray) -> FeatureSet:
         """One split: train and a stratified validation carve; the test part repeats validation (no test in
