@@ -3,7 +3,8 @@
 - ``reference/cli.md``: the help of ``evoprune`` and of each subcommand, from the real parser
   (``evoprune_deap.cli.build_parser``), exactly as ``evoprune NAME --help`` prints it;
 - ``results/**/plots/*.png`` and ``results/noise/*.png``: the committed figures, served beside the pages
-  that show them (MkDocs serves only files under ``docs_dir``), and ``results/README.md`` with the READMEs it cites as pages;
+  that show them (MkDocs serves only files under ``docs_dir``), and ``results/README.md`` with the READMEs
+  it cites as pages;
 - on the API page, docstrings' Sphinx roles (``:meth:`X```) read as plain code.
 """
 

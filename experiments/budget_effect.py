@@ -1,0 +1,97 @@
+"""What the paper's training budget changes, paired by seed: the same campaign at 60 and at 600 epochs.
+
+Two campaigns of one TOML that differ only in ``--max-epochs`` hold the same data, seeds and GA budget, so
+each (encoding, seed) gives one pair. For test and hold-out accuracy, per encoding: the GA's head at the long
+budget minus at the short one, the unpruned head's likewise, and the difference of the two (does the GA
+gain more over the unpruned head when heads train longer, as pruning-as-regularisation would predict?).
+Mean in points, 95% t interval, t-test p-value, Holm over the table. A short-budget run with a final
+re-evaluation counts the search's own best (``search_best_*``), which is what a run without one ships.
+
+    python experiments/budget_effect.py results/fitness_reevaluation/elpv results/fitness_paper_budget/elpv \
+        --out results/fitness_paper_budget/budget_effect
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+
+import pandas as pd
+
+from evoprune_deap.report.statistics import holm, paired_statistics
+
+FIGURES = ("test_accuracy", "holdout_accuracy")
+
+
+def read_runs(root: str) -> pd.DataFrame:
+    """One row per finished run: encoding, seed, the GA's (search's best) and the unpruned head's figures."""
+    rows = []
+    for path in sorted(glob.glob(os.path.join(root, "*", "seed*", "summary.json"))):
+        with open(path) as stream:
+            summary = json.load(stream)
+        row = {"encoding": summary["encoding"], "seed": summary["seed"]}
+        searched = "search_best_test_accuracy" in summary  # a run with a final re-evaluation
+        row["n_active"] = summary["search_best_n_active" if searched else "n_active"]
+        for figure in FIGURES:
+            row[f"ga_{figure}"] = summary[f"search_best_{figure}" if searched else figure]
+            row[f"unpruned_{figure}"] = summary[f"unpruned_{figure}"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def paired(short: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
+    """The runs of both campaigns side by side, one row per (encoding, seed) finished in both."""
+    return short.merge(long, on=["encoding", "seed"], suffixes=("_short", "_long"), validate="one_to_one")
+
+
+def differences(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Long minus short budget, in points, per encoding x figure x head (ga, unpruned, ga minus unpruned)."""
+    rows = []
+    for encoding, group in pairs.groupby("encoding"):
+        for figure in FIGURES:
+            change = {
+                head: 100 * (group[f"{head}_{figure}_long"] - group[f"{head}_{figure}_short"]).to_numpy(float)
+                for head in ("ga", "unpruned")
+            }
+            change["ga_minus_unpruned"] = change["ga"] - change["unpruned"]
+            for head, values in change.items():
+                stats = paired_statistics(values)
+                rows.append(
+                    {"encoding": encoding, "figure": figure, "head": head, "n_seeds": len(group), **stats}
+                )
+    table = pd.DataFrame(rows)
+    table["p_holm"] = holm(table["p_value"].to_numpy())
+    return table
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("short", help="the campaign at the short budget: <encoding>/seed<k>/summary.json")
+    parser.add_argument("long", help="the same campaign at the long budget")
+    parser.add_argument("--out", help="folder for pairs.csv and differences.csv")
+    args = parser.parse_args(argv)
+    pairs = paired(read_runs(args.short), read_runs(args.long))
+    if pairs.empty:
+        raise SystemExit(f"No (encoding, seed) finished in both {args.short!r} and {args.long!r}.")
+    table = differences(pairs)
+    pd.set_option("display.width", 160)
+    print("long minus short budget, points, paired by seed (95% t interval, Holm over the table)")
+    print(table.round(3).to_string(index=False))
+    active = pairs.groupby("encoding")[["n_active_short", "n_active_long"]].mean()
+    print(
+        "\nthe GA's best mask, mean active units or inputs\n" + active.to_string(float_format="{:.0f}".format)
+    )
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        pairs.to_csv(os.path.join(args.out, "pairs.csv"), index=False)
+        table.to_csv(os.path.join(args.out, "differences.csv"), index=False)
+        print(f"\nwritten: {os.path.join(args.out, 'pairs.csv')}, differences.csv", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
