@@ -168,11 +168,14 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             with tempfile.TemporaryDirectory(prefix="evoprune-") as scratch:
                 run_dir = self.run_dir or f"{scratch}/run"
                 return run_experiment(config, features, run_dir=run_dir, artifacts=self.run_dir is not None)
-        except RunInterrupted as stop:
+        except (
+            RunInterrupted
+        ):  # its resume command is for `evoprune run`, and may name a deleted scratch folder
+            kept = "" if self.run_dir is None else f" (delete run_dir {self.run_dir!r} or pass another)"
             raise KeyboardInterrupt(
                 f"{type(self).__name__}.fit was interrupted (Ctrl-C or SIGTERM); a fit does not resume: "
-                "call fit again."
-            ) from stop
+                f"call fit again{kept}."
+            ) from None
 
     def _feature_set(self, X: np.ndarray, y: np.ndarray) -> FeatureSet:
         """One split: train and a stratified validation carve; the test part repeats validation (no test in

@@ -26,32 +26,38 @@ from evoprune_deap.report.statistics import holm, paired_statistics
 FIGURES = ("test_accuracy", "holdout_accuracy")
 
 
+KEYS = ["source", "encoding", "seed"]
+
+
 def read_runs(root: str) -> pd.DataFrame:
-    """One row per finished run: encoding, seed, the GA's (search's best) and the unpruned head's figures."""
+    """One row per finished run: dataset, encoding, seed, the GA's (search's best) and the unpruned head's
+    figures (NaN where a run has no hold-out)."""
     rows = []
     for path in sorted(glob.glob(os.path.join(root, "*", "seed*", "summary.json"))):
         with open(path) as stream:
             summary = json.load(stream)
-        row = {"encoding": summary["encoding"], "seed": summary["seed"]}
+        row = {key: summary[key] for key in KEYS}
         searched = "search_best_test_accuracy" in summary  # a run with a final re-evaluation
         row["n_active"] = summary["search_best_n_active" if searched else "n_active"]
         for figure in FIGURES:
-            row[f"ga_{figure}"] = summary[f"search_best_{figure}" if searched else figure]
-            row[f"unpruned_{figure}"] = summary[f"unpruned_{figure}"]
+            row[f"ga_{figure}"] = summary.get(f"search_best_{figure}" if searched else figure)
+            row[f"unpruned_{figure}"] = summary.get(f"unpruned_{figure}")
         rows.append(row)
-    return pd.DataFrame(rows)
+    columns = [*KEYS, "n_active", *(f"{head}_{figure}" for figure in FIGURES for head in ("ga", "unpruned"))]
+    return pd.DataFrame(rows, columns=columns).astype({column: float for column in columns[3:]})
 
 
 def paired(short: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
-    """The runs of both campaigns side by side, one row per (encoding, seed) finished in both."""
-    return short.merge(long, on=["encoding", "seed"], suffixes=("_short", "_long"), validate="one_to_one")
+    """The runs of both campaigns side by side, one row per (dataset, encoding, seed) finished in both."""
+    return short.merge(long, on=KEYS, suffixes=("_short", "_long"), validate="one_to_one")
 
 
 def differences(pairs: pd.DataFrame) -> pd.DataFrame:
-    """Long minus short budget, in points, per encoding x figure x head (ga, unpruned, ga minus unpruned)."""
+    """Long minus short budget, in points, per encoding x figure x head (ga, unpruned, ga minus unpruned);
+    a figure some run lacks (no hold-out) is left out."""
     rows = []
     for encoding, group in pairs.groupby("encoding"):
-        for figure in FIGURES:
+        for figure in [f for f in FIGURES if group[[f"ga_{f}_short", f"ga_{f}_long"]].notna().all(axis=None)]:
             change = {
                 head: 100 * (group[f"{head}_{figure}_long"] - group[f"{head}_{figure}_short"]).to_numpy(float)
                 for head in ("ga", "unpruned")
@@ -77,7 +83,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     pairs = paired(read_runs(args.short), read_runs(args.long))
     if pairs.empty:
-        raise SystemExit(f"No (encoding, seed) finished in both {args.short!r} and {args.long!r}.")
+        raise SystemExit(f"No (dataset, encoding, seed) finished in both {args.short!r} and {args.long!r}.")
     table = differences(pairs)
     pd.set_option("display.width", 160)
     print("long minus short budget, points, paired by seed (95% t interval, Holm over the table)")

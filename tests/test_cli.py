@@ -34,20 +34,32 @@ def test_extract_then_reuse(tmp_path):
     assert "extracting features" not in second.stderr  # a cache hit embeds nothing
 
 
+def test_quiet_is_one_calls_option_not_the_processs(tmp_path):
+    """In-process callers (tests, notebooks) make several calls: -q in one must not silence the next."""
+    from evoprune_deap.cli import main, progress
+
+    assert main(["-q", "report", str(tmp_path / "none")]) == 2 and progress._BARS_OFF is True
+    assert main(["report", str(tmp_path / "none")]) == 2 and progress._BARS_OFF is None
+
+
 def test_extraction_progress_in_a_log_is_a_line_a_minute(capsys):
     from evoprune_deap.cli.progress import LineProgress
 
     now = [0.0]
     progress = LineProgress("extracting features", "images embedded", rate=True, clock=lambda: now[0])
-    for seconds in (10, 30, 59, 70, 100, 131):
+    for seconds in (10, 30, 59, 70, 100, 131, 150):
         now[0] = seconds
         progress.update(100)
+    progress.close()
     lines = capsys.readouterr().err.splitlines()
-    assert lines == [  # at 10 s, then 70 s (60 after the last line), then 131 s
+    assert lines == [  # at 10 s, then 70 s (60 after the last line), then 131 s, then the last on close
         "evoprune: extracting features: 100 images embedded (10/s)",
         "evoprune: extracting features: 400 images embedded (6/s)",
         "evoprune: extracting features: 600 images embedded (5/s)",
+        "evoprune: extracting features: 700 images embedded (5/s)",
     ]
+    progress.close()  # nothing new since the last line: nothing printed
+    assert capsys.readouterr().err == ""
     search = LineProgress("evolve", "evaluations", total=40, clock=lambda: now[0])
     search.set_postfix(best="0.7746", active="41.2%")
     search.update(1)

@@ -123,7 +123,7 @@ def test_more_cv_folds_than_a_class_has_samples_is_refused_before_any_training(t
     assert not run_dir.exists()
 
 
-def test_ctrl_c_in_a_fit_stops_cross_val_score_instead_of_scoring_a_failed_fit(monkeypatch):
+def test_ctrl_c_in_a_fit_stops_cross_val_score_instead_of_scoring_a_failed_fit(monkeypatch, tmp_path):
     """scikit-learn scores a fit that raised an Exception as NaN and goes on with the next fold; a Ctrl-C
     (here: the run's stop-on-interrupt callback, as if one had arrived during the first evaluation) must end
     the whole cross-validation."""
@@ -138,6 +138,10 @@ def test_ctrl_c_in_a_fit_stops_cross_val_score_instead_of_scoring_a_failed_fit(m
     y = np.array([0, 1] * 20)
     with pytest.raises(KeyboardInterrupt, match="fit was interrupted .* call fit again"):
         cross_val_score(EvoPruneClassifier(**SMALL), x, y, cv=2)
+    with pytest.raises(
+        KeyboardInterrupt, match=r"call fit again \(delete run_dir '.*kept' or pass another\)"
+    ):
+        EvoPruneClassifier(**SMALL, run_dir=str(tmp_path / "kept")).fit(x, y)
 
 
 def test_the_public_api_is_importable_from_the_package_and_lazy():

@@ -93,8 +93,8 @@ def test_a_report_of_one_seed_shows_no_made_up_spread_or_interval(tmp_path, caps
 
     _fake_run(str(tmp_path / "campaign"), "fc1", 0, np.random.default_rng(2))
     assert main(["report", str(tmp_path / "campaign"), "--out", str(tmp_path / "report")]) == 0
-    out = capsys.readouterr().out
-    assert "(1 seed)" in out and "±" not in out and "nan" not in out
+    tables = capsys.readouterr().out.split("tables written to")[0]  # not the path, which may hold "nan"
+    assert "(1 seed)" in tables and "±" not in tables and "nan" not in tables
     one = {"mean_difference": 0.017, "ci_low": np.nan, "ci_high": np.nan, "p_holm": np.nan, "n_seeds": 1}
     assert _front_cell(pd.Series(one)) == "+1.7 (n=1)"
     three = {**one, "ci_low": -0.002, "ci_high": 0.035, "p_holm": 0.41, "n_seeds": 3}
@@ -106,6 +106,8 @@ def test_report_with_no_ga_run_writes_no_empty_paper_table(tmp_path):
     run_dir, _, _ = _fake_run(str(tmp_path / "campaign"), "fc1", 0, rng)
     directory = RunDirectory(run_dir)  # a multi-objective run: its row is NSGA-II's, no GA's
     directory.write_summary(dataclasses.replace(directory.read_summary(), objectives=("accuracy", "active")))
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "paper_table.md").write_text("an earlier report's, of GA runs")
     written = write_report([str(tmp_path / "campaign")], str(tmp_path / "report"))
     assert "paper_table" not in written and not os.path.exists(tmp_path / "report" / "paper_table.md")
 

@@ -52,9 +52,9 @@ def main(argv=None) -> int:
         level=logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    bars_off(args.quiet)  # this call's -q only (in-process callers make several calls)
     if args.quiet:
         warnings.simplefilter("ignore")
-        bars_off()
     # Dask sets its own logger levels when it is first imported, from its configuration.
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "info" if args.verbose else "warning")
     from ..tensorflow_worker import shared_tensorflow_worker

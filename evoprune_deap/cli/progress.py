@@ -6,13 +6,23 @@ import sys
 
 from ..search.callbacks import Callback
 
-_BARS_OFF = None  # tqdm's `disable`: None = off when stderr is not a terminal; True with -q
+_BARS_OFF = None  # tqdm's `disable`: True with -q; None: a bar on a terminal, lines in a log
 
 
-def bars_off() -> None:
-    """``-q``: no progress bar from now on, whether stderr is a terminal or not."""
+def bars_off(off: bool = True) -> None:
+    """``-q``: no progress bar, whether stderr is a terminal or not (``main`` sets it on every call)."""
     global _BARS_OFF
-    _BARS_OFF = True
+    _BARS_OFF = True if off else None
+
+
+def progress(desc: str, unit: str, total=None, rate: bool = False):
+    """A tqdm bar on a terminal; in a log (stderr a file or a pipe) a :class:`LineProgress`; with ``-q``
+    a bar that shows nothing."""
+    from tqdm import tqdm
+
+    if _BARS_OFF is None and not getattr(sys.stderr, "isatty", lambda: False)():
+        return LineProgress(desc, unit, total=total, rate=rate)
+    return tqdm(total=total, unit=unit.split()[0], desc=desc, file=sys.stderr, disable=_BARS_OFF)
 
 
 class ProgressBar(Callback):
@@ -23,14 +33,7 @@ class ProgressBar(Callback):
         self.client = client
 
     def on_start(self, state):
-        from tqdm import tqdm
-
-        if _BARS_OFF is None and not sys.stderr.isatty():
-            self.bar = LineProgress("evolve", "evaluations", total=state.max_evaluations)
-        else:
-            self.bar = tqdm(
-                total=state.max_evaluations, unit="eval", desc="evolve", file=sys.stderr, disable=_BARS_OFF
-            )
+        self.bar = progress("evolve", "evaluations", total=state.max_evaluations)
 
     def on_evaluation(self, evaluation, state):
         record = state.logbook[-1]
@@ -50,21 +53,17 @@ class ProgressBar(Callback):
 
 
 def extraction_bar(config, total=None):
-    """A tqdm bar for feature extraction on a terminal; in a log (stderr not a terminal) a line a minute
-    (:class:`LineProgress`); None when the features are a file or with ``-q``."""
-    from tqdm import tqdm
-
+    """Feature extraction's :func:`progress`; None when the features are a file or with ``-q``."""
     if config.data.features is not None or _BARS_OFF:
         return None
-    if not sys.stderr.isatty():
-        return LineProgress("extracting features", "images embedded", rate=True)
-    return tqdm(total=total, unit="img", desc="extract", file=sys.stderr)
+    return progress("extracting features", "images embedded", total=total, rate=True)
 
 
 class LineProgress:
-    """Progress for a log, where a bar would be one endless line: a line when the first item is done,
-    then at most one a minute (a paper-budget run or Fashion-MNIST's extraction is otherwise silent for
-    an hour). The part of tqdm's interface the bars use: ``update``, ``set_postfix``, ``close``."""
+    """Progress for a log, where a bar would be one endless line: a line when the first item is done, then
+    at most one a minute, and the last on close (a paper-budget run or Fashion-MNIST's extraction is
+    otherwise silent for an hour). The part of tqdm's interface the bars use: ``update``, ``set_postfix``,
+    ``close``."""
 
     def __init__(self, desc: str, unit: str, total=None, rate=False, every: float = 60.0, clock=None):
         import time
@@ -72,7 +71,7 @@ class LineProgress:
         self.desc, self.unit, self.total, self.rate = desc, unit, total, rate
         self.every, self.clock = every, clock or time.monotonic
         self.started = self.clock()
-        self.done, self.printed, self.postfix = 0, None, {}
+        self.done, self.printed, self.printed_done, self.postfix = 0, None, 0, {}
 
     def set_postfix(self, **fields) -> None:
         self.postfix = fields
@@ -81,8 +80,11 @@ class LineProgress:
         self.done += n
         now = self.clock()
         if self.printed is None or now - self.printed >= self.every:
-            self.printed = now
-            print(self.line(now), file=sys.stderr, flush=True)
+            self._print(now)
+
+    def _print(self, now: float) -> None:
+        self.printed, self.printed_done = now, self.done
+        print(self.line(now), file=sys.stderr, flush=True)
 
     def line(self, now: float) -> str:
         done = f"{self.done}/{self.total}" if self.total else f"{self.done}"
@@ -91,4 +93,6 @@ class LineProgress:
         return f"evoprune: {self.desc}: {done} {self.unit}{rate}{fields}"
 
     def close(self) -> None:
-        pass
+        """The last line, where the log's last one is behind (up to a minute old)."""
+        if self.printed is not None and self.done != self.printed_done:
+            self._print(self.clock())

@@ -82,6 +82,8 @@ def run(args) -> int:
     resolve_workers(config.run.workers)
     if args.tensorboard:
         check_folder(args.tensorboard, "--tensorboard")
+    if args.resume is None and run_dir is not None:  # before any extraction (the default name needs it)
+        RunDirectory(run_dir).check_new()
     features = load_features(
         config, expect_key=None if args.resume is None else recorded_features_key(args.resume)
     )

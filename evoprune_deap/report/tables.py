@@ -8,6 +8,7 @@ method; :func:`paper_table` lays it out as the paper's result table.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -265,8 +266,8 @@ def _front_cell(diff) -> str:
 
 def _signed(values: pd.Series) -> str:
     std = values.std()
-    spread = "(1 seed)" if np.isnan(std) else f"± {100 * std:.1f}"
-    return f"{100 * values.mean():+.1f} {spread} pt"
+    spread = " pt (1 seed)" if np.isnan(std) else f" ± {100 * std:.1f} pt"
+    return f"{100 * values.mean():+.1f}{spread}"
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -307,7 +308,8 @@ def _cell(value) -> str:
 def write_report(paths, out: str, caption: str = "") -> dict:
     """Write runs.csv, summary.csv, differences.csv and the paper, method (and, where runs hold data
     out, optimism; where runs are multi-objective, Pareto and front-against-baselines; where runs were
-    exported, export) tables as .md/.csv/.tex under ``out``."""
+    exported, export) tables as .md/.csv/.tex under ``out``; a table with no row is neither written nor
+    returned (a campaign of multi-objective runs has no paper table)."""
     from .exports import export_rows
     from .pareto import front_runs, pareto_rows, pareto_table
     from .statistics import holm, paired_differences
@@ -345,7 +347,11 @@ def write_report(paths, out: str, caption: str = "") -> dict:
         front_differences["p_holm"] = holm(front_differences["p_value"].to_numpy(dtype=float))
         front_differences.to_csv(os.path.join(out, "front_differences.csv"), index=False)
         tables["front_table"] = front_table(along, front_differences)
-    tables = {name: table for name, table in tables.items() if len(table)}  # e.g. no GA run: no paper table
+    for name in [name for name, table in tables.items() if not len(table)]:  # e.g. no GA run: no paper table
+        del tables[name]
+        for suffix in (".csv", ".md", ".tex"):  # nor one left by an earlier report in this folder
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(out, name + suffix))
     for name, table in tables.items():
         table.to_csv(os.path.join(out, f"{name}.csv"))
         with open(os.path.join(out, f"{name}.md"), "w") as stream:
