@@ -333,3 +333,15 @@ def test_a_runs_config_names_its_out_folder_absolutely(tmp_path, monkeypatch):
     run.write_config(load_config(overrides={"run": {"out": "runs"}}))
     with open(run.file(RunDirectory.CONFIG), "rb") as stream:
         assert tomllib.load(stream)["run"]["out"] == str(tmp_path / "runs")
+
+
+def test_an_occupied_run_dir_is_refused_before_the_images_are_embedded(tmp_path, refused):
+    """--run-dir names the folder before the features exist: it is checked first, so a refused run leaves no
+    feature cache behind (and prints no extraction progress before its one line)."""
+    from conftest import write_digits_folder
+
+    folder = write_digits_folder(tmp_path / "digits", n_per_class=10)
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("not a run")
+    argv = ["run", "--images", folder, "--image-size", "32", "--run-dir", str(tmp_path / "taken")]
+    refused(argv, "already holds files", tmp_path)
