@@ -291,3 +291,36 @@ def test_under_the_paper_protocol_the_fresh_fitness_is_the_test_score(faces_feat
     assert all(score.test_accuracy is not None for score in scores)
     assert [score.result("paper")[0] for score in scores] == [score.test_accuracy for score in scores]
     assert [s.val_accuracy for s in scores] == [s.val_accuracy for s in same]  # the same fresh heads
+
+
+def test_the_winners_curse_script_reevaluates_a_finished_run_as_reevaluate_would_have(
+    faces_features, faces_cache, tmp_path
+):
+    """experiments/winners_curse.py on a run made without --reevaluate gives, in a copy of it, the
+    reevaluation.csv the same run made with it wrote (same candidates, same fresh seeds and scores), and
+    leaves the finished run as it was."""
+    import os
+    import runpy
+
+    script = runpy.run_path(os.path.join(os.path.dirname(__file__), "..", "experiments", "winners_curse.py"))
+
+    def config(**fitness):  # the run names its features, which the script reads back
+        return _config(**fitness).replace(data={"features": faces_cache})
+
+    reference, plain = tmp_path / "with", tmp_path / "campaign" / "fc1" / "seed2"
+    run_experiment(config(reevaluate=3, final_repeats=2), faces_features, run_dir=str(reference))
+    run_experiment(config(), faces_features, run_dir=str(plain))
+    before = {name: (plain / name).read_bytes() for name in os.listdir(plain)}
+    script["main"](
+        [str(tmp_path / "campaign"), "--out", str(tmp_path / "curse"), "--k", "3", "--repeats", "2"]
+    )
+    copy = tmp_path / "curse" / "fc1" / "seed2"
+    assert (copy / RunDirectory.REEVALUATION).read_bytes() == (
+        reference / RunDirectory.REEVALUATION
+    ).read_bytes()
+    assert {name: (plain / name).read_bytes() for name in os.listdir(plain)} == before
+    curse = pd.read_csv(tmp_path / "curse" / "curse.csv")
+    table = _table(reference)
+    assert curse["curse_points"].iloc[0] == pytest.approx(
+        100 * (table["logged_fitness"][0] - table["fresh_mean"][0])
+    )
