@@ -21,7 +21,8 @@ import sys
 
 import pandas as pd
 
-from evoprune_deap.report.statistics import holm, paired_statistics
+from evoprune_deap.report.statistics import holm_table, paired_statistics
+from evoprune_deap.report.tables import write_csvs
 
 FIGURES = ("test_accuracy", "holdout_accuracy")
 
@@ -68,9 +69,7 @@ def differences(pairs: pd.DataFrame) -> pd.DataFrame:
                 rows.append(
                     {"encoding": encoding, "figure": figure, "head": head, "n_seeds": len(group), **stats}
                 )
-    table = pd.DataFrame(rows)
-    table["p_holm"] = holm(table["p_value"].to_numpy())
-    return table
+    return holm_table(rows)
 
 
 def main(argv=None) -> None:
@@ -93,10 +92,8 @@ def main(argv=None) -> None:
         "\nthe GA's best mask, mean active units or inputs\n" + active.to_string(float_format="{:.0f}".format)
     )
     if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        pairs.to_csv(os.path.join(args.out, "pairs.csv"), index=False)
-        table.to_csv(os.path.join(args.out, "differences.csv"), index=False)
-        print(f"\nwritten: {os.path.join(args.out, 'pairs.csv')}, differences.csv", file=sys.stderr)
+        written = write_csvs(args.out, {"pairs": pairs, "differences": table})
+        print("\nwritten: " + ", ".join(written), file=sys.stderr)
 
 
 if __name__ == "__main__":

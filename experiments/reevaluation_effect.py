@@ -16,11 +16,13 @@ import argparse
 import glob
 import json
 import os
+import sys
 
 import numpy as np
 import pandas as pd
 
-from evoprune_deap.report.statistics import holm, paired_statistics
+from evoprune_deap.report.statistics import holm_table, paired_statistics
+from evoprune_deap.report.tables import write_csvs
 
 PAIRS = {  # figure -> (chosen's field, search best's field)
     "test_accuracy": ("test_accuracy", "search_best_test_accuracy"),
@@ -57,9 +59,7 @@ def differences(runs: pd.DataFrame) -> pd.DataFrame:
             stats = paired_statistics(difference)
             rows.append({"encoding": encoding, "figure": figure, "n_seeds": len(group), **stats})
         rows[-1]["changed_choices"] = int(group["changed"].sum())
-    table = pd.DataFrame(rows)
-    table["p_holm"] = holm(table["p_value"].to_numpy())
-    return table
+    return holm_table(rows)
 
 
 def main(argv=None) -> None:
@@ -80,12 +80,8 @@ def main(argv=None) -> None:
     print("\nlogged fitness minus its fresh mean, points (the winner's curse of each choice)")
     print(curse.to_string(float_format=lambda v: f"{v:+.2f}"))
     if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        runs.to_csv(os.path.join(args.out, "runs.csv"), index=False)
-        table.to_csv(os.path.join(args.out, "differences.csv"), index=False)
-        print(
-            f"\nwritten: {os.path.join(args.out, 'runs.csv')}, differences.csv", file=__import__("sys").stderr
-        )
+        written = write_csvs(args.out, {"runs": runs, "differences": table})
+        print("\nwritten: " + ", ".join(written), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import pandas as pd
 from evoprune_deap.data.loading import load_feature_set
 from evoprune_deap.evaluation.setup import cluster_for, make_fitness
 from evoprune_deap.records.directory import RunDirectory
+from evoprune_deap.report.tables import write_csvs
 from evoprune_deap.run.reevaluation import reevaluate
 
 RUN_FILES = ("config.toml", "evaluations.csv", "best_mask.json", "summary.json")
@@ -82,7 +83,7 @@ def main(argv=None) -> None:
         rows.append(curse(run, os.path.join(args.out, name), args.k, args.repeats, args.workers))
         print(pd.DataFrame(rows[-1:]).round(4).to_string(index=False, header=len(rows) == 1), flush=True)
     table = pd.DataFrame(rows)
-    table.to_csv(os.path.join(args.out, "curse.csv"), index=False)
+    write_csvs(args.out, {"curse": table})
     print("\nmean curse, points: " + table.groupby("encoding")["curse_points"].mean().round(2).to_string())
 
 

@@ -97,7 +97,13 @@ def paired_differences(
                     "verdict": verdict(figures["ci_low"], figures["ci_high"], ref),
                 }
             )
-    table = pd.DataFrame(rows, columns=COLUMNS)
+    return holm_table(rows, COLUMNS)
+
+
+def holm_table(rows: list[dict], columns=None) -> pd.DataFrame:
+    """Rows of :func:`paired_statistics` (and their labels) as a table, with ``p_holm``: Holm over the
+    whole table, one family."""
+    table = pd.DataFrame(rows, columns=columns)
     table["p_holm"] = holm(table["p_value"].to_numpy(dtype=float))
     return table
 

@@ -299,6 +299,15 @@ def to_latex(table: pd.DataFrame, caption: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_csvs(out: str, tables: dict) -> list[str]:
+    """Each ``{name: DataFrame}`` as ``out/name.csv`` (no index); the paths written."""
+    os.makedirs(out, exist_ok=True)
+    paths = [os.path.join(out, f"{name}.csv") for name in tables]
+    for path, table in zip(paths, tables.values()):
+        table.to_csv(path, index=False)
+    return paths
+
+
 def _cell(value) -> str:
     if isinstance(value, float):
         return "" if np.isnan(value) else f"{value:.4g}"
