@@ -168,9 +168,8 @@ class EvoPruneClassifier(ClassifierMixin, BaseEstimator):
             with tempfile.TemporaryDirectory(prefix="evoprune-") as scratch:
                 run_dir = self.run_dir or f"{scratch}/run"
                 return run_experiment(config, features, run_dir=run_dir, artifacts=self.run_dir is not None)
-        except (
-            RunInterrupted
-        ):  # its resume command is for `evoprune run`, and may name a deleted scratch folder
+        # A RunInterrupted's resume command is for `evoprune run`, and may name a deleted scratch folder.
+        except RunInterrupted:
             kept = "" if self.run_dir is None else f" (delete run_dir {self.run_dir!r} or pass another)"
             raise KeyboardInterrupt(
                 f"{type(self).__name__}.fit was interrupted (Ctrl-C or SIGTERM); a fit does not resume: "
