@@ -326,9 +326,13 @@ def test_campaign_runs_combinations_concurrently_on_a_cluster_with_the_same_resu
             pd.testing.assert_frame_equal(
                 pd.read_csv(tmp_path / "cluster" / "fc1" / seed / name)[columns], want
             )
-    # --parallel-runs 2 ran the two runs at once: their evaluations' time spans overlap (finished.csv)
-    spans = [pd.read_csv(tmp_path / "cluster" / "fc1" / seed / "finished.csv") for seed in ("seed0", "seed1")]
-    (start0, end0), (start1, end1) = [(span["started"].min(), span["ended"].max()) for span in spans]
+    # --parallel-runs 2 ran the two runs at once: each started (its config.toml) before the other ended (its
+    # baselines.csv, written last). The evaluations alone may not overlap: 8 tiny ones can end before the
+    # other run's first starts, while its baselines still train.
+    runs = [tmp_path / "cluster" / "fc1" / seed for seed in ("seed0", "seed1")]
+    (start0, end0), (start1, end1) = [
+        (os.path.getmtime(run / "config.toml"), os.path.getmtime(run / "baselines.csv")) for run in runs
+    ]
     assert start1 < end0 and start0 < end1, (start0, end0, start1, end1)
 
 
